@@ -1,0 +1,5 @@
+"""checkout function (placeholder until built)."""
+
+
+def handler(event: dict, context: object) -> dict:
+    return {}

@@ -1,0 +1,5 @@
+"""webhook function (placeholder until built)."""
+
+
+def handler(event: dict, context: object) -> dict:
+    return {}

@@ -1,0 +1,94 @@
+"""Rendering every failure in API.md's error shape, with the right status.
+
+A 500 is always a bug: unexpected exceptions are logged with their stack and answered with a
+generic message that leaks nothing.
+"""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyKeyError,
+    IdempotencyValidationError,
+)
+
+from boxoffice.errors import BoxofficeError
+from boxoffice.observability import logger
+
+
+def error_body(code: str, message: str, details: Any = None) -> str:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return json.dumps({"error": error})
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=error_body(code, message, details),
+    )
+
+
+def raw_error(status: int, code: str, message: str) -> dict[str, Any]:
+    """The same error as an API Gateway v2 proxy result, for answers given before routing."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": error_body(code, message),
+        "isBase64Encoded": False,
+    }
+
+
+def _field_problems(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors without ``input`` and ``ctx``, which could echo a secret back."""
+    return [
+        {"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+
+
+def register_error_handlers(app: APIGatewayHttpResolver) -> None:
+    """Attach the mapping from exceptions to API.md's statuses and codes."""
+
+    @app.exception_handler(BoxofficeError)
+    def _domain(exc: BoxofficeError) -> Response:
+        if exc.status >= 500:
+            logger.warning("request failed upstream", extra={"error_code": exc.code})
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation(exc: RequestValidationError) -> Response:
+        problems = _field_problems(exc)
+        if any(p["type"] == "json_invalid" for p in problems):
+            return error_response(400, "bad_request", "the request body is not valid JSON")
+        return error_response(422, "validation_error", "the request has invalid fields", problems)
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _idem_mismatch(_: IdempotencyValidationError) -> Response:
+        return error_response(
+            409, "idempotency_conflict", "this Idempotency-Key was already used with a different request"
+        )
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _idem_in_progress(_: IdempotencyAlreadyInProgressError) -> Response:
+        return error_response(
+            409, "idempotency_conflict", "a request with this Idempotency-Key is still in progress; retry shortly"
+        )
+
+    @app.exception_handler(IdempotencyKeyError)
+    def _idem_missing(_: IdempotencyKeyError) -> Response:
+        return error_response(400, "bad_request", "this request needs an Idempotency-Key header")
+
+    @app.not_found
+    def _no_route(_: Exception) -> Response:
+        return error_response(404, "not_found", "no such route")
+
+    @app.exception_handler(Exception)
+    def _bug(exc: Exception) -> Response:
+        logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
+        return error_response(500, "internal_error", "something went wrong on our side; it has been logged")

@@ -1,0 +1,10 @@
+"""Routers by capability. A function's ``app.py`` includes the ones it serves."""
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+
+def ALL_ROUTERS() -> list[Router]:  # noqa: N802 - reads as the constant it stands for
+    """Every router in the API, imported only when asked (the OpenAPI document needs them all)."""
+    from boxoffice.api.routes import conferences, health
+
+    return [health.router, conferences.router]

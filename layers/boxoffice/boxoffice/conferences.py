@@ -1,0 +1,254 @@
+"""Conference setup: settings, ticket types, add-ons and sponsors, and the public catalog.
+
+The models here are the service's own input and output shapes; the API validates requests
+against them and the OpenAPI document is generated from them.
+"""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from boxoffice import money, secrets, store
+from boxoffice.errors import InvalidState, NotFound
+
+CONFERENCE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+ENTRY_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+SPONSOR_SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,13}$"
+"""At most 14 characters, so the default voucher prefix ``BULK-{SLUG}-`` fits its 20."""
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,185}\.[^@\s]{2,63}$"
+
+DEFAULT_CHECKOUT_EXPIRY_MINUTES = 60
+DEFAULT_ORDER_HOLD_MINUTES = 60
+DEFAULT_MAX_BULK_QUANTITY = 500
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Price = Annotated[int, Field(ge=0, le=money.MAX_AMOUNT, description="Minor units of the conference currency")]
+
+
+class _Input(BaseModel):
+    """Strict inputs: unknown fields and wrong types are refused, never coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class StripeKeysInput(_Input):
+    secret_key: Annotated[str, Field(pattern=r"^(sk|rk)_(test|live)_[A-Za-z0-9]{8,250}$", repr=False)]
+    webhook_secret: Annotated[str, Field(pattern=r"^whsec_[A-Za-z0-9+/=]{8,250}$", repr=False)]
+
+
+class ConferenceInput(_Input):
+    """``PUT /v1/conferences/{cid}``. Omitted settings keep their stored value (or the default)."""
+
+    name: Name
+    currency: Annotated[str, Field(min_length=3, max_length=3, description="ISO 4217, lower case")]
+    is_active: bool
+    stripe: StripeKeysInput | None = None
+    checkout_expiry_minutes: Annotated[int, Field(ge=30, le=1440)] | None = None
+    order_hold_minutes: Annotated[int, Field(ge=30, le=1440)] | None = None
+    max_bulk_quantity: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _stripe_can_charge(cls, value: str) -> str:
+        if value != value.lower() or not money.is_supported(value):
+            raise ValueError("must be a lower-case ISO 4217 currency that Stripe can charge")
+        return value
+
+
+class StripeStatus(BaseModel):
+    configured: bool
+
+
+class ConferenceView(BaseModel):
+    id: str
+    name: str
+    currency: str
+    is_active: bool
+    stripe: StripeStatus
+    checkout_expiry_minutes: int
+    order_hold_minutes: int
+    max_bulk_quantity: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TicketTypeInput(_Input):
+    name: Name
+    price: Price
+    bulk_enabled: bool = False
+    requires_voucher: bool = False
+
+
+class AddOnInput(_Input):
+    name: Name
+    price: Price
+    bulk_enabled: bool = False
+
+
+class SponsorInput(_Input):
+    name: Name
+    slug: Annotated[str, Field(pattern=SPONSOR_SLUG_PATTERN)]
+    contact_email: Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254)]
+    is_active: bool = True
+
+
+class TicketTypeView(BaseModel):
+    id: str
+    name: str
+    price: int
+    bulk_enabled: bool
+    requires_voucher: bool
+
+
+class AddOnView(BaseModel):
+    id: str
+    name: str
+    price: int
+    bulk_enabled: bool
+
+
+class SponsorView(BaseModel):
+    id: str
+    name: str
+    slug: str
+    contact_email: str
+    is_active: bool
+
+
+class CatalogView(BaseModel):
+    id: str
+    name: str
+    currency: str
+    ticket_types: list[TicketTypeView]
+    addons: list[AddOnView]
+
+
+class Saved[T](BaseModel):
+    """A view plus whether the PUT created the record (201) or replaced it (200)."""
+
+    created: bool
+    item: T
+
+
+def _conference_view(conf: store.Conference) -> ConferenceView:
+    return ConferenceView(
+        id=conf.conference_id,
+        name=conf.name,
+        currency=conf.currency,
+        is_active=conf.is_active,
+        stripe=StripeStatus(configured=conf.stripe_secret_name is not None),
+        checkout_expiry_minutes=int(conf.checkout_expiry_minutes),
+        order_hold_minutes=int(conf.order_hold_minutes),
+        max_bulk_quantity=int(conf.max_bulk_quantity),
+        created_at=conf.created_at,
+        updated_at=conf.updated_at,
+    )
+
+
+def put_conference(conference_id: str, data: ConferenceInput) -> Saved[ConferenceView]:
+    """Create or update a conference. Stripe keys go to Secrets Manager; the table gets the name.
+
+    The currency cannot change once set: every stored price and amount is in its minor unit.
+    """
+    conf = store.get_conference(conference_id)
+    created = conf is None
+    if conf is None:
+        conf = store.Conference.new(conference_id)
+        conf.checkout_expiry_minutes = DEFAULT_CHECKOUT_EXPIRY_MINUTES
+        conf.order_hold_minutes = DEFAULT_ORDER_HOLD_MINUTES
+        conf.max_bulk_quantity = DEFAULT_MAX_BULK_QUANTITY
+    elif conf.currency != data.currency:
+        raise InvalidState(f"the conference's currency is {conf.currency} and cannot change")
+    conf.name = data.name
+    conf.currency = data.currency
+    conf.set_active(data.is_active)
+    for field in ("checkout_expiry_minutes", "order_hold_minutes", "max_bulk_quantity"):
+        value = getattr(data, field)
+        if value is not None:
+            setattr(conf, field, value)
+    if data.stripe is not None:
+        conf.stripe_secret_name = secrets.store_stripe_keys(
+            conference_id,
+            secrets.StripeKeys(secret_key=data.stripe.secret_key, webhook_secret=data.stripe.webhook_secret),
+        )
+    store.save_conference(conf)
+    return Saved(created=created, item=_conference_view(conf))
+
+
+def get_conference(conference_id: str, *, include_inactive: bool) -> store.Conference:
+    """The conference, or NotFound. An inactive one exists only for staff."""
+    conf = store.get_conference(conference_id)
+    if conf is None or (not conf.is_active and not include_inactive):
+        raise NotFound(f"conference {conference_id} not found")
+    return conf
+
+
+def _put_entry[E: store.Item](conference_id: str, cls: type[E], entry_id: str, **fields: object) -> tuple[E, bool]:
+    get_conference(conference_id, include_inactive=True)
+    pk, sk = cls.key(conference_id, entry_id)  # type: ignore[attr-defined]
+    try:
+        entry = cls.get(pk, sk, consistent_read=True)
+        created = False
+    except cls.DoesNotExist:
+        entry = cls.new(conference_id, entry_id)  # type: ignore[attr-defined]
+        created = True
+    for name, value in fields.items():
+        setattr(entry, name, value)
+    store.put_catalog_entry(entry)  # type: ignore[arg-type]
+    return entry, created
+
+
+def _ticket_view(t: store.TicketType) -> TicketTypeView:
+    return TicketTypeView(
+        id=t.entry_id,
+        name=t.name,
+        price=int(t.price),
+        bulk_enabled=t.bulk_enabled,
+        requires_voucher=t.requires_voucher,
+    )
+
+
+def _addon_view(a: store.AddOn) -> AddOnView:
+    return AddOnView(id=a.entry_id, name=a.name, price=int(a.price), bulk_enabled=a.bulk_enabled)
+
+
+def put_ticket_type(conference_id: str, ticket_type_id: str, data: TicketTypeInput) -> Saved[TicketTypeView]:
+    entry, created = _put_entry(conference_id, store.TicketType, ticket_type_id, **data.model_dump())
+    return Saved(created=created, item=_ticket_view(entry))
+
+
+def put_addon(conference_id: str, addon_id: str, data: AddOnInput) -> Saved[AddOnView]:
+    entry, created = _put_entry(conference_id, store.AddOn, addon_id, **data.model_dump())
+    return Saved(created=created, item=_addon_view(entry))
+
+
+def put_sponsor(conference_id: str, sponsor_id: str, data: SponsorInput) -> Saved[SponsorView]:
+    entry, created = _put_entry(conference_id, store.Sponsor, sponsor_id, **data.model_dump())
+    return Saved(
+        created=created,
+        item=SponsorView(
+            id=entry.entry_id,
+            name=entry.name,
+            slug=entry.slug,
+            contact_email=entry.contact_email,
+            is_active=entry.is_active,
+        ),
+    )
+
+
+def catalog(conference_id: str, *, include_hidden: bool) -> CatalogView:
+    """What an attendee can buy. Ticket types that need a voucher are listed only for staff."""
+    conf: store.Conference | None = None
+    tickets: list[TicketTypeView] = []
+    addons: list[AddOnView] = []
+    for item in store.catalog_items(conference_id):
+        if isinstance(item, store.Conference):
+            conf = item
+        elif isinstance(item, store.TicketType) and (include_hidden or not item.requires_voucher):
+            tickets.append(_ticket_view(item))
+        elif isinstance(item, store.AddOn):
+            addons.append(_addon_view(item))
+    if conf is None or (not conf.is_active and not include_hidden):
+        raise NotFound(f"conference {conference_id} not found")
+    return CatalogView(id=conf.conference_id, name=conf.name, currency=conf.currency, ticket_types=tickets, addons=addons)

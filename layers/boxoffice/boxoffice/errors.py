@@ -1,0 +1,61 @@
+"""The error family every service raises, each mapped to one API.md status and code.
+
+Services raise these and know nothing of HTTP; the resolver renders them as
+``{"error": {"code", "message", "details"}}``.
+"""
+
+from typing import Any
+
+
+class BoxofficeError(Exception):
+    """Base of every expected failure. ``status`` and ``code`` come from API.md."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class BadRequest(BoxofficeError):
+    status, code = 400, "bad_request"
+
+
+class Unauthenticated(BoxofficeError):
+    status, code = 401, "unauthenticated"
+
+
+class Forbidden(BoxofficeError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(BoxofficeError):
+    status, code = 404, "not_found"
+
+
+class InvalidState(BoxofficeError):
+    """The record's state forbids the action (a guard condition failed)."""
+
+    status, code = 409, "invalid_state"
+
+
+class IdempotencyConflict(BoxofficeError):
+    status, code = 409, "idempotency_conflict"
+
+
+class PayloadTooLarge(BoxofficeError):
+    status, code = 413, "payload_too_large"
+
+
+class ValidationFailed(BoxofficeError):
+    """Field problems; ``details`` lists them as ``[{"loc", "msg", "type"}]``."""
+
+    status, code = 422, "validation_error"
+
+
+class PaymentProviderError(BoxofficeError):
+    """Stripe failed; the client may retry safely."""
+
+    status, code = 502, "payment_provider_error"

@@ -1,0 +1,52 @@
+"""The store: every DynamoDB access pattern and every guard condition lives here.
+
+Services call these functions; they never build DynamoDB expressions themselves.
+"""
+
+from boxoffice.store.base import (
+    Item,
+    StateMachine,
+    TransitionRejected,
+    is_condition_failure,
+    now,
+    transition,
+    transition_in,
+)
+from boxoffice.store.conferences import (
+    AddOn,
+    Conference,
+    Sponsor,
+    TicketType,
+    catalog_items,
+    get_addon,
+    get_conference,
+    get_sponsor,
+    get_ticket_type,
+    list_active_conference_ids,
+    put_catalog_entry,
+    save,
+    save_conference,
+)
+
+__all__ = [
+    "AddOn",
+    "Conference",
+    "Item",
+    "Sponsor",
+    "StateMachine",
+    "TicketType",
+    "TransitionRejected",
+    "catalog_items",
+    "get_addon",
+    "get_conference",
+    "get_sponsor",
+    "get_ticket_type",
+    "is_condition_failure",
+    "list_active_conference_ids",
+    "now",
+    "put_catalog_entry",
+    "save",
+    "save_conference",
+    "transition",
+    "transition_in",
+]

@@ -1,0 +1,168 @@
+"""The one table, its polymorphic item model, and the guarded state transition.
+
+Single-table design: every entity is a subclass of :class:`Item`, told apart by a
+discriminator attribute. Every item carries a :class:`VersionAttribute`, so PynamoDB adds
+``version = :loaded`` to each update and transaction by itself; :func:`transition` adds the
+state machine's rule (the allowed from-states) on top. Together they make duplicates,
+retries and races harmless.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Self, TypeVar
+
+from pynamodb.attributes import (
+    DiscriminatorAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from boxoffice.config import settings
+from boxoffice.errors import InvalidState
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Gsi1(GlobalSecondaryIndex["Item"]):
+    """Generic index one: sparse lists such as the active conferences."""
+
+    class Meta:
+        index_name = "GSI1"
+        projection = AllProjection()
+
+    GSI1PK = UnicodeAttribute(hash_key=True)
+    GSI1SK = UnicodeAttribute(range_key=True)
+
+
+class Gsi2(GlobalSecondaryIndex["Item"]):
+    """Generic index two, for a second lookup by another key."""
+
+    class Meta:
+        index_name = "GSI2"
+        projection = AllProjection()
+
+    GSI2PK = UnicodeAttribute(hash_key=True)
+    GSI2SK = UnicodeAttribute(range_key=True)
+
+
+class Item(Model):
+    """Base of every entity in the one table."""
+
+    class Meta:
+        table_name = settings().table_name
+
+    PK = UnicodeAttribute(hash_key=True)
+    SK = UnicodeAttribute(range_key=True)
+    entity = DiscriminatorAttribute()
+    version = VersionAttribute()
+    created_at = UTCDateTimeAttribute(default_for_new=now)
+    updated_at = UTCDateTimeAttribute(default=now)
+    GSI1PK = UnicodeAttribute(null=True)
+    GSI1SK = UnicodeAttribute(null=True)
+    GSI2PK = UnicodeAttribute(null=True)
+    GSI2SK = UnicodeAttribute(null=True)
+    ttl = NumberAttribute(null=True)
+
+    gsi1 = Gsi1()
+    gsi2 = Gsi2()
+
+
+_I = TypeVar("_I", bound=Item)
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    """Allowed moves between states: ``edges[from_state]`` is the set of states it may go to."""
+
+    edges: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def of(cls, edges: Mapping[str, Iterable[str]]) -> Self:
+        return cls({src: frozenset(dsts) for src, dsts in edges.items()})
+
+    def sources(self, to_state: str) -> frozenset[str]:
+        """The states from which ``to_state`` may be reached."""
+        return frozenset(src for src, dsts in self.edges.items() if to_state in dsts)
+
+    def allows(self, from_state: str, to_state: str) -> bool:
+        return to_state in self.edges.get(from_state, frozenset())
+
+
+class TransitionRejected(InvalidState):
+    """The guard failed: the record's state (or version) was not what the move requires."""
+
+    def __init__(self, message: str, current: Item | None = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+def _transition_parts(
+    item: Item, to_state: str, machine: StateMachine, actions: Iterable[Action], attr: str
+) -> tuple[Any, list[Action]]:
+    attribute = getattr(type(item), attr)
+    sources = machine.sources(to_state)
+    if not sources:
+        raise ValueError(f"no state may move to {to_state!r}")
+    condition = attribute.is_in(*sorted(sources))
+    return condition, [attribute.set(to_state), type(item).updated_at.set(now()), *actions]
+
+
+def transition(
+    item: _I,
+    to_state: str,
+    machine: StateMachine,
+    actions: Iterable[Action] = (),
+    *,
+    attr: str = "status",
+) -> _I:
+    """Move ``item`` to ``to_state`` with one conditional update, or raise TransitionRejected.
+
+    The condition is the state machine's rule (current state is one of the states that may
+    reach ``to_state``) plus the version PynamoDB loaded. ``actions`` are applied in the same
+    write. On rejection the item is re-read so the caller can see what won.
+    """
+    condition, all_actions = _transition_parts(item, to_state, machine, actions, attr)
+    try:
+        item.update(actions=all_actions, condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        current = type(item).get(item.PK, item.SK, consistent_read=True)
+        raise TransitionRejected(
+            f"{type(item).__name__.lower()} is {getattr(current, attr)}; cannot move to {to_state}",
+            current=current,
+        ) from exc
+    return item
+
+
+def transition_in(
+    transaction: TransactWrite,
+    item: Item,
+    to_state: str,
+    machine: StateMachine,
+    actions: Iterable[Action] = (),
+    *,
+    attr: str = "status",
+) -> None:
+    """Add the same guarded move to a transaction, so it commits with other writes or not at all."""
+    condition, all_actions = _transition_parts(item, to_state, machine, actions, attr)
+    transaction.update(item, actions=all_actions, condition=condition)
+
+
+def is_condition_failure(exc: Exception) -> bool:
+    """True when a write or transaction failed only because a guard condition was false."""
+    if isinstance(exc, TransactWriteError):
+        reasons = exc.cancellation_reasons or []
+        return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

@@ -1,0 +1,143 @@
+"""Conference settings and the catalog (ticket types, add-ons, sponsors).
+
+All of a conference's configuration shares one partition, ``CONF#{cid}``, so the catalog is
+one query. Active conferences are also in a sparse GSI1 list for the expiry job.
+"""
+
+from collections.abc import Iterator
+
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import PutError
+
+from boxoffice.errors import InvalidState
+from boxoffice.store.base import Item, is_condition_failure, now
+
+ACTIVE_CONFERENCES = "ACTIVE_CONFERENCES"
+
+
+def conference_pk(conference_id: str) -> str:
+    return f"CONF#{conference_id}"
+
+
+class Conference(Item, discriminator="conference"):
+    """A tenant. Holds only the *name* of the secret with its Stripe keys, never the keys."""
+
+    conference_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    is_active = BooleanAttribute(default=True)
+    stripe_secret_name = UnicodeAttribute(null=True)
+    checkout_expiry_minutes = NumberAttribute()
+    order_hold_minutes = NumberAttribute()
+    max_bulk_quantity = NumberAttribute()
+
+    @classmethod
+    def key(cls, conference_id: str) -> tuple[str, str]:
+        return conference_pk(conference_id), "CONFERENCE"
+
+    @classmethod
+    def new(cls, conference_id: str) -> "Conference":
+        pk, sk = cls.key(conference_id)
+        return cls(pk, sk, conference_id=conference_id)
+
+    def set_active(self, active: bool) -> None:
+        """Keep the sparse active-conference index in step with ``is_active``."""
+        self.is_active = active
+        self.GSI1PK = ACTIVE_CONFERENCES if active else None
+        self.GSI1SK = self.conference_id if active else None
+
+
+class _CatalogEntry(Item):
+    """Common shape of things that live in a conference's partition under an id."""
+
+    conference_id = UnicodeAttribute()
+    entry_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+
+    PREFIX = ""
+
+    @classmethod
+    def key(cls, conference_id: str, entry_id: str) -> tuple[str, str]:
+        return conference_pk(conference_id), f"{cls.PREFIX}#{entry_id}"
+
+    @classmethod
+    def new(cls, conference_id: str, entry_id: str) -> "_CatalogEntry":
+        pk, sk = cls.key(conference_id, entry_id)
+        return cls(pk, sk, conference_id=conference_id, entry_id=entry_id)
+
+
+class TicketType(_CatalogEntry, discriminator="ticket_type"):
+    PREFIX = "TICKET"
+    price = NumberAttribute()
+    bulk_enabled = BooleanAttribute(default=False)
+    requires_voucher = BooleanAttribute(default=False)
+
+
+class AddOn(_CatalogEntry, discriminator="addon"):
+    PREFIX = "ADDON"
+    price = NumberAttribute()
+    bulk_enabled = BooleanAttribute(default=False)
+
+
+class Sponsor(_CatalogEntry, discriminator="sponsor"):
+    PREFIX = "SPONSOR"
+    slug = UnicodeAttribute()
+    contact_email = UnicodeAttribute()
+    is_active = BooleanAttribute(default=True)
+
+
+def save(item: Item) -> Item:
+    """Write ``item`` guarded by its version: a create fails if it exists, an update if it moved.
+
+    Two concurrent writers of the same record cannot both win; the loser gets InvalidState
+    and may re-read and retry.
+    """
+    item.updated_at = now()
+    try:
+        item.save()
+    except PutError as exc:
+        if is_condition_failure(exc):
+            raise InvalidState(f"{type(item).__name__} changed concurrently; read it again and retry") from exc
+        raise
+    return item
+
+
+def save_conference(conference: Conference) -> Conference:
+    return save(conference)  # type: ignore[return-value]
+
+
+def put_catalog_entry(entry: _CatalogEntry) -> _CatalogEntry:
+    return save(entry)  # type: ignore[return-value]
+
+
+def _get[T: Item](cls: type[T], key: tuple[str, str]) -> T | None:
+    try:
+        return cls.get(*key, consistent_read=True)
+    except cls.DoesNotExist:
+        return None
+
+
+def get_conference(conference_id: str) -> Conference | None:
+    return _get(Conference, Conference.key(conference_id))
+
+
+def get_ticket_type(conference_id: str, ticket_type_id: str) -> TicketType | None:
+    return _get(TicketType, TicketType.key(conference_id, ticket_type_id))
+
+
+def get_addon(conference_id: str, addon_id: str) -> AddOn | None:
+    return _get(AddOn, AddOn.key(conference_id, addon_id))
+
+
+def get_sponsor(conference_id: str, sponsor_id: str) -> Sponsor | None:
+    return _get(Sponsor, Sponsor.key(conference_id, sponsor_id))
+
+
+def catalog_items(conference_id: str) -> Iterator[Item]:
+    """The conference and everything in its catalog, in one (paginated) query."""
+    return Item.query(conference_pk(conference_id))
+
+
+def list_active_conference_ids() -> list[str]:
+    """Ids of every active conference, from the sparse GSI1 list."""
+    return [item.GSI1SK for item in Item.gsi1.query(ACTIVE_CONFERENCES) if item.GSI1SK]

@@ -1,0 +1,77 @@
+"""Calling a function's real handler with API Gateway HTTP API v2.0 events."""
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from local.apigw import http_api_event
+from local.template import load
+
+ADMIN = {"sub": "user-admin", "email": "admin@example.com", "cognito:groups": ["admin"]}
+STAFF = {"sub": "user-staff", "email": "staff@example.com", "cognito:groups": ["staff:demo"]}
+OTHER_STAFF = {"sub": "user-staff-2", "email": "staff2@example.com", "cognito:groups": ["staff:other"]}
+SPONSOR = {"sub": "user-sponsor", "email": "acme@example.com", "cognito:groups": ["sponsor:demo:acme"]}
+ATTENDEE = {"sub": "user-attendee", "email": "attendee@example.com"}
+
+DEMO_CONFERENCE = {
+    "name": "Demo Conf",
+    "currency": "usd",
+    "is_active": True,
+    "stripe": {"secret_key": "sk_test_demo1234567890", "webhook_secret": "whsec_demo1234567890"},
+}
+
+
+@dataclass
+class LambdaContext:
+    """The attributes Powertools reads from Lambda's context object."""
+
+    function_name: str = "boxoffice-test"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:boxoffice-test"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = ""
+    log_group_name: str = "/aws/lambda/boxoffice-test"
+    log_stream_name: str = "local"
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 15_000
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+def call(
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]],
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    raw_body: str | None = None,
+    claims: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    query: str = "",
+) -> Reply:
+    """Invoke ``handler`` as API Gateway would for ``method path``, routed by template.yaml."""
+    found = load().route_for(method, path)
+    route_key, params = (found[0].route_key, found[1]) if found else ("$default", {})
+    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    all_headers = {"content-type": "application/json", **(headers or {})}
+    event = http_api_event(
+        method, path, route_key=route_key, path_parameters=params, query=query,
+        headers=all_headers, body=text, claims=claims,
+    )
+    result = handler(event, LambdaContext())
+    return Reply(result["statusCode"], {k.lower(): v for k, v in (result.get("headers") or {}).items()}, result.get("body") or "")

@@ -1,0 +1,70 @@
+"""The unit lane: every rule on moto, served by one ThreadedMotoServer on loopback.
+
+A server (rather than ``mock_aws``) is used because clients made at import time, such as the
+idempotency layer's, must reach it too. Each test starts from a reset server and a fresh table.
+"""
+
+import os
+import socket
+from collections.abc import Iterator
+
+import boto3
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_PORT = _free_port()
+os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{_PORT}"
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_PORT, verbose=False)
+    server.start()
+    yield os.environ["AWS_ENDPOINT_URL"]
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def aws(moto_server: str) -> Iterator[None]:
+    """A clean account with the template's table, and no cached secrets."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from local.aws import create_table
+
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10)
+    create_table(boto3.client("dynamodb"), os.environ["TABLE_NAME"])
+    parameters.clear_caches()
+    yield
+
+
+@pytest.fixture
+def api():
+    """The API function's real handler."""
+    from tests.support.functions import load_function
+
+    return load_function("api").handler
+
+
+@pytest.fixture
+def demo(api):
+    """A conference ``demo`` with a public ticket, a hidden ticket, an add-on and a sponsor."""
+    from tests.support.http import ADMIN, DEMO_CONFERENCE, STAFF, call
+
+    assert call(api, "PUT", "/v1/conferences/demo", body=DEMO_CONFERENCE, claims=ADMIN).status == 201
+    for path, body in [
+        ("ticket-types/general", {"name": "General", "price": 25000, "bulk_enabled": True}),
+        ("ticket-types/speaker", {"name": "Speaker", "price": 0, "requires_voucher": True}),
+        ("addons/workshop", {"name": "Workshop", "price": 5000, "bulk_enabled": True}),
+        ("sponsors/acme", {"name": "ACME", "slug": "acme", "contact_email": "ops@acme.example"}),
+    ]:
+        reply = call(api, "PUT", f"/v1/conferences/demo/{path}", body=body, claims=STAFF)
+        assert reply.status == 201, reply.text
+    return "demo"
