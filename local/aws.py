@@ -4,6 +4,7 @@ The table's keys, indexes and TTL come from the template itself, so the local ta
 deployed table.
 """
 
+import contextlib
 from typing import Any
 
 from local.template import Template, load
@@ -30,13 +31,14 @@ def create_table(dynamodb: Any, table_name: str, template: Template | None = Non
     """Create the template's table and enable its TTL attribute, then wait until it is active."""
     template = template or load()
     dynamodb.create_table(**table_definition(template, table_name))
-    dynamodb.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+    dynamodb.get_waiter("table_exists").wait(
+        TableName=table_name, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
+    )
     ttl = template.table[1].get("TimeToLiveSpecification")
     if ttl:
-        try:
+        # DynamoDB Local may not implement TTL; expiry is AWS's job, so that is harmless here.
+        with contextlib.suppress(dynamodb.exceptions.ClientError):
             dynamodb.update_time_to_live(
                 TableName=table_name,
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
             )
-        except dynamodb.exceptions.ClientError:  # DynamoDB Local may not implement TTL; harmless
-            pass

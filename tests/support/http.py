@@ -70,8 +70,18 @@ def call(
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
     all_headers = {"content-type": "application/json", **(headers or {})}
     event = http_api_event(
-        method, path, route_key=route_key, path_parameters=params, query=query,
-        headers=all_headers, body=text, claims=claims,
+        method,
+        path,
+        route_key=route_key,
+        path_parameters=params,
+        query=query,
+        headers=all_headers,
+        body=text,
+        claims=claims,
     )
     result = handler(event, LambdaContext())
-    return Reply(result["statusCode"], {k.lower(): v for k, v in (result.get("headers") or {}).items()}, result.get("body") or "")
+    return Reply(
+        result["statusCode"],
+        {k.lower(): v for k, v in (result.get("headers") or {}).items()},
+        result.get("body") or "",
+    )

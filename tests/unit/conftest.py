@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
+
+from local.moto_server import AtomicMotoServer
 
 
 def _free_port() -> int:
@@ -26,14 +27,14 @@ os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{_PORT}"
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_PORT, verbose=False)
+    server = AtomicMotoServer(port=_PORT)
     server.start()
     yield os.environ["AWS_ENDPOINT_URL"]
     server.stop()
 
 
 @pytest.fixture(autouse=True)
-def aws(moto_server: str) -> Iterator[None]:
+def aws(moto_server: str) -> None:
     """A clean account with the template's table, and no cached secrets."""
     from aws_lambda_powertools.utilities import parameters
 
@@ -42,7 +43,6 @@ def aws(moto_server: str) -> Iterator[None]:
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
     create_table(boto3.client("dynamodb"), os.environ["TABLE_NAME"])
     parameters.clear_caches()
-    yield
 
 
 @pytest.fixture

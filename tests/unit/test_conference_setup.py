@@ -4,7 +4,6 @@ import json
 
 import boto3
 import pytest
-
 from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, OTHER_STAFF, SPONSOR, STAFF, call
 
 
@@ -21,8 +20,11 @@ def test_put_conference_creates_then_updates(api):
     assert first.json["max_bulk_quantity"] == 500
 
     second = call(
-        api, "PUT", "/v1/conferences/demo",
-        body={"name": "Renamed", "currency": "usd", "is_active": True, "max_bulk_quantity": 2000}, claims=ADMIN,
+        api,
+        "PUT",
+        "/v1/conferences/demo",
+        body={"name": "Renamed", "currency": "usd", "is_active": True, "max_bulk_quantity": 2000},
+        claims=ADMIN,
     )
     assert second.status == 200
     assert second.json["name"] == "Renamed"
@@ -45,7 +47,10 @@ def test_stripe_keys_go_to_secrets_manager_and_never_to_the_table_or_response(ap
 
 def test_new_stripe_keys_replace_the_secret(api):
     call(api, "PUT", "/v1/conferences/demo", body=DEMO_CONFERENCE, claims=ADMIN)
-    rotated = {**DEMO_CONFERENCE, "stripe": {"secret_key": "sk_test_rotated12345", "webhook_secret": "whsec_rotated12345"}}
+    rotated = {
+        **DEMO_CONFERENCE,
+        "stripe": {"secret_key": "sk_test_rotated12345", "webhook_secret": "whsec_rotated12345"},
+    }
     assert call(api, "PUT", "/v1/conferences/demo", body=rotated, claims=ADMIN).status == 200
     from boxoffice import secrets
 
@@ -56,7 +61,9 @@ def test_new_stripe_keys_replace_the_secret(api):
 
 def test_currency_cannot_change_once_set(api):
     call(api, "PUT", "/v1/conferences/demo", body=DEMO_CONFERENCE, claims=ADMIN)
-    reply = call(api, "PUT", "/v1/conferences/demo", body={**DEMO_CONFERENCE, "currency": "eur"}, claims=ADMIN)
+    reply = call(
+        api, "PUT", "/v1/conferences/demo", body={**DEMO_CONFERENCE, "currency": "eur"}, claims=ADMIN
+    )
     assert reply.status == 409
     assert reply.json["error"]["code"] == "invalid_state"
 
@@ -101,17 +108,35 @@ def test_validation_errors_never_echo_the_rejected_secret(api):
 
 
 def test_staff_put_catalog_entries_for_their_conference_only(api, demo):
-    other = call(api, "PUT", "/v1/conferences/demo/ticket-types/x", body={"name": "X", "price": 1}, claims=OTHER_STAFF)
+    other = call(
+        api, "PUT", "/v1/conferences/demo/ticket-types/x", body={"name": "X", "price": 1}, claims=OTHER_STAFF
+    )
     assert other.status == 403
-    attendee = call(api, "PUT", "/v1/conferences/demo/addons/x", body={"name": "X", "price": 1}, claims=ATTENDEE)
+    attendee = call(
+        api, "PUT", "/v1/conferences/demo/addons/x", body={"name": "X", "price": 1}, claims=ATTENDEE
+    )
     assert attendee.status == 403
-    update = call(api, "PUT", "/v1/conferences/demo/ticket-types/general", body={"name": "GA", "price": 30000}, claims=STAFF)
+    update = call(
+        api,
+        "PUT",
+        "/v1/conferences/demo/ticket-types/general",
+        body={"name": "GA", "price": 30000},
+        claims=STAFF,
+    )
     assert update.status == 200
-    assert update.json == {"id": "general", "name": "GA", "price": 30000, "bulk_enabled": False, "requires_voucher": False}
+    assert update.json == {
+        "id": "general",
+        "name": "GA",
+        "price": 30000,
+        "bulk_enabled": False,
+        "requires_voucher": False,
+    }
 
 
 def test_catalog_entries_of_an_unknown_conference_are_404(api, demo):
-    reply = call(api, "PUT", "/v1/conferences/nowhere/ticket-types/x", body={"name": "X", "price": 1}, claims=ADMIN)
+    reply = call(
+        api, "PUT", "/v1/conferences/nowhere/ticket-types/x", body={"name": "X", "price": 1}, claims=ADMIN
+    )
     assert reply.status == 404
     assert reply.json["error"]["code"] == "not_found"
 

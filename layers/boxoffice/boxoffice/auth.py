@@ -44,7 +44,9 @@ class Caller:
     def sponsor_ids(self, conference_id: str) -> frozenset[str]:
         """Sponsors this caller speaks for in ``conference_id`` (``sponsor:{cid}:{sponsor_id}``)."""
         prefix = f"sponsor:{conference_id}:"
-        return frozenset(g[len(prefix) :] for g in self.groups if g.startswith(prefix) and len(g) > len(prefix))
+        return frozenset(
+            g[len(prefix) :] for g in self.groups if g.startswith(prefix) and len(g) > len(prefix)
+        )
 
     def require_admin(self) -> None:
         if not self.is_admin:

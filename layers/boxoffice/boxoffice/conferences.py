@@ -184,7 +184,9 @@ def get_conference(conference_id: str, *, include_inactive: bool) -> store.Confe
     return conf
 
 
-def _put_entry[E: store.Item](conference_id: str, cls: type[E], entry_id: str, **fields: object) -> tuple[E, bool]:
+def _put_entry[E: store.Item](
+    conference_id: str, cls: type[E], entry_id: str, **fields: object
+) -> tuple[E, bool]:
     get_conference(conference_id, include_inactive=True)
     pk, sk = cls.key(conference_id, entry_id)  # type: ignore[attr-defined]
     try:
@@ -251,4 +253,6 @@ def catalog(conference_id: str, *, include_hidden: bool) -> CatalogView:
             addons.append(_addon_view(item))
     if conf is None or (not conf.is_active and not include_hidden):
         raise NotFound(f"conference {conference_id} not found")
-    return CatalogView(id=conf.conference_id, name=conf.name, currency=conf.currency, ticket_types=tickets, addons=addons)
+    return CatalogView(
+        id=conf.conference_id, name=conf.name, currency=conf.currency, ticket_types=tickets, addons=addons
+    )

@@ -57,5 +57,7 @@ def store_stripe_keys(conference_id: str, keys: StripeKeys) -> str:
 
 def get_stripe_keys(secret_name: str, *, force_fetch: bool = False) -> StripeKeys:
     """Read a conference's keys, cached for CACHE_SECONDS."""
-    value = parameters.get_secret(secret_name, transform="json", max_age=CACHE_SECONDS, force_fetch=force_fetch)
+    value = parameters.get_secret(
+        secret_name, transform="json", max_age=CACHE_SECONDS, force_fetch=force_fetch
+    )
     return StripeKeys(secret_key=value["secret_key"], webhook_secret=value["webhook_secret"])

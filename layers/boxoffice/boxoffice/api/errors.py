@@ -47,7 +47,11 @@ def raw_error(status: int, code: str, message: str) -> dict[str, Any]:
 def _field_problems(exc: RequestValidationError) -> list[dict[str, Any]]:
     """Pydantic's errors without ``input`` and ``ctx``, which could echo a secret back."""
     return [
-        {"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")}
+        {
+            "loc": [str(part) for part in err.get("loc", ())],
+            "msg": err.get("msg", ""),
+            "type": err.get("type", ""),
+        }
         for err in exc.errors()
     ]
 
@@ -77,7 +81,9 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(IdempotencyAlreadyInProgressError)
     def _idem_in_progress(_: IdempotencyAlreadyInProgressError) -> Response:
         return error_response(
-            409, "idempotency_conflict", "a request with this Idempotency-Key is still in progress; retry shortly"
+            409,
+            "idempotency_conflict",
+            "a request with this Idempotency-Key is still in progress; retry shortly",
         )
 
     @app.exception_handler(IdempotencyKeyError)

@@ -60,7 +60,9 @@ def _run_once(call: dict[str, Any], run: Callable[[], tuple[int, Any]]) -> dict[
     return {"status": status, "body": body, "replayed": False}
 
 
-def idempotent_route(router: Router, *, required: bool) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+def idempotent_route(
+    router: Router, *, required: bool
+) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """Make a route honour ``Idempotency-Key``; ``required`` refuses requests without one.
 
     The key is scoped to the route, the path and the caller, so two users' keys never meet.
@@ -78,8 +80,13 @@ def idempotent_route(router: Router, *, required: bool) -> Callable[[Callable[..
                 raise BadRequest(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
             claims = event.request_context.authorizer.jwt_claim
             call = {
-                "key": None if key is None else f"{event.http_method} {event.path} {claims.get('sub', '')} {key}",
-                "request": {"body": event.json_body if event.body else None, "query": event.query_string_parameters or {}},
+                "key": None
+                if key is None
+                else f"{event.http_method} {event.path} {claims.get('sub', '')} {key}",
+                "request": {
+                    "body": event.json_body if event.body else None,
+                    "query": event.query_string_parameters or {},
+                },
             }
 
             def run() -> tuple[int, Any]:

@@ -17,5 +17,5 @@ def openapi_json() -> str:
         title="Boxoffice",
         version="1.0.0",
         summary="Conference voucher sales, orders, refunds and store credit",
-        description="Errors have the shape {\"error\": {\"code\", \"message\", \"details\"}}; see API.md.",
+        description='Errors have the shape {"error": {"code", "message", "details"}}; see API.md.',
     )

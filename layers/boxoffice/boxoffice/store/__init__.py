@@ -9,6 +9,7 @@ from boxoffice.store.base import (
     TransitionRejected,
     is_condition_failure,
     now,
+    transaction,
     transition,
     transition_in,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "put_catalog_entry",
     "save",
     "save_conference",
+    "transaction",
     "transition",
     "transition_in",
 ]

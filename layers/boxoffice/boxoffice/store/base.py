@@ -10,7 +10,7 @@ retries and races harmless.
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 from pynamodb.attributes import (
     DiscriminatorAttribute,
@@ -19,6 +19,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -78,9 +79,6 @@ class Item(Model):
     gsi2 = Gsi2()
 
 
-_I = TypeVar("_I", bound=Item)
-
-
 @dataclass(frozen=True)
 class StateMachine:
     """Allowed moves between states: ``edges[from_state]`` is the set of states it may go to."""
@@ -118,14 +116,14 @@ def _transition_parts(
     return condition, [attribute.set(to_state), type(item).updated_at.set(now()), *actions]
 
 
-def transition(
-    item: _I,
+def transition[I: Item](
+    item: I,
     to_state: str,
     machine: StateMachine,
     actions: Iterable[Action] = (),
     *,
     attr: str = "status",
-) -> _I:
+) -> I:
     """Move ``item`` to ``to_state`` with one conditional update, or raise TransitionRejected.
 
     The condition is the state machine's rule (current state is one of the states that may
@@ -144,6 +142,11 @@ def transition(
             current=current,
         ) from exc
     return item
+
+
+def transaction(client_request_token: str | None = None) -> TransactWrite:
+    """A write transaction on the table. A ``client_request_token`` makes a retried commit a no-op."""
+    return TransactWrite(connection=Connection(), client_request_token=client_request_token)
 
 
 def transition_in(

@@ -97,7 +97,9 @@ def save(item: Item) -> Item:
         item.save()
     except PutError as exc:
         if is_condition_failure(exc):
-            raise InvalidState(f"{type(item).__name__} changed concurrently; read it again and retry") from exc
+            raise InvalidState(
+                f"{type(item).__name__} changed concurrently; read it again and retry"
+            ) from exc
         raise
     return item
 

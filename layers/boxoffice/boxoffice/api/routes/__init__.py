@@ -3,7 +3,7 @@
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 
-def ALL_ROUTERS() -> list[Router]:  # noqa: N802 - reads as the constant it stands for
+def ALL_ROUTERS() -> list[Router]:
     """Every router in the API, imported only when asked (the OpenAPI document needs them all)."""
     from boxoffice.api.routes import conferences, health
 

@@ -53,7 +53,9 @@ def put_conference(cid: ConferenceId, body: Annotated[ConferenceInput, Body()]) 
     summary="Create or update a ticket type (staff)",
     tags=TAGS,
 )
-def put_ticket_type(cid: ConferenceId, entry_id: EntryId, body: Annotated[TicketTypeInput, Body()]) -> Response[TicketTypeView]:
+def put_ticket_type(
+    cid: ConferenceId, entry_id: EntryId, body: Annotated[TicketTypeInput, Body()]
+) -> Response[TicketTypeView]:
     current_caller(router).require_staff(cid)
     return _saved(conferences.put_ticket_type(cid, entry_id, body))
 
@@ -63,7 +65,9 @@ def put_ticket_type(cid: ConferenceId, entry_id: EntryId, body: Annotated[Ticket
     summary="Create or update an add-on (staff)",
     tags=TAGS,
 )
-def put_addon(cid: ConferenceId, entry_id: EntryId, body: Annotated[AddOnInput, Body()]) -> Response[AddOnView]:
+def put_addon(
+    cid: ConferenceId, entry_id: EntryId, body: Annotated[AddOnInput, Body()]
+) -> Response[AddOnView]:
     current_caller(router).require_staff(cid)
     return _saved(conferences.put_addon(cid, entry_id, body))
 
@@ -73,7 +77,9 @@ def put_addon(cid: ConferenceId, entry_id: EntryId, body: Annotated[AddOnInput, 
     summary="Create or update a sponsor (staff)",
     tags=TAGS,
 )
-def put_sponsor(cid: ConferenceId, entry_id: EntryId, body: Annotated[SponsorInput, Body()]) -> Response[SponsorView]:
+def put_sponsor(
+    cid: ConferenceId, entry_id: EntryId, body: Annotated[SponsorInput, Body()]
+) -> Response[SponsorView]:
     current_caller(router).require_staff(cid)
     return _saved(conferences.put_sponsor(cid, entry_id, body))
 

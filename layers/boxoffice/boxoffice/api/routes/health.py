@@ -18,7 +18,9 @@ def health() -> Health:
     return Health(status="ok")
 
 
-@router.get("/v1/openapi.json", summary="This API's OpenAPI 3 document", tags=["health"], include_in_schema=False)
+@router.get(
+    "/v1/openapi.json", summary="This API's OpenAPI 3 document", tags=["health"], include_in_schema=False
+)
 def openapi() -> Response[str]:
     from boxoffice.api.openapi import openapi_json  # every router's models: only this route pays for them
 

@@ -1,0 +1,42 @@
+"""moto's server with one request at a time, so each write is atomic as it is in DynamoDB.
+
+moto evaluates a condition and applies the write in separate steps. Under concurrent requests
+two conditional writes could both pass, which real DynamoDB never allows for one item. A lock
+around each request restores that atomicity while connections are still served in threads.
+"""
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+
+class AtomicMotoServer(ThreadedMotoServer):
+    """A ThreadedMotoServer on loopback that serialises request handling. ``port=0`` picks one."""
+
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
+        self._lock = threading.Lock()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+
+        def one_at_a_time(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            with self._lock:
+                return list(app(environ, start_response))
+
+        self._server = make_server(
+            self._ip_address, self._port, one_at_a_time, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+    @property
+    def url(self) -> str:
+        host, port = self.get_host_and_port()
+        return f"http://{host}:{port}"
