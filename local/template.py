@@ -147,6 +147,10 @@ def load(path: Path = TEMPLATE) -> Template:
                 )
             elif kind in ("Schedule", "ScheduleV2"):
                 template.schedules.append(
-                    Schedule(f"{logical_id}{event_name}", logical_id, _rate_seconds(ev["Schedule" if kind == "Schedule" else "ScheduleExpression"]))
+                    Schedule(
+                        f"{logical_id}{event_name}",
+                        logical_id,
+                        _rate_seconds(ev["Schedule" if kind == "Schedule" else "ScheduleExpression"]),
+                    )
                 )
     return template

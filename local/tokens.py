@@ -23,10 +23,18 @@ def secret() -> str:
     return os.environ.get("BOXOFFICE_LOCAL_JWT_SECRET", DEFAULT_SECRET)
 
 
-def mint(sub: str, *, email: str | None = None, groups: list[str] | None = None, ttl_seconds: int = 7 * 86400) -> str:
+def mint(
+    sub: str, *, email: str | None = None, groups: list[str] | None = None, ttl_seconds: int = 7 * 86400
+) -> str:
     """A signed token for a local user."""
     now = int(time.time())
-    claims: dict[str, Any] = {"sub": sub, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + ttl_seconds}
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
     if email:
         claims["email"] = email
     if groups:
