@@ -59,9 +59,11 @@ def lambda_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Lam
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        early = _precheck(event)
-        if early is not None:
-            return early
-        return app.resolve(event, context)
+        result = _precheck(event) or app.resolve(event, context)
+        logger.info(
+            "request handled",
+            extra={"route": event.get("routeKey"), "status": result.get("statusCode")},
+        )
+        return result
 
     return handler

@@ -100,7 +100,7 @@ def idempotent_route(
             return Response(
                 status_code=result["status"],
                 content_type=content_types.APPLICATION_JSON,
-                body=json.dumps(result["body"]),
+                body=result["body"],
                 headers=headers,
             )
 

@@ -1,0 +1,77 @@
+# Boxoffice: the two commands are `make run` and `make test`. Everything they need is set up here:
+# a Python 3.12 venv with pinned packages, SAM CLI in its own venv, and DynamoDB Local from npm.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The first python3.12 that really runs (a pyenv shim for another version does not).
+PYTHON312 ?= $(shell for p in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12; do \
+  "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { command -v "$$p"; break; }; done)
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+DDB_LOCAL_VERSION := 2.9.30
+DDB_LOCAL_DIR := .cache/dynamodb-local
+DDB_LOCAL_JAR := $(DDB_LOCAL_DIR)/DynamoDBLocal.jar
+AWS_REGION ?= us-east-1
+
+export DYNAMODB_LOCAL_DIR := $(abspath $(DDB_LOCAL_DIR))
+
+.PHONY: help setup run test lint test-unit test-integration test-e2e build validate clean bench
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/dev.txt layers/boxoffice/requirements.txt
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found: install it or set PYTHON312=/path/to/python3.12"; exit 1; }
+	$(PYTHON312) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements/sam.txt
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found"; exit 1; }
+	$(PYTHON312) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.txt
+	touch $@
+
+# AWS's DynamoDBLocal.jar ships inside this npm package; only the tarball is needed, not its dependencies.
+$(DDB_LOCAL_JAR):
+	mkdir -p $(DDB_LOCAL_DIR)
+	cd $(DDB_LOCAL_DIR) && npm pack --silent amplify-dynamodb-simulator@$(DDB_LOCAL_VERSION) >/dev/null \
+	  && tar -xzf amplify-dynamodb-simulator-$(DDB_LOCAL_VERSION).tgz --strip-components=2 package/emulator \
+	  && rm -f amplify-dynamodb-simulator-$(DDB_LOCAL_VERSION).tgz
+	test -f $@
+
+setup: $(VENV)/.installed $(SAM_VENV)/.installed $(DDB_LOCAL_JAR) ## Install everything (venvs, DynamoDB Local)
+
+run: $(VENV)/.installed ## Run the whole app offline: API, Stripe emulator, embedded AWS, demo data
+	$(PY) -m local.runner
+
+test: lint test-unit test-integration test-e2e ## Everything CI runs
+
+lint: $(VENV)/.installed $(SAM_VENV)/.installed ## ruff, cfn-lint and sam validate --lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --region $(AWS_REGION)
+
+test-unit: $(VENV)/.installed ## Every rule on moto, in-process
+	$(PYTEST) tests/unit -q
+
+test-integration: $(VENV)/.installed $(DDB_LOCAL_JAR) ## The store on DynamoDB Local (AWS's own engine)
+	$(PYTEST) tests/integration -q
+
+test-e2e: $(VENV)/.installed ## The local stack over HTTP
+	$(PYTEST) tests/e2e -q
+
+build: $(SAM_VENV)/.installed ## sam build for python3.12 (offline)
+	PATH="$(dir $(PYTHON312)):$$PATH" $(SAM) build --region $(AWS_REGION)
+
+validate: $(SAM_VENV)/.installed $(VENV)/.installed
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --region $(AWS_REGION)
+
+clean: ## Remove venvs, caches and build output
+	rm -rf $(VENV) $(SAM_VENV) .cache .aws-sam .pytest_cache .ruff_cache
