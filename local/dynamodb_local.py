@@ -62,7 +62,7 @@ class DynamoDBLocal:
             try:
                 client.list_tables()
                 return self
-            except Exception:  # noqa: BLE001 - any failure means "not up yet" until the deadline
+            except Exception:
                 if self._process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError("DynamoDB Local did not start") from None
