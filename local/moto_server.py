@@ -1,8 +1,9 @@
-"""moto's server with one request at a time, so each write is atomic as it is in DynamoDB.
+"""moto's server with DynamoDB requests one at a time, so each write is atomic as in DynamoDB.
 
 moto evaluates a condition and applies the write in separate steps. Under concurrent requests
 two conditional writes could both pass, which real DynamoDB never allows for one item. A lock
-around each request restores that atomicity while connections are still served in threads.
+around each DynamoDB request restores that atomicity; other services (SQS long polls among
+them) are still served concurrently.
 """
 
 import logging
@@ -16,7 +17,7 @@ from werkzeug.serving import make_server
 
 
 class AtomicMotoServer(ThreadedMotoServer):
-    """A ThreadedMotoServer on loopback that serialises request handling. ``port=0`` picks one."""
+    """A ThreadedMotoServer on loopback that serialises DynamoDB requests. ``port=0`` picks one."""
 
     def __init__(self, port: int = 0) -> None:
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
@@ -27,6 +28,8 @@ class AtomicMotoServer(ThreadedMotoServer):
         app = DomainDispatcherApplication(create_backend_app)
 
         def one_at_a_time(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+                return app(environ, start_response)
             with self._lock:
                 return list(app(environ, start_response))
 

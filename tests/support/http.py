@@ -1,12 +1,12 @@
 """Calling a function's real handler with API Gateway HTTP API v2.0 events."""
 
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from local.apigw import http_api_event
+from local.lambda_runtime import LambdaContext
 from local.template import load
 
 ADMIN = {"sub": "user-admin", "email": "admin@example.com", "cognito:groups": ["admin"]}
@@ -21,25 +21,6 @@ DEMO_CONFERENCE = {
     "is_active": True,
     "stripe": {"secret_key": "sk_test_demo1234567890", "webhook_secret": "whsec_demo1234567890"},
 }
-
-
-@dataclass
-class LambdaContext:
-    """The attributes Powertools reads from Lambda's context object."""
-
-    function_name: str = "boxoffice-test"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:boxoffice-test"
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = ""
-    log_group_name: str = "/aws/lambda/boxoffice-test"
-    log_stream_name: str = "local"
-
-    def __post_init__(self) -> None:
-        self.aws_request_id = self.aws_request_id or str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 15_000
 
 
 @dataclass

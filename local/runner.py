@@ -1,0 +1,358 @@
+"""The offline runner: the whole app on loopback, routed exactly as template.yaml says.
+
+It starts moto (DynamoDB, EventBridge, SQS, Secrets Manager) and the Stripe emulator, creates
+the template's resources, then serves the HTTP API by turning each request into an API Gateway
+HTTP API v2.0 event and calling the real handler in-process. Events put on the bus reach the
+functions that the template's rules name (moto matches the patterns and queues them; the
+runner invokes, retries like Lambda's async retries, then parks failures in a local DLQ).
+Schedules fire on timers.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from local import tokens
+from local.apigw import http_api_event
+from local.intrinsics import resolve
+from local.lambda_runtime import LambdaContext, load_handler_module
+from local.moto_server import AtomicMotoServer
+from local.template import Function, Rule, Schedule, Template, load
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+LOCAL_NAMES = {"table": "boxoffice-local", "bus": "boxoffice-local"}
+ASYNC_RETRIES = 2
+"""Lambda retries a failed asynchronous invocation twice (the template's MaximumRetryAttempts)."""
+DLQ_NAME = "boxoffice-local-dlq"
+
+DEMO_USERS = {
+    "admin": ("local-admin", "admin@boxoffice.local", ["admin"]),
+    "staff": ("local-staff", "staff@boxoffice.local", ["staff:demo"]),
+    "sponsor": ("local-sponsor", "sponsor@acme.example", ["sponsor:demo:acme"]),
+    "attendee": ("local-attendee", "attendee@boxoffice.local", []),
+}
+
+
+def _log(message: str) -> None:
+    print(f"[runner] {message}", file=sys.stderr, flush=True)
+
+
+class LocalStack:
+    """Everything `make run` starts, as one object the e2e tests can start and stop too."""
+
+    def __init__(self, api_port: int, stripe_port: int, template: Template | None = None) -> None:
+        self.template = template or load()
+        self.api_port = api_port
+        self.stripe_port = stripe_port
+        self.moto = AtomicMotoServer()
+        self.stripe: Any = None
+        self.handlers: dict[str, Handler] = {}
+        self.http: ThreadingHTTPServer | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- start-up -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.moto.start()
+        self._start_stripe()
+        self._set_environment()
+        self._create_resources()
+        for function in self.template.functions.values():
+            module = load_handler_module(function.code_uri, function.logical_id)
+            self.handlers[function.logical_id] = module.handler
+        self.http = ThreadingHTTPServer(("127.0.0.1", self.api_port), self._request_handler_class())
+        self.api_port = self.http.server_address[1]
+        self._spawn(self.http.serve_forever)
+        for rule in self.template.rules:
+            self._spawn(self._deliver_rule, rule)
+        for schedule in self.template.schedules:
+            self._spawn(self._fire_schedule, schedule)
+
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _start_stripe(self) -> None:
+        try:
+            from local.stripe_emulator import StripeEmulator
+        except ImportError:
+            _log("Stripe emulator not available; Stripe calls will fail")
+            return
+        self.stripe = StripeEmulator(host="127.0.0.1", port=self.stripe_port).start()
+        self.stripe_port = int(urlsplit(self.stripe.url).port or self.stripe_port)
+
+    def _set_environment(self) -> None:
+        names = {
+            **{
+                p: str(spec.get("Default", "")) for p, spec in self.template.raw.get("Parameters", {}).items()
+            },
+            "AWS::Region": "us-east-1",
+            "AWS::AccountId": "123456789012",
+            "AWS::StackName": "boxoffice-local",
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        table_id, _ = self.template.table
+        names[table_id] = LOCAL_NAMES["table"]
+        for bus_id in self.template.resources_of("AWS::Events::EventBus"):
+            names[bus_id] = LOCAL_NAMES["bus"]
+        env: dict[str, str] = {}
+        for function in self.template.functions.values():
+            env.update({k: str(resolve(v, names)) for k, v in function.environment.items()})
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": self.moto.url,
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_LAMBDA_FUNCTION_NAME": "boxoffice-local",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            }
+        )
+        if self.stripe is not None:
+            env["STRIPE_API_BASE"] = self.stripe.url
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.update(env)
+
+    def _create_resources(self) -> None:
+        import boto3
+
+        from local.aws import create_table
+
+        create_table(boto3.client("dynamodb"), LOCAL_NAMES["table"], self.template)
+        events, sqs = boto3.client("events"), boto3.client("sqs")
+        events.create_event_bus(Name=LOCAL_NAMES["bus"])
+        sqs.create_queue(QueueName=DLQ_NAME)
+        for rule in self.template.rules:
+            queue_url = sqs.create_queue(QueueName=f"local-{rule.name}")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            events.put_rule(
+                Name=rule.name, EventBusName=LOCAL_NAMES["bus"], EventPattern=json.dumps(rule.pattern)
+            )
+            events.put_targets(
+                Rule=rule.name, EventBusName=LOCAL_NAMES["bus"], Targets=[{"Id": rule.function, "Arn": arn}]
+            )
+
+    # --- invoking functions ---------------------------------------------------------------
+    def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
+        function: Function = self.template.functions[function_id]
+        context = LambdaContext(function_name=function_id, timeout_seconds=function.timeout)
+        return self.handlers[function_id](event, context)
+
+    def invoke_async(self, function_id: str, event: dict[str, Any]) -> bool:
+        """Invoke as Lambda does for events: retry failures, then park the event in the DLQ."""
+        for attempt in range(ASYNC_RETRIES + 1):
+            try:
+                self.invoke(function_id, event)
+                return True
+            except Exception:
+                _log(f"{function_id} failed (attempt {attempt + 1}):\n{traceback.format_exc(limit=3)}")
+                time.sleep(0.2 * (attempt + 1))
+        import boto3
+
+        sqs = boto3.client("sqs")
+        sqs.send_message(
+            QueueUrl=sqs.get_queue_url(QueueName=DLQ_NAME)["QueueUrl"],
+            MessageBody=json.dumps({"function": function_id, "event": event}),
+        )
+        _log(f"{function_id} gave up after {ASYNC_RETRIES + 1} attempts; event parked in {DLQ_NAME}")
+        return False
+
+    def _deliver_rule(self, rule: Rule) -> None:
+        import boto3
+
+        sqs = boto3.client("sqs")
+        queue_url = sqs.get_queue_url(QueueName=f"local-{rule.name}")["QueueUrl"]
+        while not self._stop.is_set():
+            try:
+                messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            except Exception:
+                if self._stop.is_set():
+                    return
+                raise
+            for message in messages.get("Messages", []):
+                self.invoke_async(rule.function, json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _fire_schedule(self, schedule: Schedule) -> None:
+        every = float(os.environ.get("BOXOFFICE_SCHEDULE_SECONDS") or schedule.every_seconds)
+        while not self._stop.wait(every):
+            now = datetime.now(UTC)
+            self.invoke_async(
+                schedule.function,
+                {
+                    "version": "0",
+                    "id": str(uuid.uuid4()),
+                    "detail-type": "Scheduled Event",
+                    "source": "aws.scheduler",
+                    "account": "123456789012",
+                    "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "region": "us-east-1",
+                    "resources": [
+                        f"arn:aws:scheduler:us-east-1:123456789012:schedule/default/{schedule.name}"
+                    ],
+                    "detail": {},
+                },
+            )
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    def _request_handler_class(self) -> type[BaseHTTPRequestHandler]:
+        stack = self
+
+        class ApiGateway(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                _log(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")
+
+            def _answer(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+                data = body.encode()
+                self.send_response(status)
+                for key, value in (headers or {"Content-Type": "application/json"}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self) -> None:
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                found = stack.template.route_for(self.command, url.path)
+                if found is None:
+                    # API Gateway answers unknown routes itself.
+                    self._answer(404, json.dumps({"message": "Not Found"}))
+                    return
+                route, params = found
+                claims = None
+                if route.authorized:
+                    try:
+                        claims = tokens.verify(self.headers.get("Authorization"))
+                    except tokens.InvalidToken as exc:
+                        message = f"a valid bearer token is required ({exc})"
+                        error = {"error": {"code": "unauthenticated", "message": message}}
+                        self._answer(401, json.dumps(error), {"Content-Type": "application/json"})
+                        return
+                event = http_api_event(
+                    self.command,
+                    url.path,
+                    route_key=route.route_key,
+                    path_parameters=params,
+                    query=url.query,
+                    headers=dict(self.headers.items()),
+                    body=body,
+                    claims=claims,
+                    source_ip=self.client_address[0],
+                )
+                try:
+                    result = stack.invoke(route.function, event)
+                except Exception:
+                    _log(traceback.format_exc())
+                    self._answer(500, json.dumps({"message": "Internal Server Error"}))
+                    return
+                headers = dict(result.get("headers") or {})
+                for cookie in result.get("cookies") or []:
+                    headers.setdefault("Set-Cookie", cookie)
+                text = result.get("body") or ""
+                if result.get("isBase64Encoded"):
+                    import base64
+
+                    text = base64.b64decode(text).decode(errors="replace")
+                self._answer(int(result.get("statusCode", 200)), text, headers)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+        return ApiGateway
+
+    # --- demo and shutdown -------------------------------------------------------------------
+    def seed_demo(self) -> dict[str, str]:
+        """The demo conference, its catalog and a webhook endpoint on the emulator; returns tokens."""
+        from local.demo import seed
+
+        seed(self)
+        return {
+            role: tokens.mint(sub, email=email, groups=groups)
+            for role, (sub, email, groups) in DEMO_USERS.items()
+        }
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        if self.stripe is not None:
+            self.stripe.stop()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.moto.stop()
+
+
+def _banner(stack: LocalStack, issued: dict[str, str]) -> str:
+    lines = [
+        "",
+        "Boxoffice is running locally.",
+        f"  API:             {stack.api_url}  (try {stack.api_url}/v1/health)",
+        f"  Stripe emulator: {stack.stripe.url if stack.stripe else 'not started'}",
+        f"  OpenAPI:         {stack.api_url}/v1/openapi.json",
+        "",
+        "Tokens for the demo conference 'demo' (valid 7 days):",
+    ]
+    lines += [f"TOKEN_{role.upper()}={token}" for role, token in issued.items()]
+    lines += [
+        "",
+        "Try first:",
+        f'  curl -s {stack.api_url}/v1/conferences/demo/catalog -H "Authorization: Bearer $TOKEN_ATTENDEE"',
+        f'  curl -s {stack.api_url}/v1/conferences/demo/catalog -H "Authorization: Bearer $TOKEN_STAFF"',
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("BOXOFFICE_API_PORT", "3000")))
+    parser.add_argument(
+        "--stripe-port", type=int, default=int(os.environ.get("BOXOFFICE_STRIPE_PORT", "12111"))
+    )
+    args = parser.parse_args(argv)
+    stack = LocalStack(args.api_port, args.stripe_port)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        stack.start()
+        issued = stack.seed_demo()
+        print(_banner(stack, issued), flush=True)
+        while not stopping.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _log("stopping")
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
