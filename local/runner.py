@@ -188,7 +188,9 @@ class LocalStack:
                     return
                 raise
             for message in messages.get("Messages", []):
-                self.invoke_async(rule.function, json.loads(message["Body"]))
+                envelope = json.loads(message["Body"])
+                envelope.setdefault("account", "123456789012")  # moto's SQS target drops it; AWS sends it
+                self.invoke_async(rule.function, envelope)
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def _fire_schedule(self, schedule: Schedule) -> None:

@@ -1,7 +1,7 @@
-"""Read and admin API: health, OpenAPI, conference setup and catalog (later: the GET routes)."""
+"""Read and admin API: health, OpenAPI, conference setup and catalog, Stripe event operations."""
 
 from boxoffice.api import lambda_handler, make_resolver
-from boxoffice.api.routes import conferences, health
+from boxoffice.api.routes import conferences, health, stripe_events
 
-app = make_resolver(health.router, conferences.router)
+app = make_resolver(health.router, conferences.router, stripe_events.router)
 handler = lambda_handler(app)

@@ -1,5 +1,6 @@
-"""checkout function (placeholder until built)."""
+"""Checkout: bulk purchases, orders and their Stripe Checkout Sessions (routes arrive with those issues)."""
 
+from boxoffice.api import lambda_handler, make_resolver
 
-def handler(event: dict, context: object) -> dict:
-    return {}
+app = make_resolver()
+handler = lambda_handler(app)

@@ -1,5 +1,6 @@
-"""fulfillment function (placeholder until built)."""
+"""Fulfillment: checkout.session.* and payment_intent.payment_failed from the bus, and staff fulfil."""
 
+from boxoffice.api import lambda_handler, make_resolver
+from boxoffice.processors import fulfillment_registry, processor_handler
 
-def handler(event: dict, context: object) -> dict:
-    return {}
+handler = processor_handler(fulfillment_registry(), http=lambda_handler(make_resolver()))

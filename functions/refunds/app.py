@@ -1,5 +1,6 @@
-"""refunds function (placeholder until built)."""
+"""Refunds: charge.refunded, refund.* and charge.dispute.* from the bus, and the refund routes."""
 
+from boxoffice.api import lambda_handler, make_resolver
+from boxoffice.processors import processor_handler, refunds_registry
 
-def handler(event: dict, context: object) -> dict:
-    return {}
+handler = processor_handler(refunds_registry(), http=lambda_handler(make_resolver()))

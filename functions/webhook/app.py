@@ -1,5 +1,7 @@
-"""webhook function (placeholder until built)."""
+"""Stripe webhook intake: verify, record once, publish to the bus, answer 200 (5xx to be retried)."""
 
+from boxoffice.api import lambda_handler, make_resolver
+from boxoffice.api.routes.stripe_events import WEBHOOK_MAX_BODY_BYTES, webhook_router
 
-def handler(event: dict, context: object) -> dict:
-    return {}
+app = make_resolver(webhook_router)
+handler = lambda_handler(app, max_body_bytes=WEBHOOK_MAX_BODY_BYTES)

@@ -22,7 +22,9 @@ def _free_port() -> int:
 
 
 _PORT = _free_port()
+_STRIPE_PORT = _free_port()
 os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{_PORT}"
+os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{_STRIPE_PORT}"
 
 
 @pytest.fixture(scope="session")
@@ -33,15 +35,35 @@ def moto_server() -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def stripe_emulator():
+    """The Stripe emulator, in-process, where STRIPE_API_BASE points the gateway."""
+    import stripe
+
+    from local.stripe_emulator import StripeEmulator
+
+    stripe.enable_telemetry = False
+    with StripeEmulator(port=_STRIPE_PORT, delivery_retry_delays=(0.1, 0.2)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulator(stripe_emulator):
+    """The emulator with its state reset for this test."""
+    stripe_emulator.reset()
+    return stripe_emulator
+
+
 @pytest.fixture(autouse=True)
 def aws(moto_server: str) -> None:
-    """A clean account with the template's table, and no cached secrets."""
+    """A clean account with the template's table and bus, and no cached secrets."""
     from aws_lambda_powertools.utilities import parameters
 
     from local.aws import create_table
 
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
     create_table(boto3.client("dynamodb"), os.environ["TABLE_NAME"])
+    boto3.client("events").create_event_bus(Name=os.environ["EVENT_BUS_NAME"])
     parameters.clear_caches()
 
 

@@ -5,11 +5,11 @@ import json
 import logging
 
 import pytest
-from tests.support.http import ADMIN, DEMO_CONFERENCE, call
 
 from boxoffice.auth import Caller, caller_from_claims, parse_groups
 from boxoffice.errors import Forbidden, Unauthenticated
 from boxoffice.observability import SecretRedactingFilter, logger, redact
+from tests.support.http import ADMIN, DEMO_CONFERENCE, call
 
 
 @pytest.mark.parametrize(

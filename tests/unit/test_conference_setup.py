@@ -4,6 +4,7 @@ import json
 
 import boto3
 import pytest
+
 from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, OTHER_STAFF, SPONSOR, STAFF, call
 
 

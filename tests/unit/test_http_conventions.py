@@ -4,9 +4,9 @@ import base64
 import json
 
 import pytest
-from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, LambdaContext, call
 
 from local.apigw import http_api_event
+from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, LambdaContext, call
 
 
 def assert_error(reply, status: int, code: str) -> None:

@@ -6,11 +6,11 @@ import pytest
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel, ConfigDict
-from tests.support.http import ATTENDEE, STAFF, LambdaContext, Reply
 
 from boxoffice.api import lambda_handler, make_resolver
 from boxoffice.api.idempotency import idempotent_route
 from local.apigw import http_api_event
+from tests.support.http import ATTENDEE, STAFF, LambdaContext, Reply
 
 
 class Thing(BaseModel):

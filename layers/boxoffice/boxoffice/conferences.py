@@ -47,6 +47,16 @@ class ConferenceInput(_Input):
     checkout_expiry_minutes: Annotated[int, Field(ge=30, le=1440)] | None = None
     order_hold_minutes: Annotated[int, Field(ge=30, le=1440)] | None = None
     max_bulk_quantity: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    stripe_event_source: (
+        Annotated[
+            str,
+            Field(
+                pattern=r"^aws\.partner/stripe\.com/[A-Za-z0-9_./-]{1,200}$",
+                description="Stripe's EventBridge partner event source feeding this conference, if used",
+            ),
+        ]
+        | None
+    ) = None
 
     @field_validator("currency")
     @classmethod
@@ -69,6 +79,7 @@ class ConferenceView(BaseModel):
     checkout_expiry_minutes: int
     order_hold_minutes: int
     max_bulk_quantity: int
+    stripe_event_source: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -141,6 +152,7 @@ def _conference_view(conf: store.Conference) -> ConferenceView:
         checkout_expiry_minutes=int(conf.checkout_expiry_minutes),
         order_hold_minutes=int(conf.order_hold_minutes),
         max_bulk_quantity=int(conf.max_bulk_quantity),
+        stripe_event_source=conf.stripe_event_source,
         created_at=conf.created_at,
         updated_at=conf.updated_at,
     )
@@ -167,6 +179,9 @@ def put_conference(conference_id: str, data: ConferenceInput) -> Saved[Conferenc
         value = getattr(data, field)
         if value is not None:
             setattr(conf, field, value)
+    if data.stripe_event_source is not None and data.stripe_event_source != conf.stripe_event_source:
+        store.link_event_source(data.stripe_event_source, conference_id)
+        conf.stripe_event_source = data.stripe_event_source
     if data.stripe is not None:
         conf.stripe_secret_name = secrets.store_stripe_keys(
             conference_id,

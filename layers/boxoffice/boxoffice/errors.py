@@ -55,6 +55,12 @@ class ValidationFailed(BoxofficeError):
     status, code = 422, "validation_error"
 
 
+class Unavailable(BoxofficeError):
+    """A dependency (the table, the bus) failed; the request changed nothing and may be retried."""
+
+    status, code = 503, "unavailable"
+
+
 class PaymentProviderError(BoxofficeError):
     """Stripe failed; the client may retry safely."""
 

@@ -37,10 +37,10 @@ def _body_size(event: dict[str, Any]) -> int:
     return len(body.encode()) if isinstance(body, str) else len(body)
 
 
-def _precheck(event: dict[str, Any]) -> dict[str, Any] | None:
+def _precheck(event: dict[str, Any], max_body_bytes: int) -> dict[str, Any] | None:
     """Refuse what must not reach routing: oversize bodies and non-JSON bodies."""
-    if _body_size(event) > MAX_BODY_BYTES:
-        return raw_error(413, "payload_too_large", f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    if _body_size(event) > max_body_bytes:
+        return raw_error(413, "payload_too_large", f"the request body is larger than {max_body_bytes} bytes")
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if event.get("body") and content_type not in ("application/json", ""):
@@ -54,12 +54,14 @@ def _precheck(event: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def lambda_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+def lambda_handler(
+    app: APIGatewayHttpResolver, *, max_body_bytes: int = MAX_BODY_BYTES
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     """The Lambda entry point for ``app``: prechecks, correlation ids, then routing."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        result = _precheck(event) or app.resolve(event, context)
+        result = _precheck(event, max_body_bytes) or app.resolve(event, context)
         logger.info(
             "request handled",
             extra={"route": event.get("routeKey"), "status": result.get("statusCode")},

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
 
-from boxoffice.errors import InvalidState
+from boxoffice.errors import InvalidState, NotFound
 from boxoffice.store.base import Item, is_condition_failure, now
 
 ACTIVE_CONFERENCES = "ACTIVE_CONFERENCES"
@@ -27,6 +27,7 @@ class Conference(Item, discriminator="conference"):
     currency = UnicodeAttribute()
     is_active = BooleanAttribute(default=True)
     stripe_secret_name = UnicodeAttribute(null=True)
+    stripe_event_source = UnicodeAttribute(null=True)
     checkout_expiry_minutes = NumberAttribute()
     order_hold_minutes = NumberAttribute()
     max_bulk_quantity = NumberAttribute()
@@ -133,6 +134,43 @@ def get_addon(conference_id: str, addon_id: str) -> AddOn | None:
 
 def get_sponsor(conference_id: str, sponsor_id: str) -> Sponsor | None:
     return _get(Sponsor, Sponsor.key(conference_id, sponsor_id))
+
+
+def require_conference(conference_id: str) -> Conference:
+    """The conference, active or not, or NotFound: an unknown id and another tenant's look alike."""
+    conference = get_conference(conference_id)
+    if conference is None:
+        raise NotFound(f"conference {conference_id} not found")
+    return conference
+
+
+class EventSourceLink(Item, discriminator="event_source_link"):
+    """Which conference a Stripe partner event source (EventBridge destination) feeds. One each."""
+
+    conference_id = UnicodeAttribute()
+
+    @classmethod
+    def key(cls, source: str) -> tuple[str, str]:
+        return f"EVTSRC#{source}", "EVTSRC"
+
+
+def link_event_source(source: str, conference_id: str) -> None:
+    """Bind ``source`` to the conference, refusing a source another conference already has."""
+    link = EventSourceLink(*EventSourceLink.key(source), conference_id=conference_id)
+    try:
+        link.save(
+            condition=EventSourceLink.PK.does_not_exist() | (EventSourceLink.conference_id == conference_id)
+        )
+    except PutError as exc:
+        if is_condition_failure(exc):
+            raise InvalidState("that Stripe event source already feeds another conference") from exc
+        raise
+
+
+def get_event_source(source: str) -> str | None:
+    """The conference fed by partner event source ``source``, by primary key."""
+    link = _get(EventSourceLink, EventSourceLink.key(source))
+    return link.conference_id if link else None
 
 
 def catalog_items(conference_id: str) -> Iterator[Item]:

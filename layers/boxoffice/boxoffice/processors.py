@@ -1,0 +1,50 @@
+"""The two Stripe event processors and what each handles, plus their Lambda entry point.
+
+Bus rules in template.yaml route ``checkout.session.*`` and ``payment_intent.payment_failed`` to the
+fulfillment function, and refunds and disputes to the refunds function. Domain modules register
+their handlers here; a type with no handler yet is recorded as ignored.
+"""
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from boxoffice.observability import logger
+from boxoffice.stripe_events import Registry, handle_bus_event
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], Any]
+
+
+def fulfillment_registry() -> Registry:
+    """Handlers for checkout sessions and failed payments (bulk purchases and orders register here)."""
+    return Registry()
+
+
+def refunds_registry() -> Registry:
+    """Handlers for refunds and disputes (the refunds issue registers here)."""
+    return Registry()
+
+
+def processor_handler(registry: Registry, http: LambdaHandler | None = None) -> LambdaHandler:
+    """A function's handler: API Gateway events go to ``http``, EventBridge events to ``registry``.
+
+    The lease on each event is the function's remaining time, so a crashed run's claim expires
+    about when Lambda would retry it.
+    """
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
+    def bus_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+        lease = timedelta(milliseconds=max(context.get_remaining_time_in_millis(), 1000))
+        status = handle_bus_event(event, registry, lease)
+        logger.info("stripe event handled", extra={"detail_type": event.get("detail-type"), "status": status})
+        return {"status": status}
+
+    def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+        if "requestContext" in event and http is not None:
+            return http(event, context)
+        return bus_handler(event, context)
+
+    return handler

@@ -1,0 +1,89 @@
+"""The one module that talks to Stripe, always through the official SDK.
+
+``stripe`` is imported lazily, inside the functions that need it: it costs a few hundred
+milliseconds of cold start that handlers which never call Stripe should not pay. The API version
+is pinned so Stripe's object shapes cannot change under us. Every POST made from here carries an
+idempotency key chosen by the caller from the record it acts for.
+"""
+
+from collections.abc import Iterator, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from boxoffice import secrets
+from boxoffice.config import settings
+from boxoffice.errors import BadRequest, PaymentProviderError
+
+if TYPE_CHECKING:
+    import stripe
+
+API_VERSION = "2026-10-28.endive"
+"""The Stripe API version every request is pinned to (the one stripe 16.1.0 was generated for)."""
+
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+def _stripe() -> Any:
+    import stripe
+
+    stripe.enable_telemetry = False
+    return stripe
+
+
+@cache
+def _client(secret_key: str) -> "stripe.StripeClient":
+    stripe = _stripe()
+    base = settings().stripe_api_base
+    return stripe.StripeClient(
+        secret_key,
+        stripe_version=API_VERSION,
+        base_addresses={"api": base} if base else None,
+        max_network_retries=2,
+    )
+
+
+def client_for(secret_name: str) -> "stripe.StripeClient":
+    """A client for a conference's Stripe account, from its (cached) secret."""
+    return _client(secrets.get_stripe_keys(secret_name).secret_key)
+
+
+def verify_webhook(payload: str, signature_header: str | None, secret: str) -> dict[str, Any]:
+    """The event in ``payload`` if its ``Stripe-Signature`` is valid for ``secret``, else BadRequest.
+
+    Verification is Stripe's own (HMAC-SHA256 over ``t.payload``, any of several ``v1`` values,
+    300 s tolerance). The event comes back as a plain dict, exactly as Stripe sent it.
+    """
+    stripe = _stripe()
+    if not signature_header:
+        raise BadRequest("missing Stripe-Signature header")
+    if not payload.lstrip().startswith("{"):
+        raise BadRequest("the webhook body is not a Stripe event")
+    try:
+        event = stripe.Webhook.construct_event(
+            payload, signature_header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+        )
+    except stripe.SignatureVerificationError as exc:
+        raise BadRequest("the Stripe signature does not match this conference's signing secret") from exc
+    except ValueError as exc:
+        raise BadRequest("the webhook body is not a Stripe event") from exc
+    return event.to_dict()
+
+
+def list_events(secret_name: str, *, created_gte: int, types: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """Every event of ``types`` created at or after ``created_gte``, oldest first.
+
+    Stripe lists newest first; reconciliation wants them in the order they happened.
+    """
+    stripe = _stripe()
+    client = client_for(secret_name)
+    params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": 100}
+    if types:
+        params["types"] = list(types)
+    try:
+        page = client.v1.events.list(params=params)
+        events = [event.to_dict() for event in page.auto_paging_iter()]
+    except stripe.StripeError as exc:
+        raise PaymentProviderError(
+            f"Stripe could not list events: {exc.user_message or type(exc).__name__}"
+        ) from exc
+    return iter(sorted(events, key=lambda e: (e["created"], e["id"])))
