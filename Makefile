@@ -19,7 +19,7 @@ AWS_REGION ?= us-east-1
 
 export DYNAMODB_LOCAL_DIR := $(abspath $(DDB_LOCAL_DIR))
 
-.PHONY: help setup run test lint test-unit test-integration test-e2e build validate clean bench
+.PHONY: help setup run test lint test-unit test-integration test-e2e build validate clean bench-intake bench-imports
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -72,6 +72,12 @@ build: $(SAM_VENV)/.installed ## sam build for python3.12 (offline)
 validate: $(SAM_VENV)/.installed $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --region $(AWS_REGION)
+
+bench-intake: $(VENV)/.installed ## 2,000 signed webhooks (30% duplicates) on the local stack; cold imports
+	$(PY) -m bench.intake 2>/dev/null
+
+bench-imports: $(VENV)/.installed ## Cold import time of each function (median of 5 fresh interpreters)
+	$(PY) -m bench.imports
 
 clean: ## Remove venvs, caches and build output
 	rm -rf $(VENV) $(SAM_VENV) .cache .aws-sam .pytest_cache .ruff_cache

@@ -36,6 +36,8 @@ LOCAL_NAMES = {"table": "boxoffice-local", "bus": "boxoffice-local"}
 ASYNC_RETRIES = 2
 """Lambda retries a failed asynchronous invocation twice (the template's MaximumRetryAttempts)."""
 DLQ_NAME = "boxoffice-local-dlq"
+RETRY_DELAY_SECONDS = float(os.environ.get("BOXOFFICE_RETRY_DELAY_SECONDS", "0.5"))
+"""Lambda waits a minute, then two, between async retries; locally the wait is compressed."""
 
 DEMO_USERS = {
     "admin": ("local-admin", "admin@boxoffice.local", ["admin"]),
@@ -158,22 +160,37 @@ class LocalStack:
 
     def invoke_async(self, function_id: str, event: dict[str, Any]) -> bool:
         """Invoke as Lambda does for events: retry failures, then park the event in the DLQ."""
+        error: BaseException | None = None
         for attempt in range(ASYNC_RETRIES + 1):
             try:
                 self.invoke(function_id, event)
                 return True
-            except Exception:
+            except Exception as exc:  # any failure is retried, as Lambda would
+                error = exc
                 _log(f"{function_id} failed (attempt {attempt + 1}):\n{traceback.format_exc(limit=3)}")
-                time.sleep(0.2 * (attempt + 1))
+                time.sleep(RETRY_DELAY_SECONDS * (attempt + 1))
         import boto3
 
+        from local.dlq import invocation_record
+
         sqs = boto3.client("sqs")
+        record = invocation_record(function_id, event, error or RuntimeError("unknown"), ASYNC_RETRIES + 1)
         sqs.send_message(
-            QueueUrl=sqs.get_queue_url(QueueName=DLQ_NAME)["QueueUrl"],
-            MessageBody=json.dumps({"function": function_id, "event": event}),
+            QueueUrl=sqs.get_queue_url(QueueName=DLQ_NAME)["QueueUrl"], MessageBody=json.dumps(record)
         )
         _log(f"{function_id} gave up after {ASYNC_RETRIES + 1} attempts; event parked in {DLQ_NAME}")
         return False
+
+    def replay_dlq(self) -> dict[str, int]:
+        """Put every event parked in the local DLQ back on the bus (``python -m local.dlq replay --local``)."""
+        import boto3
+
+        from local.dlq import replay
+
+        sqs = boto3.client("sqs")
+        queue_url = sqs.get_queue_url(QueueName=DLQ_NAME)["QueueUrl"]
+        replayed, skipped = replay(sqs, boto3.client("events"), queue_url, LOCAL_NAMES["bus"])
+        return {"replayed": replayed, "skipped": skipped}
 
     def _deliver_rule(self, rule: Rule) -> None:
         import boto3
@@ -237,6 +254,9 @@ class LocalStack:
                 url = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if (self.command, url.path) == ("POST", "/_local/dlq/replay"):
+                    self._answer(200, json.dumps(stack.replay_dlq()))
+                    return
                 found = stack.template.route_for(self.command, url.path)
                 if found is None:
                     # API Gateway answers unknown routes itself.

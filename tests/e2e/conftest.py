@@ -31,7 +31,13 @@ class RunningStack:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[RunningStack]:
     api_port, stripe_port = free_port(), free_port()
-    env = {**os.environ, "BOXOFFICE_API_PORT": str(api_port), "BOXOFFICE_STRIPE_PORT": str(stripe_port)}
+    env = {
+        **os.environ,
+        "BOXOFFICE_API_PORT": str(api_port),
+        "BOXOFFICE_STRIPE_PORT": str(stripe_port),
+        "BOXOFFICE_SCHEDULE_SECONDS": "2",
+        "BOXOFFICE_RETRY_DELAY_SECONDS": "0.1",
+    }
     for key in list(env):
         if key.startswith(("AWS_ENDPOINT_URL", "TABLE_NAME", "EVENT_BUS_NAME", "SECRETS_PREFIX")):
             env.pop(key)

@@ -1,0 +1,1 @@
+"""Benchmarks: budgets measured in stable counts and medians, printed, never timed tests."""
