@@ -1,7 +1,7 @@
-"""Read and admin API: health, OpenAPI, conference setup and catalog, Stripe event operations."""
+"""Read and admin API: health, OpenAPI, conference setup and catalog, reads, Stripe event operations."""
 
 from boxoffice.api import lambda_handler, make_resolver
-from boxoffice.api.routes import conferences, health, stripe_events
+from boxoffice.api.routes import bulk_purchases, conferences, health, stripe_events
 
-app = make_resolver(health.router, conferences.router, stripe_events.router)
+app = make_resolver(health.router, conferences.router, stripe_events.router, bulk_purchases.router)
 handler = lambda_handler(app)

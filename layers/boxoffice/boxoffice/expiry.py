@@ -1,14 +1,15 @@
 """The scheduled sweep, run every few minutes for every active conference.
 
-Today it recovers Stripe events: it republishes records left unprocessed and reconciles against
-Stripe's event list. Order and purchase expiry join it with their issues. One conference failing
+It recovers Stripe events (republishes records left unprocessed, reconciles against Stripe's
+event list) and settles bulk purchases whose checkout session expired, asking Stripe which way
+each went. Order expiry joins it with its issue. One conference failing
 does not stop the others; once all were tried the sweep raises, so the function's error alarm
 fires and Lambda retries it (every step is idempotent).
 """
 
 from pydantic import BaseModel
 
-from boxoffice import store, stripe_events
+from boxoffice import bulk_purchases, store, stripe_events
 from boxoffice.observability import logger
 
 
@@ -20,11 +21,12 @@ class SweepReport(BaseModel):
     conferences: int
     events_admitted: int
     events_republished: int
+    purchases_settled: int
     failures: list[str]
 
 
 def sweep() -> SweepReport:
-    admitted = republished = 0
+    admitted = republished = purchases_settled = 0
     failures: list[str] = []
     conference_ids = store.list_active_conference_ids()
     for conference_id in conference_ids:
@@ -32,6 +34,7 @@ def sweep() -> SweepReport:
             republished += stripe_events.republish_stale(conference_id)
             result = stripe_events.reconcile(conference_id)
             admitted += result.admitted if result else 0
+            purchases_settled += bulk_purchases.sweep_expired(conference_id)
         except Exception:
             logger.exception("sweep failed for a conference", extra={"conference_id": conference_id})
             failures.append(conference_id)
@@ -41,5 +44,6 @@ def sweep() -> SweepReport:
         conferences=len(conference_ids),
         events_admitted=admitted,
         events_republished=republished,
+        purchases_settled=purchases_settled,
         failures=failures,
     )

@@ -18,14 +18,41 @@ from boxoffice.stripe_events import Registry, handle_bus_event
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], Any]
 
 
+def _object(handler: Callable[[str, dict[str, Any]], None]) -> Callable[[str, dict[str, Any]], None]:
+    """Adapt a domain handler of the event's ``data.object`` to the dispatcher's (conference, event)."""
+
+    def dispatch(conference_id: str, event: dict[str, Any]) -> None:
+        handler(conference_id, event["data"]["object"])
+
+    dispatch.__name__ = handler.__name__
+    return dispatch
+
+
 def fulfillment_registry() -> Registry:
-    """Handlers for checkout sessions and failed payments (bulk purchases and orders register here)."""
-    return Registry()
+    """Handlers for checkout sessions and failed payments (orders register here with their issue)."""
+    from boxoffice import bulk_purchases
+
+    registry = Registry()
+    registry.on("checkout.session.completed", "checkout.session.async_payment_succeeded")(
+        _object(bulk_purchases.on_session_paid)
+    )
+    registry.on("checkout.session.async_payment_failed", "checkout.session.expired")(
+        _object(bulk_purchases.mark_failed)
+    )
+    return registry
 
 
 def refunds_registry() -> Registry:
-    """Handlers for refunds and disputes (the refunds issue registers here)."""
-    return Registry()
+    """Handlers for refunds and disputes."""
+    from boxoffice import bulk_purchases
+
+    registry = Registry()
+    registry.on("charge.refunded")(_object(bulk_purchases.on_charge_refunded))
+    registry.on("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")(
+        _object(bulk_purchases.on_refund_event)
+    )
+    registry.on("charge.dispute.created")(_object(bulk_purchases.on_dispute))
+    return registry
 
 
 def processor_handler(registry: Registry, http: LambdaHandler | None = None) -> LambdaHandler:

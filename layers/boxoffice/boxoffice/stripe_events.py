@@ -15,8 +15,6 @@ three days. So:
   recovers webhooks lost for good. The cursor never passes an unfinished event.
 """
 
-import base64
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,8 +24,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from boxoffice import bus, secrets, store
-from boxoffice.errors import BadRequest, InvalidState, NotFound, Unavailable, ValidationFailed
+from boxoffice.errors import BadRequest, InvalidState, NotFound, Unavailable
 from boxoffice.observability import logger
+from boxoffice.pagination import decode_cursor, encode_cursor
 from boxoffice.store import stripe_events as records
 
 HANDLED_TYPES: frozenset[str] = frozenset(
@@ -258,31 +257,11 @@ def _view(record: records.StripeEventRecord) -> StripeEventView:
     )
 
 
-def _encode_cursor(key: dict[str, Any] | None) -> str | None:
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
-
-
-def _decode_cursor(cursor: str | None, partition: str) -> dict[str, Any] | None:
-    """The page key, or ValidationFailed; a cursor from another conference or status is refused."""
-    if not cursor:
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if key["GSI1PK"]["S"] != partition:
-            raise ValueError("cursor from another list")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValidationFailed(
-            "invalid cursor",
-            details=[{"loc": ["query", "cursor"], "msg": "not a cursor of this list", "type": "value_error"}],
-        ) from exc
-    return key
-
-
 def list_events(conference_id: str, status: str, *, limit: int, cursor: str | None) -> StripeEventPage:
     store.require_conference(conference_id)
-    key = _decode_cursor(cursor, f"EVENTS#{conference_id}#{status}")
+    key = decode_cursor(cursor, {"GSI1PK": f"EVENTS#{conference_id}#{status}"})
     items, last = records.list_events(conference_id, status, limit=limit, cursor=key)
-    return StripeEventPage(items=[_view(r) for r in items], next=_encode_cursor(last))
+    return StripeEventPage(items=[_view(r) for r in items], next=encode_cursor(last))
 
 
 def replay(conference_id: str, event_id: str) -> StripeEventView:

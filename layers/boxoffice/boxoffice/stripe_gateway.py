@@ -87,3 +87,53 @@ def list_events(secret_name: str, *, created_gte: int, types: Sequence[str]) -> 
             f"Stripe could not list events: {exc.user_message or type(exc).__name__}"
         ) from exc
     return iter(sorted(events, key=lambda e: (e["created"], e["id"])))
+
+
+def _fail(action: str, exc: Exception) -> PaymentProviderError:
+    message = getattr(exc, "user_message", None) or type(exc).__name__
+    return PaymentProviderError(f"Stripe could not {action}: {message}")
+
+
+def create_checkout_session(
+    secret_name: str, params: dict[str, Any], *, idempotency_key: str
+) -> dict[str, Any]:
+    """Create a Checkout Session; the same key returns the same session (Stripe replays it)."""
+    stripe = _stripe()
+    try:
+        session = client_for(secret_name).v1.checkout.sessions.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        )
+    except stripe.StripeError as exc:
+        raise _fail("create the checkout session", exc) from exc
+    return session.to_dict()
+
+
+def retrieve_checkout_session(secret_name: str, session_id: str) -> dict[str, Any]:
+    stripe = _stripe()
+    try:
+        return client_for(secret_name).v1.checkout.sessions.retrieve(session_id).to_dict()
+    except stripe.StripeError as exc:
+        raise _fail("read the checkout session", exc) from exc
+
+
+def expire_checkout_session(secret_name: str, session_id: str, *, idempotency_key: str) -> dict[str, Any]:
+    """Expire an open session. One that is no longer open is returned as it is."""
+    stripe = _stripe()
+    try:
+        return (
+            client_for(secret_name)
+            .v1.checkout.sessions.expire(session_id, options={"idempotency_key": idempotency_key})
+            .to_dict()
+        )
+    except stripe.InvalidRequestError:
+        return retrieve_checkout_session(secret_name, session_id)
+    except stripe.StripeError as exc:
+        raise _fail("expire the checkout session", exc) from exc
+
+
+def retrieve_charge(secret_name: str, charge_id: str) -> dict[str, Any]:
+    stripe = _stripe()
+    try:
+        return client_for(secret_name).v1.charges.retrieve(charge_id).to_dict()
+    except stripe.StripeError as exc:
+        raise _fail("read the charge", exc) from exc

@@ -5,6 +5,14 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 def ALL_ROUTERS() -> list[Router]:
     """Every router in the API, imported only when asked (the OpenAPI document needs them all)."""
-    from boxoffice.api.routes import conferences, health, stripe_events
+    from boxoffice.api.routes import bulk_purchases, conferences, health, stripe_events
 
-    return [health.router, conferences.router, stripe_events.router, stripe_events.webhook_router]
+    return [
+        health.router,
+        conferences.router,
+        stripe_events.router,
+        stripe_events.webhook_router,
+        bulk_purchases.router,
+        bulk_purchases.checkout_router,
+        bulk_purchases.fulfillment_router,
+    ]

@@ -1,0 +1,154 @@
+"""Bulk purchase and voucher routes. Attendees get 403 on every one; a sponsor sees only its own."""
+
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+
+from boxoffice import bulk_purchases
+from boxoffice.api.context import current_caller
+from boxoffice.api.idempotency import idempotent_route
+from boxoffice.api.routes.conferences import ConferenceId
+from boxoffice.auth import Caller
+from boxoffice.bulk_purchases import (
+    BulkPurchasePage,
+    BulkPurchaseRequest,
+    BulkPurchaseView,
+    CheckoutRequest,
+    CheckoutView,
+    FulfillView,
+    Viewer,
+    VoucherPage,
+    VoucherView,
+)
+from boxoffice.errors import Forbidden
+
+router = Router()
+"""Reads: served by the API function."""
+checkout_router = Router()
+"""Create, approve and checkout: served by the checkout function."""
+fulfillment_router = Router()
+"""Staff fulfil of comp deals: served by the fulfillment function."""
+
+TAGS = ["bulk purchases"]
+PurchaseId = Annotated[str, Path(pattern=r"^bp_[a-f0-9]{16}$")]
+Code = Annotated[str, Path(min_length=1, max_length=64)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+def viewer(caller: Caller, conference_id: str) -> Viewer:
+    """Staff or a sponsor of this conference; anyone else is forbidden on bulk routes."""
+    staff, sponsors = caller.is_staff(conference_id), caller.sponsor_ids(conference_id)
+    if not staff and not sponsors:
+        raise Forbidden("bulk purchases are for staff and sponsors")
+    return Viewer(user_id=caller.user_id, is_staff=staff, sponsor_ids=sponsors)
+
+
+def _json(status: int, model: object) -> Response:
+    return Response(status, content_types.APPLICATION_JSON, model.model_dump(mode="json"))  # type: ignore[attr-defined]
+
+
+@checkout_router.post(
+    "/v1/conferences/<cid>/bulk-purchases", summary="Create a bulk purchase (staff, sponsor)", tags=TAGS
+)
+@idempotent_route(checkout_router, required=False)
+def create(cid: ConferenceId, body: Annotated[BulkPurchaseRequest, Body()]) -> Response[BulkPurchaseView]:
+    caller = current_caller(checkout_router)
+    who = viewer(caller, cid)
+    as_sponsor = None
+    if not who.is_staff:
+        if len(who.sponsor_ids) != 1:
+            raise Forbidden("this token speaks for several sponsors; staff create purchases for them")
+        (as_sponsor,) = who.sponsor_ids
+    return _json(201, bulk_purchases.create(cid, body, requested_by=caller.user_id, as_sponsor=as_sponsor))
+
+
+@router.get(
+    "/v1/conferences/<cid>/bulk-purchases",
+    summary="List bulk purchases (staff; a sponsor its own)",
+    tags=TAGS,
+)
+def list_purchases(
+    cid: ConferenceId,
+    status: Annotated[
+        Literal["pending", "approved", "processing", "paid", "failed", "refunded"] | None, Query()
+    ] = None,
+    sponsor_id: Annotated[str | None, Query(max_length=63)] = None,
+    limit: Limit = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> BulkPurchasePage:
+    who = viewer(current_caller(router), cid)
+    return bulk_purchases.list_purchases(
+        cid, who, status=status, sponsor_id=sponsor_id, limit=limit, cursor=cursor
+    )
+
+
+@router.get("/v1/conferences/<cid>/bulk-purchases/<purchase_id>", summary="One bulk purchase", tags=TAGS)
+def get_purchase(cid: ConferenceId, purchase_id: PurchaseId) -> BulkPurchaseView:
+    return bulk_purchases.get(cid, purchase_id, viewer(current_caller(router), cid))
+
+
+@checkout_router.post(
+    "/v1/conferences/<cid>/bulk-purchases/<purchase_id>/approve",
+    summary="Approve a comp deal (staff)",
+    tags=TAGS,
+)
+def approve(cid: ConferenceId, purchase_id: PurchaseId) -> BulkPurchaseView:
+    caller = current_caller(checkout_router)
+    caller.require_staff(cid)
+    return bulk_purchases.approve(cid, purchase_id, staff_user=caller.user_id)
+
+
+@checkout_router.post(
+    "/v1/conferences/<cid>/bulk-purchases/<purchase_id>/checkout",
+    summary="Start (or resume) Stripe Checkout (staff, owning sponsor)",
+    tags=TAGS,
+)
+def checkout(
+    cid: ConferenceId, purchase_id: PurchaseId, body: Annotated[CheckoutRequest, Body()]
+) -> CheckoutView:
+    return bulk_purchases.checkout(cid, purchase_id, body, viewer(current_caller(checkout_router), cid))
+
+
+@fulfillment_router.post(
+    "/v1/conferences/<cid>/bulk-purchases/<purchase_id>/fulfill",
+    summary="Issue the codes of an approved comp deal (staff)",
+    tags=TAGS,
+)
+def fulfill(cid: ConferenceId, purchase_id: PurchaseId) -> FulfillView:
+    current_caller(fulfillment_router).require_staff(cid)
+    return bulk_purchases.fulfill_comp(cid, purchase_id)
+
+
+@router.get(
+    "/v1/conferences/<cid>/bulk-purchases/<purchase_id>/vouchers",
+    summary="The purchase's codes, as JSON or as CSV with ?format=csv (staff, owning sponsor)",
+    tags=TAGS,
+)
+def list_vouchers(
+    cid: ConferenceId,
+    purchase_id: PurchaseId,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+    limit: Limit = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response[VoucherPage | str]:
+    who = viewer(current_caller(router), cid)
+    if format == "csv":
+        text = bulk_purchases.vouchers_csv(cid, purchase_id, who)
+        return Response(
+            200,
+            "text/csv",
+            text,
+            headers={"Content-Disposition": f'attachment; filename="{purchase_id}-vouchers.csv"'},
+        )
+    return _json(200, bulk_purchases.list_vouchers(cid, purchase_id, who, limit=limit, cursor=cursor))
+
+
+@router.get(
+    "/v1/conferences/<cid>/vouchers/<code>",
+    summary="A whole voucher (staff, owning sponsor)",
+    tags=["vouchers"],
+)
+def get_voucher(cid: ConferenceId, code: Code) -> VoucherView:
+    return bulk_purchases.get_voucher(cid, code, viewer(current_caller(router), cid))

@@ -1,0 +1,219 @@
+"""Bulk purchases: the record, its list entry, its code segment, and its payment-intent link.
+
+Keys are chosen so fulfillment stays cheap (see the voucher budget in the README):
+
+- the purchase item ``BP#{cid}#{id}`` carries no index keys, so each of its writes costs one WCU;
+- a list entry in the conference's purchase partition ``BPS#{cid}``, written once at creation,
+  lets staff and sponsors list purchases (the current state is then read by primary key);
+- the segment ``CODESEG#{cid}#{segment}`` is reserved in the same creation transaction, which is
+  what makes every code of the conference unique;
+- ``PI#{cid}#{payment_intent}`` points refund and dispute events at the purchase they are about.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
+
+from boxoffice.store.base import Item, StateMachine, is_condition_failure, now, transaction
+
+PENDING, APPROVED, PROCESSING, PAID, FAILED, REFUNDED = (
+    "pending",
+    "approved",
+    "processing",
+    "paid",
+    "failed",
+    "refunded",
+)
+
+MACHINE = StateMachine.of(
+    {
+        PENDING: {APPROVED, PROCESSING, FAILED, PAID},
+        APPROVED: {PAID},
+        PROCESSING: {PENDING, PAID, FAILED},
+        FAILED: {PAID},  # payment evidence beats failure: the money was taken
+        PAID: {REFUNDED},
+    }
+)
+"""Allowed moves. processing → pending only when Stripe refused to create the session; pending →
+paid when payment evidence arrives for a purchase whose checkout never recorded its move."""
+
+
+class BulkPurchase(Item, discriminator="bulk_purchase"):
+    conference_id = UnicodeAttribute()
+    purchase_id = UnicodeAttribute()
+    sponsor_id = UnicodeAttribute(null=True)
+    quantity = NumberAttribute()
+    ticket_type_id = UnicodeAttribute(null=True)
+    addon_id = UnicodeAttribute(null=True)
+    unit_price = NumberAttribute()
+    total_amount = NumberAttribute()
+    amount_paid = NumberAttribute(default=0)
+    amount_refunded = NumberAttribute(default=0)
+    currency = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    status = UnicodeAttribute()
+    voucher_config = JSONAttribute()
+    code_prefix = UnicodeAttribute()
+    code_segment = UnicodeAttribute()
+    code_key = UnicodeAttribute()
+    checkout_session_id = UnicodeAttribute(null=True)
+    checkout_url = UnicodeAttribute(null=True)
+    checkout_expires_at = UTCDateTimeAttribute(null=True)
+    payment_intent_id = UnicodeAttribute(null=True)
+    vouchers_generated = NumberAttribute(default=0)
+    fulfillment_attempts = NumberAttribute(default=0)
+    fulfillment_lease_until = UTCDateTimeAttribute(null=True)
+    fulfilled_announced = BooleanAttribute(null=True)
+    vouchers_deactivated = BooleanAttribute(null=True)
+    refund_announced = BooleanAttribute(null=True)
+    attention = UnicodeAttribute(null=True)
+    requested_by = UnicodeAttribute()
+    approved_by = UnicodeAttribute(null=True)
+
+    @classmethod
+    def key(cls, conference_id: str, purchase_id: str) -> tuple[str, str]:
+        return f"BP#{conference_id}#{purchase_id}", "BULK_PURCHASE"
+
+
+class PurchaseListEntry(Item, discriminator="bulk_purchase_entry"):
+    """Written once: lets a conference's (or a sponsor's) purchases be listed without an index."""
+
+    purchase_id = UnicodeAttribute()
+    sponsor_id = UnicodeAttribute(null=True)
+
+    @classmethod
+    def key(
+        cls, conference_id: str, sponsor_id: str | None, created: datetime, purchase_id: str
+    ) -> tuple[str, str]:
+        return f"BPS#{conference_id}", f"{sponsor_id or '-'}#{created.isoformat()}#{purchase_id}"
+
+
+class CodeSegment(Item, discriminator="code_segment"):
+    purchase_id = UnicodeAttribute()
+
+    @classmethod
+    def key(cls, conference_id: str, segment: str) -> tuple[str, str]:
+        return f"CODESEG#{conference_id}#{segment}", "CODESEG"
+
+
+class PaymentIntentLink(Item, discriminator="payment_intent_link"):
+    """Which purchase (or, later, order) a Stripe payment intent paid for."""
+
+    kind = UnicodeAttribute()
+    record_id = UnicodeAttribute()
+
+    @classmethod
+    def key(cls, conference_id: str, payment_intent_id: str) -> tuple[str, str]:
+        return f"PI#{conference_id}#{payment_intent_id}", "PI"
+
+
+class SegmentTaken(Exception):
+    """The drawn code segment belongs to another purchase; draw again."""
+
+
+def create(purchase: BulkPurchase) -> None:
+    """Write the purchase, its list entry and its segment in one transaction, or raise SegmentTaken."""
+    entry = PurchaseListEntry(
+        *PurchaseListEntry.key(
+            purchase.conference_id, purchase.sponsor_id, purchase.created_at, purchase.purchase_id
+        ),
+        purchase_id=purchase.purchase_id,
+        sponsor_id=purchase.sponsor_id,
+    )
+    segment = CodeSegment(
+        *CodeSegment.key(purchase.conference_id, purchase.code_segment), purchase_id=purchase.purchase_id
+    )
+    try:
+        with transaction() as tx:
+            tx.save(purchase, condition=BulkPurchase.PK.does_not_exist())
+            tx.save(entry)
+            tx.save(segment, condition=CodeSegment.PK.does_not_exist())
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons or []
+        if len(reasons) == 3 and reasons[2] is not None and reasons[2].code == "ConditionalCheckFailed":
+            raise SegmentTaken(purchase.code_segment) from exc
+        raise
+
+
+def get(conference_id: str, purchase_id: str) -> BulkPurchase | None:
+    try:
+        return BulkPurchase.get(*BulkPurchase.key(conference_id, purchase_id), consistent_read=True)
+    except BulkPurchase.DoesNotExist:
+        return None
+
+
+def list_entries(
+    conference_id: str, sponsor_id: str | None, *, limit: int, cursor: dict[str, Any] | None
+) -> tuple[list[PurchaseListEntry], dict[str, Any] | None]:
+    """A page of list entries, newest last; a sponsor's own when ``sponsor_id`` is given."""
+    condition = PurchaseListEntry.SK.startswith(f"{sponsor_id}#") if sponsor_id else None
+    results = PurchaseListEntry.query(
+        f"BPS#{conference_id}", range_key_condition=condition, limit=limit, last_evaluated_key=cursor
+    )
+    entries = [e for e in results if isinstance(e, PurchaseListEntry)]
+    return entries, results.last_evaluated_key
+
+
+def get_many(conference_id: str, purchase_ids: Sequence[str]) -> dict[str, BulkPurchase]:
+    keys = [BulkPurchase.key(conference_id, pid) for pid in purchase_ids]
+    return {p.purchase_id: p for p in BulkPurchase.batch_get(keys) if isinstance(p, BulkPurchase)}
+
+
+def update_guarded(purchase: BulkPurchase, actions: list[Action], condition: Any) -> bool:
+    """One conditional update; False (and nothing written) when the condition does not hold."""
+    try:
+        purchase.update(
+            actions=[*actions, BulkPurchase.updated_at.set(now())],
+            condition=condition,
+            add_version_condition=False,
+        )
+    except UpdateError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def claim_fulfillment(purchase: BulkPurchase, from_states: Sequence[str], lease: timedelta) -> bool:
+    """Take the purchase's fulfillment lease: from an allowed state, and no live lease held."""
+    at = now()
+    condition = BulkPurchase.status.is_in(*from_states) & (
+        BulkPurchase.fulfillment_lease_until.does_not_exist() | (BulkPurchase.fulfillment_lease_until < at)
+    )
+    return update_guarded(
+        purchase,
+        [BulkPurchase.fulfillment_lease_until.set(at + lease), BulkPurchase.fulfillment_attempts.add(1)],
+        condition,
+    )
+
+
+def link_payment_intent(conference_id: str, payment_intent_id: str, purchase_id: str) -> None:
+    """Point ``payment_intent_id`` at the purchase; an existing identical link is left as it is."""
+    link = PaymentIntentLink(
+        *PaymentIntentLink.key(conference_id, payment_intent_id), kind="bulk_purchase", record_id=purchase_id
+    )
+    try:
+        link.save(
+            condition=PaymentIntentLink.PK.does_not_exist() | (PaymentIntentLink.record_id == purchase_id)
+        )
+    except PutError as exc:
+        if not is_condition_failure(exc):
+            raise
+        raise ValueError(f"payment intent {payment_intent_id} already belongs to another record") from exc
+
+
+def find_by_payment_intent(conference_id: str, payment_intent_id: str) -> PaymentIntentLink | None:
+    try:
+        return PaymentIntentLink.get(*PaymentIntentLink.key(conference_id, payment_intent_id))
+    except PaymentIntentLink.DoesNotExist:
+        return None

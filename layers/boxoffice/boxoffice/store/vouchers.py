@@ -1,0 +1,127 @@
+"""Vouchers: one item per code, keyed by (conference, code), with no index.
+
+Redemption is a conditional update on the one item, so it scales with codes and never meets a hot
+partition. Bulk codes are written in 25-item batch writes (unprocessed items retried by PynamoDB);
+that is safe only because a purchase's codes are written by the one fulfillment holding its lease,
+and a resumed fulfillment skips the codes that already exist.
+"""
+
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.exceptions import UpdateError
+
+from boxoffice.store.base import Item, is_condition_failure, now
+
+BATCH_GET_SIZE = 100
+
+
+class Voucher(Item, discriminator="voucher"):
+    conference_id = UnicodeAttribute()
+    code = UnicodeAttribute()
+    voucher_type = UnicodeAttribute()
+    discount_value = NumberAttribute(default=0)
+    max_uses = NumberAttribute()
+    times_used = NumberAttribute(default=0)
+    valid_from = UTCDateTimeAttribute(null=True)
+    valid_until = UTCDateTimeAttribute(null=True)
+    unlocks_hidden_tickets = BooleanAttribute(default=False)
+    is_active = BooleanAttribute(default=True)
+    ticket_type_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    addon_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    bulk_purchase_id = UnicodeAttribute(null=True)
+
+    @classmethod
+    def key(cls, conference_id: str, code: str) -> tuple[str, str]:
+        return f"VOUCHER#{conference_id}#{code}", "VOUCHER"
+
+
+def get_voucher(conference_id: str, code: str) -> Voucher | None:
+    try:
+        return Voucher.get(*Voucher.key(conference_id, code), consistent_read=True)
+    except Voucher.DoesNotExist:
+        return None
+
+
+def get_vouchers(conference_id: str, codes: Sequence[str]) -> dict[str, Voucher]:
+    """The existing vouchers among ``codes``, by code (100 keys a request, unprocessed keys retried)."""
+    found: dict[str, Voucher] = {}
+    keys = [Voucher.key(conference_id, c) for c in codes]
+    for voucher in Voucher.batch_get(keys, consistent_read=True):
+        if isinstance(voucher, Voucher):
+            found[voucher.code] = voucher
+    return found
+
+
+def put_new_vouchers(vouchers: Iterable[Voucher], *, workers: int = 8) -> int:
+    """Write vouchers in 25-item batch writes, ``workers`` batches in flight. Returns the count.
+
+    Unconditional puts: the caller guarantees none of these codes exists (see module docstring).
+    """
+    chunks: list[list[Voucher]] = []
+    for voucher in vouchers:
+        if not chunks or len(chunks[-1]) == 25:
+            chunks.append([])
+        chunks[-1].append(voucher)
+
+    def write(chunk: list[Voucher]) -> int:
+        with Voucher.batch_write() as batch:
+            for voucher in chunk:
+                batch.save(voucher)
+        return len(chunk)
+
+    if len(chunks) <= 1:
+        return sum(write(c) for c in chunks)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return sum(pool.map(write, chunks))
+
+
+def deactivate(conference_id: str, codes: Sequence[str], *, workers: int = 8) -> int:
+    """Set ``is_active`` false on every existing code, keeping ``times_used``. Returns how many changed.
+
+    One conditional update per code: a redemption racing the refund is never overwritten.
+    """
+
+    def one(code: str) -> int:
+        voucher = Voucher(*Voucher.key(conference_id, code))
+        try:
+            voucher.update(
+                actions=[Voucher.is_active.set(False), Voucher.updated_at.set(now())],
+                condition=Voucher.PK.exists() & (Voucher.is_active == True),  # noqa: E712 - a DynamoDB condition
+                add_version_condition=False,
+            )
+        except UpdateError as exc:
+            if is_condition_failure(exc):
+                return 0
+            raise
+        return 1
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return sum(pool.map(one, codes))
+
+
+def iter_vouchers(conference_id: str, codes: Sequence[str]) -> Iterator[Voucher]:
+    """Vouchers for ``codes`` in the given order, skipping codes not (yet) written."""
+    for start in range(0, len(codes), BATCH_GET_SIZE):
+        chunk = codes[start : start + BATCH_GET_SIZE]
+        found = get_vouchers(conference_id, chunk)
+        yield from (found[c] for c in chunk if c in found)
+
+
+def redeemed_count(vouchers: Iterable[Voucher]) -> int:
+    return sum(1 for v in vouchers if v.times_used > 0)
+
+
+def window_contains(voucher: Voucher, at: datetime) -> bool:
+    """Both ends inclusive."""
+    return (voucher.valid_from is None or voucher.valid_from <= at) and (
+        voucher.valid_until is None or at <= voucher.valid_until
+    )
