@@ -564,6 +564,7 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
     ]
     if payment is not None:
         actions.append(records.BulkPurchase.amount_paid.set(payment.amount))
+        actions.append(records.BulkPurchase.refundable.set(payment.amount))
         if payment.payment_intent_id:
             actions.append(records.BulkPurchase.payment_intent_id.set(payment.payment_intent_id))
     mine = records.BulkPurchase.fulfillment_attempts == purchase.fulfillment_attempts
@@ -676,66 +677,27 @@ def _deactivate_all(purchase: records.BulkPurchase) -> int:
     return redeemed
 
 
-def apply_refunded_amount(purchase: records.BulkPurchase, amount_refunded: int, fully: bool) -> None:
-    """Record Stripe's cumulative refunded amount: full → refunded with codes off; partial → amount only."""
-    if fully and purchase.status == records.PAID:
+def settle_refunds(purchase: records.BulkPurchase) -> None:
+    """After its refunded amount changed: fully refunded → ``refunded``, every code off, announced once.
+
+    A partial refund only changes ``amount_refunded`` (the refunds module keeps it). Deactivation is
+    idempotent and flagged when done, so a crash part-way is finished by the next event or retry.
+    """
+    for _ in range(3):
+        fully = int(purchase.amount_paid) > 0 and int(purchase.amount_refunded) >= int(purchase.amount_paid)
+        if purchase.status != records.PAID or not fully:
+            break
         try:
-            store.transition(
-                purchase,
-                records.REFUNDED,
-                records.MACHINE,
-                [records.BulkPurchase.amount_refunded.set(amount_refunded)],
-            )
+            store.transition(purchase, records.REFUNDED, records.MACHINE)
+            purchase.status = records.REFUNDED
         except store.TransitionRejected as exc:
             purchase = exc.current  # type: ignore[assignment]
-        else:
-            purchase.status = records.REFUNDED
-            purchase.amount_refunded = amount_refunded
-    elif not fully and purchase.status == records.PAID:
-        records.update_guarded(
-            purchase,
-            [records.BulkPurchase.amount_refunded.set(amount_refunded)],
-            (records.BulkPurchase.status == records.PAID)
-            & (records.BulkPurchase.amount_refunded < amount_refunded),
-        )
-        return
     if purchase.status == records.REFUNDED and not purchase.vouchers_deactivated:
         redeemed = _deactivate_all(purchase)
         _announce_refunded(purchase, redeemed)
         logger.info(
             "bulk purchase refunded", extra={"bulk_purchase_id": purchase.purchase_id, "redeemed": redeemed}
         )
-
-
-def on_charge_refunded(conference_id: str, charge: dict[str, Any]) -> None:
-    """``charge.refunded``: Stripe's cumulative ``amount_refunded`` on the purchase's charge is the truth."""
-    purchase = _purchase_for(conference_id, charge)
-    if purchase is None or (
-        purchase.payment_intent_id and charge.get("payment_intent") != purchase.payment_intent_id
-    ):
-        return
-    amount = int(charge.get("amount_refunded") or 0)
-    fully = bool(charge.get("refunded")) or amount >= int(purchase.amount_paid or purchase.total_amount)
-    apply_refunded_amount(purchase, amount, fully)
-
-
-def on_refund_event(conference_id: str, refund: dict[str, Any]) -> None:
-    """``refund.*``: re-read the charge from Stripe, which is the truth after a failure too."""
-    from boxoffice import stripe_gateway
-
-    purchase = _purchase_for(conference_id, refund)
-    conference = store.get_conference(conference_id)
-    charge_id = refund.get("charge")
-    if (
-        purchase is None
-        or conference is None
-        or conference.stripe_secret_name is None
-        or not isinstance(charge_id, str)
-    ):
-        return
-    on_charge_refunded(
-        conference_id, stripe_gateway.retrieve_charge(conference.stripe_secret_name, charge_id)
-    )
 
 
 def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:

@@ -137,3 +137,41 @@ def retrieve_charge(secret_name: str, charge_id: str) -> dict[str, Any]:
         return client_for(secret_name).v1.charges.retrieve(charge_id).to_dict()
     except stripe.StripeError as exc:
         raise _fail("read the charge", exc) from exc
+
+
+def create_refund(
+    secret_name: str,
+    *,
+    payment_intent_id: str,
+    amount: int,
+    reason: str,
+    metadata: dict[str, str],
+    idempotency_key: str,
+) -> dict[str, Any]:
+    """Refund ``amount`` of a payment intent. The key is our refund's own id, so a retry never refunds twice."""
+    stripe = _stripe()
+    try:
+        refund = client_for(secret_name).v1.refunds.create(
+            params={
+                "payment_intent": payment_intent_id,
+                "amount": amount,
+                "reason": reason,
+                "metadata": metadata,
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.StripeError as exc:
+        raise _fail("refund the payment", exc) from exc
+    return refund.to_dict()
+
+
+def list_refunds(secret_name: str, payment_intent_id: str) -> list[dict[str, Any]]:
+    """Every refund of a payment intent, as Stripe has them now."""
+    stripe = _stripe()
+    try:
+        page = client_for(secret_name).v1.refunds.list(
+            params={"payment_intent": payment_intent_id, "limit": 100}
+        )
+        return [r.to_dict() for r in page.auto_paging_iter()]
+    except stripe.StripeError as exc:
+        raise _fail("list the refunds", exc) from exc

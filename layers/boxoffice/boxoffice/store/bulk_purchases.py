@@ -59,6 +59,9 @@ class BulkPurchase(Item, discriminator="bulk_purchase"):
     total_amount = NumberAttribute()
     amount_paid = NumberAttribute(default=0)
     amount_refunded = NumberAttribute(default=0)
+    refund_reserved = NumberAttribute(default=0)
+    refundable = NumberAttribute(default=0)
+    """amount_paid - amount_refunded - refund_reserved, kept in step so a condition can guard it."""
     currency = UnicodeAttribute()
     description = UnicodeAttribute(default="")
     status = UnicodeAttribute()

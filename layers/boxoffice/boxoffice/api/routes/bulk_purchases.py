@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from boxoffice import bulk_purchases
+from boxoffice import bulk_purchases, refunds
 from boxoffice.api.context import current_caller
 from boxoffice.api.idempotency import idempotent_route
 from boxoffice.api.routes.conferences import ConferenceId
@@ -23,6 +23,7 @@ from boxoffice.bulk_purchases import (
     VoucherView,
 )
 from boxoffice.errors import Forbidden
+from boxoffice.refunds import BulkRefundRequest, RefundView
 
 router = Router()
 """Reads: served by the API function."""
@@ -152,3 +153,25 @@ def list_vouchers(
 )
 def get_voucher(cid: ConferenceId, code: Code) -> VoucherView:
     return bulk_purchases.get_voucher(cid, code, viewer(current_caller(router), cid))
+
+
+refunds_router = Router()
+"""Staff refunds of bulk purchases: served by the refunds function."""
+
+
+@refunds_router.post(
+    "/v1/conferences/<cid>/bulk-purchases/<purchase_id>/refund",
+    summary="Refund a paid purchase to the card (staff); no amount = all still refundable",
+    tags=TAGS,
+)
+@idempotent_route(refunds_router, required=False)
+def refund(
+    cid: ConferenceId, purchase_id: PurchaseId, body: Annotated[BulkRefundRequest, Body()]
+) -> Response[RefundView]:
+    caller = current_caller(refunds_router)
+    caller.require_staff(cid)
+    key = refunds_router.current_event.headers.get("idempotency-key")
+    result = refunds.refund_bulk_purchase(
+        cid, purchase_id, body, staff_user=caller.user_id, idempotency_key=key
+    )
+    return _json(201, result)

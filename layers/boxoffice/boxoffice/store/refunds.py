@@ -1,0 +1,66 @@
+"""Refund records and the links that match Stripe's refunds to them.
+
+A refund lives in its owner's partition (``BP#…`` for a bulk purchase), so an owner's refunds
+are one query. ``RE#{cid}#{stripe_refund_id}`` is put once per Stripe refund: it is what makes a
+refund seen by our API, by an event and by a reconciliation count once.
+"""
+
+from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+
+from boxoffice.store.base import Item, StateMachine
+
+PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
+MACHINE = StateMachine.of({PENDING: {SUCCEEDED, FAILED}, SUCCEEDED: {FAILED}})
+"""pending → succeeded | failed (Stripe refused); succeeded → failed (the bank failed it later)."""
+
+
+class Refund(Item, discriminator="refund"):
+    conference_id = UnicodeAttribute()
+    refund_id = UnicodeAttribute()
+    order_id = UnicodeAttribute(null=True)
+    bulk_purchase_id = UnicodeAttribute(null=True)
+    payment_intent_id = UnicodeAttribute(null=True)
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    note = UnicodeAttribute(default="")
+    destination = UnicodeAttribute()
+    status = UnicodeAttribute()
+    source = UnicodeAttribute()
+    stripe_refund_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    credit_id = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
+    failure_reason = UnicodeAttribute(null=True)
+
+    @classmethod
+    def key(cls, owner_pk: str, refund_id: str) -> tuple[str, str]:
+        return owner_pk, f"REFUND#{refund_id}"
+
+
+class StripeRefundLink(Item, discriminator="stripe_refund_link"):
+    owner_pk = UnicodeAttribute()
+    refund_id = UnicodeAttribute()
+
+    @classmethod
+    def key(cls, conference_id: str, stripe_refund_id: str) -> tuple[str, str]:
+        return f"RE#{conference_id}#{stripe_refund_id}", "RE"
+
+
+def get_refund(owner_pk: str, refund_id: str) -> Refund | None:
+    try:
+        return Refund.get(*Refund.key(owner_pk, refund_id), consistent_read=True)
+    except Refund.DoesNotExist:
+        return None
+
+
+def list_refunds(owner_pk: str) -> list[Refund]:
+    return [r for r in Refund.query(owner_pk, Refund.SK.startswith("REFUND#")) if isinstance(r, Refund)]
+
+
+def get_link(conference_id: str, stripe_refund_id: str) -> StripeRefundLink | None:
+    try:
+        return StripeRefundLink.get(
+            *StripeRefundLink.key(conference_id, stripe_refund_id), consistent_read=True
+        )
+    except StripeRefundLink.DoesNotExist:
+        return None
