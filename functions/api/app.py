@@ -1,7 +1,9 @@
 """Read and admin API: health, OpenAPI, conference setup and catalog, reads, Stripe event operations."""
 
 from boxoffice.api import lambda_handler, make_resolver
-from boxoffice.api.routes import bulk_purchases, conferences, health, stripe_events
+from boxoffice.api.routes import bulk_purchases, conferences, health, orders, stripe_events
 
-app = make_resolver(health.router, conferences.router, stripe_events.router, bulk_purchases.router)
+app = make_resolver(
+    health.router, conferences.router, stripe_events.router, bulk_purchases.router, orders.router
+)
 handler = lambda_handler(app)

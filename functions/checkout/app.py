@@ -1,7 +1,7 @@
-"""Checkout: creates bulk purchases (and, with their issue, orders) and their Stripe Checkout Sessions."""
+"""Checkout: creates bulk purchases and orders and their Stripe Checkout Sessions; cancels orders."""
 
 from boxoffice.api import lambda_handler, make_resolver
-from boxoffice.api.routes import bulk_purchases
+from boxoffice.api.routes import bulk_purchases, orders
 
-app = make_resolver(bulk_purchases.checkout_router)
+app = make_resolver(bulk_purchases.checkout_router, orders.checkout_router)
 handler = lambda_handler(app)

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from boxoffice import bus, money, store, voucher_codes
+from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected
 from boxoffice.errors import BoxofficeError, NotFound, Unavailable
 from boxoffice.observability import logger
 from boxoffice.store import bulk_purchases as records
@@ -135,17 +136,6 @@ class BulkPurchaseView(BaseModel):
 class BulkPurchasePage(BaseModel):
     items: list[BulkPurchaseView]
     next: str | None
-
-
-class CheckoutRequest(_Input):
-    success_url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
-    cancel_url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
-
-
-class CheckoutView(BaseModel):
-    checkout_url: str
-    session_id: str
-    expires_at: datetime
 
 
 class FulfillView(BaseModel):
@@ -462,15 +452,6 @@ def checkout(conference_id: str, purchase_id: str, request: CheckoutRequest, vie
 # --- fulfilment ----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Payment:
-    """What Stripe collected for a purchase."""
-
-    payment_intent_id: str | None
-    amount: int
-    currency: str
-
-
 def _voucher(purchase: records.BulkPurchase, code: str) -> voucher_store.Voucher:
     config = purchase.voucher_config
     at = store.now()
@@ -519,7 +500,7 @@ def _announce_fulfilled(purchase: records.BulkPurchase) -> None:
     )
 
 
-def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment: Payment | None) -> int:
+def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment: Collected | None) -> int:
     """Issue exactly the missing codes and mark the purchase paid. Returns how many codes this call wrote.
 
     One trigger at a time holds the lease; the others find the purchase paid or get FulfillmentBusy
@@ -611,12 +592,7 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
         return
     if session.get("payment_status") != "paid":
         return  # an async method is still settling; its own event follows
-    intent = session.get("payment_intent")
-    payment = Payment(
-        payment_intent_id=intent.get("id") if isinstance(intent, dict) else intent,
-        amount=int(session.get("amount_total") or 0),
-        currency=str(session.get("currency") or ""),
-    )
+    payment = Collected.from_session(session)
     if purchase.status == records.REFUNDED:
         logger.warning("payment event after refund ignored", extra={"bulk_purchase_id": purchase.purchase_id})
         return

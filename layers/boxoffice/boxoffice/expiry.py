@@ -1,15 +1,15 @@
 """The scheduled sweep, run every few minutes for every active conference.
 
 It recovers Stripe events (republishes records left unprocessed, reconciles against Stripe's
-event list) and settles bulk purchases whose checkout session expired, asking Stripe which way
-each went. Order expiry joins it with its issue. One conference failing
-does not stop the others; once all were tried the sweep raises, so the function's error alarm
+event list), settles bulk purchases whose checkout session expired by asking Stripe which way
+each went, and cancels pending orders whose hold ended (expiring their sessions first). One
+conference failing does not stop the others; once all were tried the sweep raises, so the function's error alarm
 fires and Lambda retries it (every step is idempotent).
 """
 
 from pydantic import BaseModel
 
-from boxoffice import bulk_purchases, store, stripe_events
+from boxoffice import bulk_purchases, orders, store, stripe_events
 from boxoffice.observability import logger
 
 
@@ -22,11 +22,12 @@ class SweepReport(BaseModel):
     events_admitted: int
     events_republished: int
     purchases_settled: int
+    orders_cancelled: int
     failures: list[str]
 
 
 def sweep() -> SweepReport:
-    admitted = republished = purchases_settled = 0
+    admitted = republished = purchases_settled = orders_cancelled = 0
     failures: list[str] = []
     conference_ids = store.list_active_conference_ids()
     for conference_id in conference_ids:
@@ -35,6 +36,7 @@ def sweep() -> SweepReport:
             result = stripe_events.reconcile(conference_id)
             admitted += result.admitted if result else 0
             purchases_settled += bulk_purchases.sweep_expired(conference_id)
+            orders_cancelled += orders.sweep_expired_holds(conference_id)
         except Exception:
             logger.exception("sweep failed for a conference", extra={"conference_id": conference_id})
             failures.append(conference_id)
@@ -45,5 +47,6 @@ def sweep() -> SweepReport:
         events_admitted=admitted,
         events_republished=republished,
         purchases_settled=purchases_settled,
+        orders_cancelled=orders_cancelled,
         failures=failures,
     )

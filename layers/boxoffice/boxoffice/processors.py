@@ -28,17 +28,34 @@ def _object(handler: Callable[[str, dict[str, Any]], None]) -> Callable[[str, di
     return dispatch
 
 
+def _by_owner(
+    bulk: Callable[[str, dict[str, Any]], None] | None, order: Callable[[str, dict[str, Any]], None] | None
+) -> Callable[[str, dict[str, Any]], None]:
+    """Send an object to the bulk purchase or the order its metadata names (both carry our ids)."""
+
+    def dispatch(conference_id: str, obj: dict[str, Any]) -> None:
+        metadata = obj.get("metadata") or {}
+        if "order_id" in metadata and order is not None:
+            order(conference_id, obj)
+        elif "bulk_purchase_id" in metadata and bulk is not None:
+            bulk(conference_id, obj)
+
+    return dispatch
+
+
 def fulfillment_registry() -> Registry:
-    """Handlers for checkout sessions and failed payments (orders register here with their issue)."""
-    from boxoffice import bulk_purchases
+    """Handlers for checkout sessions and failed payments, for bulk purchases and orders."""
+    from boxoffice import bulk_purchases, orders
 
     registry = Registry()
     registry.on("checkout.session.completed", "checkout.session.async_payment_succeeded")(
-        _object(bulk_purchases.on_session_paid)
+        _object(_by_owner(bulk_purchases.on_session_paid, orders.on_session_paid))
     )
-    registry.on("checkout.session.async_payment_failed", "checkout.session.expired")(
-        _object(bulk_purchases.mark_failed)
+    registry.on("checkout.session.async_payment_failed")(
+        _object(_by_owner(bulk_purchases.mark_failed, orders.on_payment_failed))
     )
+    registry.on("checkout.session.expired")(_object(_by_owner(bulk_purchases.mark_failed, None)))
+    registry.on("payment_intent.payment_failed")(_object(_by_owner(None, orders.on_payment_failed)))
     return registry
 
 

@@ -175,3 +175,11 @@ def list_refunds(secret_name: str, payment_intent_id: str) -> list[dict[str, Any
         return [r.to_dict() for r in page.auto_paging_iter()]
     except stripe.StripeError as exc:
         raise _fail("list the refunds", exc) from exc
+
+
+def retrieve_payment_intent(secret_name: str, payment_intent_id: str) -> dict[str, Any]:
+    stripe = _stripe()
+    try:
+        return client_for(secret_name).v1.payment_intents.retrieve(payment_intent_id).to_dict()
+    except stripe.StripeError as exc:
+        raise _fail("read the payment intent", exc) from exc

@@ -1,0 +1,683 @@
+"""Attendee orders: price, redeem a voucher atomically, pay through Stripe Checkout, cancel, expire.
+
+- Creating an order validates its lines, prices it (``pricing``), and writes the order, its
+  reference and the voucher's use in one transaction whose condition is the voucher's rule. A
+  total of 0 is paid at once with a ``comp`` payment.
+- Checkout creates a session carrying ``order_id``, ``conference_id`` and ``reference`` on the
+  session and the payment intent, with an idempotency key from the order; while it is open, a
+  repeated call returns the same URL.
+- A paid session records one ``stripe`` payment (keyed by its payment intent, so duplicates and
+  reordering change nothing) and makes the order paid; ``order.paid`` is announced once. An amount
+  or currency mismatch, or a payment after cancellation, sets ``attention``: money is never kept
+  silently.
+- Cancelling (explicitly, or by the sweep when the hold ends) expires the Stripe session first,
+  then moves the order to cancelled and gives the voucher's use back, never below 0.
+"""
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pynamodb.exceptions import TransactWriteError
+
+from boxoffice import bus, money, pricing, store, voucher_codes
+from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected
+from boxoffice.errors import BoxofficeError, InvalidState, NotFound, ValidationFailed
+from boxoffice.observability import logger
+from boxoffice.store import orders as records
+from boxoffice.store import vouchers as voucher_store
+from boxoffice.store.bulk_purchases import PaymentIntentLink
+
+REFERENCE_DRAWS = 8
+TRANSACTION_ATTEMPTS = 6
+VoucherReason = Literal["expired", "not_yet_valid", "used_up", "inactive", "not_applicable", "unknown"]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class OrderLineInput(_Input):
+    ticket_type_id: Annotated[str, Field(max_length=63)] | None = None
+    addon_id: Annotated[str, Field(max_length=63)] | None = None
+    quantity: Annotated[int, Field(ge=1, le=50)]
+
+    @model_validator(mode="after")
+    def _one_item(self) -> "OrderLineInput":
+        if (self.ticket_type_id is None) == (self.addon_id is None):
+            raise ValueError("each line names exactly one of ticket_type_id and addon_id")
+        return self
+
+
+class OrderRequest(_Input):
+    lines: Annotated[list[OrderLineInput], Field(min_length=1, max_length=20)]
+    voucher_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class OrderLineView(BaseModel):
+    ticket_type_id: str | None
+    addon_id: str | None
+    quantity: int
+    unit_price: int
+    line_total: int
+    discount: int
+
+
+class PaymentView(BaseModel):
+    id: str
+    method: str
+    status: str
+    amount: int
+    payment_intent_id: str | None
+    charge_id: str | None
+    credit_id: str | None
+    created_at: datetime
+
+
+class OrderView(BaseModel):
+    id: str
+    reference: str
+    conference_id: str
+    user_id: str
+    status: str
+    currency: str
+    lines: list[OrderLineView]
+    subtotal: int
+    discount_amount: int
+    total: int
+    amount_paid: int
+    amount_refunded: int
+    voucher_code: str | None
+    hold_expires_at: datetime | None
+    payments: list[PaymentView]
+    attention: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderPage(BaseModel):
+    items: list[OrderView]
+    next: str | None
+
+
+class VoucherCheck(BaseModel):
+    valid: bool
+    reason: VoucherReason | None
+    voucher_type: str | None
+    discount_value: int | None
+    ticket_type_ids: list[str]
+    addon_ids: list[str]
+    unlocks_hidden_tickets: bool
+
+
+class VoucherInvalid(ValidationFailed):
+    """The voucher cannot be used on this order; ``reason`` is one of VoucherReason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the voucher cannot be used: {reason.replace('_', ' ')}",
+            details=[
+                {"loc": ["body", "voucher_code"], "msg": reason, "type": "voucher_invalid", "reason": reason}
+            ],
+        )
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class OrderViewer:
+    user_id: str
+    is_staff: bool
+
+    def may_see(self, order: records.Order) -> bool:
+        return self.is_staff or order.user_id == self.user_id
+
+
+def _payment_view(payment: records.Payment) -> PaymentView:
+    return PaymentView(
+        id=payment.payment_id,
+        method=payment.method,
+        status=payment.status,
+        amount=int(payment.amount),
+        payment_intent_id=payment.payment_intent_id,
+        charge_id=payment.charge_id,
+        credit_id=payment.credit_id,
+        created_at=payment.created_at,
+    )
+
+
+def view(order: records.Order, payments: Sequence[records.Payment] | None = None) -> OrderView:
+    if payments is None:
+        payments = records.payments_of(order.conference_id, order.order_id)
+    return OrderView(
+        id=order.order_id,
+        reference=order.reference,
+        conference_id=order.conference_id,
+        user_id=order.user_id,
+        status=order.status,
+        currency=order.currency,
+        lines=[OrderLineView(**line) for line in order.lines],
+        subtotal=int(order.subtotal),
+        discount_amount=int(order.discount_amount),
+        total=int(order.total),
+        amount_paid=int(order.amount_paid),
+        amount_refunded=int(order.amount_refunded),
+        voucher_code=order.voucher_code,
+        hold_expires_at=order.hold_expires_at,
+        payments=[_payment_view(p) for p in sorted(payments, key=lambda p: p.created_at)],
+        attention=order.attention,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+    )
+
+
+# --- vouchers ------------------------------------------------------------------------------------------------
+
+
+def voucher_problem(voucher: voucher_store.Voucher | None, at: datetime) -> VoucherReason | None:
+    """Why the voucher cannot be used now, or None. Window ends are inclusive."""
+    if voucher is None:
+        return "unknown"
+    if not voucher.is_active:
+        return "inactive"
+    if voucher.valid_from is not None and at < voucher.valid_from:
+        return "not_yet_valid"
+    if voucher.valid_until is not None and at > voucher.valid_until:
+        return "expired"
+    if int(voucher.times_used) >= int(voucher.max_uses):
+        return "used_up"
+    return None
+
+
+def check_voucher(conference_id: str, raw_code: str) -> VoucherCheck:
+    """For attendees: whether a code works now and what it grants, with no usage counts."""
+    conference = store.get_conference(conference_id)
+    if conference is None or not conference.is_active:
+        raise NotFound(f"conference {conference_id} not found")
+    voucher = voucher_store.get_voucher(conference_id, voucher_codes.normalize(raw_code))
+    reason = voucher_problem(voucher, store.now())
+    if voucher is None:
+        return VoucherCheck(
+            valid=False, reason="unknown", voucher_type=None, discount_value=None,
+            ticket_type_ids=[], addon_ids=[], unlocks_hidden_tickets=False,
+        )  # fmt: skip
+    return VoucherCheck(
+        valid=reason is None,
+        reason=reason,
+        voucher_type=voucher.voucher_type,
+        discount_value=int(voucher.discount_value),
+        ticket_type_ids=list(voucher.ticket_type_ids or []),
+        addon_ids=list(voucher.addon_ids or []),
+        unlocks_hidden_tickets=voucher.unlocks_hidden_tickets,
+    )
+
+
+# --- create ------------------------------------------------------------------------------------------------------
+
+
+def _line_problem(index: int, field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(
+        message, details=[{"loc": ["body", "lines", index, field], "msg": message, "type": "value_error"}]
+    )
+
+
+def _price_lines(
+    conference_id: str, request: OrderRequest, voucher: voucher_store.Voucher | None
+) -> pricing.Priced:
+    lines: list[pricing.Line] = []
+    for i, line in enumerate(request.lines):
+        if line.ticket_type_id is not None:
+            ticket = store.get_ticket_type(conference_id, line.ticket_type_id)
+            if ticket is None:
+                raise _line_problem(i, "ticket_type_id", f"ticket type {line.ticket_type_id} not found")
+            if ticket.requires_voucher:
+                in_scope = voucher is not None and (
+                    (not voucher.ticket_type_ids and not voucher.addon_ids)
+                    or line.ticket_type_id in voucher.ticket_type_ids
+                )
+                if voucher is None or not voucher.unlocks_hidden_tickets or not in_scope:
+                    raise _line_problem(i, "ticket_type_id", f"ticket type {line.ticket_type_id} not found")
+            price = int(ticket.price)
+        else:
+            addon = store.get_addon(conference_id, str(line.addon_id))
+            if addon is None:
+                raise _line_problem(i, "addon_id", f"add-on {line.addon_id} not found")
+            price = int(addon.price)
+        lines.append(pricing.Line(line.ticket_type_id, line.addon_id, line.quantity, price))
+    discount = None
+    if voucher is not None:
+        discount = pricing.Discount(
+            voucher.voucher_type,
+            int(voucher.discount_value),
+            frozenset(voucher.ticket_type_ids or []),
+            frozenset(voucher.addon_ids or []),
+        )
+        if not any(discount.applies_to(line) for line in lines):
+            raise VoucherInvalid("not_applicable")
+    return pricing.price(lines, discount)
+
+
+def _new_reference() -> str:
+    return "ORD-" + "".join(secrets.choice(voucher_codes.ALPHABET) for _ in range(6))
+
+
+def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView:
+    """A pending order with a hold (or a paid one, for a total of 0), the voucher redeemed atomically."""
+    conference = store.get_conference(conference_id)
+    if conference is None or not conference.is_active:
+        raise NotFound(f"conference {conference_id} not found")
+    code = voucher_codes.normalize(request.voucher_code) if request.voucher_code else None
+    at = store.now()
+    voucher = voucher_store.get_voucher(conference_id, code) if code else None
+    if code is not None and (reason := voucher_problem(voucher, at)):
+        raise VoucherInvalid(reason)
+    priced = _price_lines(conference_id, request, voucher)
+    if priced.total > money.MAX_AMOUNT:
+        raise ValidationFailed("the order total is more than Stripe can charge at once")
+    free = priced.total == 0
+    for _ in range(REFERENCE_DRAWS):
+        order_id = f"ord_{secrets.token_hex(8)}"
+        order = records.Order(
+            *records.Order.key(conference_id, order_id),
+            conference_id=conference_id,
+            order_id=order_id,
+            reference=_new_reference(),
+            user_id=user_id,
+            status=records.PAID if free else records.PENDING,
+            currency=conference.currency,
+            lines=[
+                {
+                    "ticket_type_id": line.ticket_type_id,
+                    "addon_id": line.addon_id,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "line_total": line.total,
+                    "discount": discount,
+                }
+                for line, discount in priced.lines
+            ],
+            subtotal=priced.subtotal,
+            discount_amount=priced.discount,
+            total=priced.total,
+            voucher_code=code,
+            paid_announced=False if free else None,
+            created_at=at,
+            updated_at=at,
+        )
+        order.GSI2PK, order.GSI2SK = f"UORDERS#{conference_id}#{user_id}", f"{at.isoformat()}#{order_id}"
+        payment = None
+        if free:
+            payment = records.Payment(
+                *records.Payment.key(conference_id, order_id, "pay_comp"),
+                conference_id=conference_id, order_id=order_id, payment_id="pay_comp",
+                method="comp", status="succeeded", amount=0,
+            )  # fmt: skip
+        else:
+            order.hold_expires_at = at + timedelta(minutes=int(conference.order_hold_minutes))
+            records.pending_index(order)
+        try:
+            _create_with_retries(order, payment, code)
+        except records.ReferenceTaken:
+            continue
+        except records.VoucherRefused as exc:
+            reason = (
+                voucher_problem(voucher_store.get_voucher(conference_id, str(code)), store.now()) or "used_up"
+            )
+            raise VoucherInvalid(reason) from exc
+        if free:
+            _announce_paid(order)
+        return view(order, [payment] if payment else [])
+    raise BoxofficeError("could not draw a unique order reference; retry")
+
+
+def _create_with_retries(order: records.Order, payment: records.Payment | None, code: str | None) -> None:
+    """DynamoDB cancels a transaction that meets a concurrent one on the same voucher; try again."""
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        try:
+            records.create(order, payment, code)
+            return
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            if attempt + 1 < TRANSACTION_ATTEMPTS and any(
+                r is not None and r.code == "TransactionConflict" for r in reasons
+            ):
+                continue
+            raise
+
+
+# --- reads -------------------------------------------------------------------------------------------------------
+
+
+def _require(conference_id: str, order_id: str, viewer: OrderViewer | None) -> records.Order:
+    order = records.get(conference_id, order_id)
+    if order is None or (viewer is not None and not viewer.may_see(order)):
+        raise NotFound(f"order {order_id} not found")
+    return order
+
+
+def get(conference_id: str, order_id: str, viewer: OrderViewer) -> OrderView:
+    store.require_conference(conference_id)
+    return view(_require(conference_id, order_id, viewer))
+
+
+def list_orders(
+    conference_id: str,
+    viewer: OrderViewer,
+    *,
+    user_id: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> OrderPage:
+    """Staff list everyone's (or one user's) orders; anyone else lists their own."""
+    from boxoffice.pagination import decode_cursor, encode_cursor
+
+    store.require_conference(conference_id)
+    target = user_id if viewer.is_staff else viewer.user_id
+    if target is not None:
+        key = decode_cursor(cursor, {"GSI2PK": f"UORDERS#{conference_id}#{target}"})
+        found, last = records.list_user_orders(conference_id, target, limit=limit, cursor=key)
+    else:
+        key = decode_cursor(cursor, {"PK": f"ORDERS#{conference_id}"})
+        entries, last = records.list_entries(conference_id, limit=limit, cursor=key)
+        by_id = records.get_many(conference_id, [e.order_id for e in entries])
+        found = [by_id[e.order_id] for e in entries if e.order_id in by_id]
+    items = [view(o) for o in found if status is None or o.status == status]
+    return OrderPage(items=items, next=encode_cursor(last))
+
+
+# --- checkout and payment ------------------------------------------------------------------------------------------
+
+
+def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutRequest) -> CheckoutView:
+    """A Checkout Session for the order's total; while it is open, a repeated call returns it."""
+    from boxoffice import stripe_gateway
+
+    conference = store.require_conference(conference_id)
+    order = _require(conference_id, order_id, OrderViewer(user_id, is_staff=False))
+    if order.status != records.PENDING:
+        raise InvalidState(f"order is {order.status}; only a pending order checks out")
+    if conference.stripe_secret_name is None:
+        raise InvalidState("this conference has no Stripe account configured")
+    now = store.now()
+    if (
+        order.checkout_url
+        and order.checkout_session_id
+        and order.checkout_expires_at
+        and order.checkout_expires_at > now
+    ):
+        return CheckoutView(
+            checkout_url=order.checkout_url,
+            session_id=order.checkout_session_id,
+            expires_at=order.checkout_expires_at,
+        )
+    due = int(order.total) - int(order.amount_paid)
+    metadata = {"order_id": order.order_id, "conference_id": conference_id, "reference": order.reference}
+    expires = now + timedelta(minutes=max(30, int(conference.checkout_expiry_minutes)))
+    # A new session only replaces one that expired: the key names the session it follows.
+    follows = order.checkout_session_id or "first"
+    session = stripe_gateway.create_checkout_session(
+        conference.stripe_secret_name,
+        {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": order.currency,
+                        "unit_amount": due,
+                        "product_data": {"name": f"{conference.name} order {order.reference}"},
+                    },
+                    "quantity": 1,
+                }
+            ],
+            "client_reference_id": order.order_id,
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "expires_at": int(expires.timestamp()),
+        },
+        idempotency_key=f"order-{order.order_id}-checkout-after-{follows}",
+    )
+    expires_at = datetime.fromtimestamp(session["expires_at"], tz=now.tzinfo)
+    order.update(
+        actions=[
+            records.Order.checkout_session_id.set(session["id"]),
+            records.Order.checkout_url.set(session["url"]),
+            records.Order.checkout_expires_at.set(expires_at),
+            records.Order.updated_at.set(store.now()),
+        ],
+        condition=records.Order.status == records.PENDING,
+        add_version_condition=False,
+    )
+    return CheckoutView(checkout_url=session["url"], session_id=session["id"], expires_at=expires_at)
+
+
+def _announce_paid(order: records.Order) -> None:
+    """``order.paid``, once: the flag is claimed with a conditional write before publishing."""
+    claimed = _guarded(order, [records.Order.paid_announced.set(True)], records.Order.paid_announced == False)  # noqa: E712
+    if not claimed:
+        return
+    try:
+        bus.publish_domain_event(
+            "order.paid",
+            {
+                "conference_id": order.conference_id,
+                "order_id": order.order_id,
+                "reference": order.reference,
+                "user_id": order.user_id,
+                "total": int(order.total),
+                "currency": order.currency,
+            },
+        )
+    except Exception:
+        _guarded(order, [records.Order.paid_announced.set(False)], records.Order.PK.exists())
+        raise
+
+
+def _guarded(order: records.Order, actions: list[Any], condition: Any) -> bool:
+    from pynamodb.exceptions import UpdateError
+
+    try:
+        order.update(
+            actions=[*actions, records.Order.updated_at.set(store.now())],
+            condition=condition,
+            add_version_condition=False,
+        )
+    except UpdateError as exc:
+        if store.is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def _charge_of(conference_id: str, payment_intent_id: str | None) -> str | None:
+    from boxoffice import stripe_gateway
+
+    conference = store.get_conference(conference_id)
+    if payment_intent_id is None or conference is None or conference.stripe_secret_name is None:
+        return None
+    intent = stripe_gateway.retrieve_payment_intent(conference.stripe_secret_name, payment_intent_id)
+    charge = intent.get("latest_charge")
+    return charge.get("id") if isinstance(charge, dict) else charge
+
+
+def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
+    """A paid session: one ``stripe`` payment, and the order paid (or flagged) — once."""
+    order_id = (session.get("metadata") or {}).get("order_id")
+    order = records.get(conference_id, order_id) if isinstance(order_id, str) else None
+    if order is None or session.get("payment_status") != "paid":
+        return
+    collected = Collected.from_session(session)
+    payment_id = f"pay_{collected.payment_intent_id or session.get('id')}"
+    if records.get_payment(conference_id, order.order_id, payment_id) is not None:
+        if order.status == records.PAID:
+            _announce_paid(order)
+        return
+    payment = records.Payment(
+        *records.Payment.key(conference_id, order.order_id, payment_id),
+        conference_id=conference_id,
+        order_id=order.order_id,
+        payment_id=payment_id,
+        method="stripe",
+        status="succeeded",
+        amount=collected.amount,
+        payment_intent_id=collected.payment_intent_id,
+        charge_id=_charge_of(conference_id, collected.payment_intent_id),
+    )
+    due = int(order.total) - int(order.amount_paid)
+    problem = None
+    if order.status != records.PENDING:
+        problem = f"a payment of {money.format_amount(collected.amount, collected.currency)} arrived for a {order.status} order; refund it"
+    elif (collected.amount, collected.currency) != (due, order.currency):
+        problem = (
+            f"Stripe collected {money.format_amount(collected.amount, collected.currency or order.currency)} "
+            f"but {money.format_amount(due, order.currency)} was due"
+        )
+    link = PaymentIntentLink(
+        *PaymentIntentLink.key(conference_id, str(collected.payment_intent_id)),
+        kind="order",
+        record_id=order.order_id,
+    )
+    try:
+        with store.transaction() as tx:
+            tx.save(payment, condition=records.Payment.PK.does_not_exist())
+            if collected.payment_intent_id:
+                tx.save(link, condition=PaymentIntentLink.PK.does_not_exist())
+            money_actions = [
+                records.Order.amount_paid.add(collected.amount),
+                records.Order.refundable.add(collected.amount),
+            ]
+            if problem is None:
+                store.transition_in(
+                    tx, order, records.PAID, records.MACHINE,
+                    [*money_actions, *records.leave_pending_index(), records.Order.paid_announced.set(False)],
+                )  # fmt: skip
+            else:
+                tx.update(
+                    order,
+                    actions=[*money_actions, records.Order.attention.set(problem)],
+                    add_version_condition=False,
+                )
+    except TransactWriteError as exc:
+        if store.is_condition_failure(exc):
+            raise InvalidState(
+                "the order changed while its payment was recorded; the event will be retried"
+            ) from exc
+        raise
+    if problem is not None:
+        logger.warning("order payment needs staff", extra={"order_id": order.order_id, "problem": problem})
+        return
+    order.status = records.PAID
+    _announce_paid(order)
+
+
+def on_payment_failed(conference_id: str, obj: dict[str, Any]) -> None:
+    """``payment_intent.payment_failed`` / ``async_payment_failed``: a failed payment is recorded; the order stays pending."""
+    order_id = (obj.get("metadata") or {}).get("order_id")
+    order = records.get(conference_id, order_id) if isinstance(order_id, str) else None
+    if order is None:
+        return
+    intent = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
+    charge = obj.get("latest_charge") if obj.get("object") == "payment_intent" else None
+    payment_id = f"pay_{intent}_{charge or 'failed'}_failed"
+    payment = records.Payment(
+        *records.Payment.key(conference_id, order.order_id, payment_id),
+        conference_id=conference_id,
+        order_id=order.order_id,
+        payment_id=payment_id,
+        method="stripe",
+        status="failed",
+        amount=int(obj.get("amount") or obj.get("amount_total") or 0),
+        payment_intent_id=intent if isinstance(intent, str) else None,
+        charge_id=charge if isinstance(charge, str) else None,
+    )
+    from pynamodb.exceptions import PutError
+
+    try:
+        payment.save(condition=records.Payment.PK.does_not_exist())
+    except PutError as exc:
+        if not store.is_condition_failure(exc):
+            raise
+
+
+# --- cancel and expire ------------------------------------------------------------------------------------------
+
+
+def cancel(conference_id: str, order_id: str, viewer: OrderViewer | None) -> OrderView:
+    """pending → cancelled: the Stripe session expired first, then the voucher's use given back.
+
+    A session that turns out to be paid records its payment instead, and the order is not cancelled.
+    """
+    from boxoffice import stripe_gateway
+
+    conference = store.require_conference(conference_id)
+    order = _require(conference_id, order_id, viewer)
+    if order.status != records.PENDING:
+        raise InvalidState(f"order is {order.status}; only a pending order is cancelled")
+    if order.checkout_session_id and conference.stripe_secret_name:
+        session = stripe_gateway.expire_checkout_session(
+            conference.stripe_secret_name,
+            order.checkout_session_id,
+            idempotency_key=f"order-{order.order_id}-expire-{order.checkout_session_id}",
+        )
+        if session.get("payment_status") == "paid":
+            on_session_paid(conference_id, session)
+            raise InvalidState("the order was paid before it could be cancelled")
+    _cancel_record(order)
+    return view(records.get(conference_id, order_id) or order)
+
+
+def _cancel_record(order: records.Order) -> None:
+    from boxoffice import credits
+
+    with_voucher = order.voucher_code is not None
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        try:
+            with store.transaction() as tx:
+                store.transition_in(
+                    tx, order, records.CANCELLED, records.MACHINE, records.leave_pending_index()
+                )
+                if with_voucher:
+                    voucher = voucher_store.Voucher(
+                        *voucher_store.Voucher.key(order.conference_id, str(order.voucher_code))
+                    )
+                    tx.update(
+                        voucher,
+                        actions=[voucher_store.Voucher.times_used.add(-1)],
+                        condition=voucher_store.Voucher.times_used > 0,
+                        add_version_condition=False,
+                    )
+            break
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            conflicts = [r for r in reasons if r is not None and r.code == "TransactionConflict"]
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                raise InvalidState("the order is no longer pending") from exc
+            if (
+                with_voucher
+                and len(reasons) > 1
+                and reasons[1] is not None
+                and reasons[1].code == "ConditionalCheckFailed"
+            ):
+                with_voucher = False  # its use is already at 0: never below
+                continue
+            if conflicts and attempt + 1 < TRANSACTION_ATTEMPTS:
+                order = records.get(order.conference_id, order.order_id) or order
+                continue
+            raise
+    credits.return_credit_payments(order)
+
+
+def sweep_expired_holds(conference_id: str) -> int:
+    """Cancel every pending order whose hold has ended. Returns how many were cancelled."""
+    cancelled = 0
+    for order in records.pending_past_hold(conference_id, store.now()):
+        try:
+            cancel(conference_id, order.order_id, None)
+            cancelled += 1
+        except InvalidState:
+            continue
+    return cancelled

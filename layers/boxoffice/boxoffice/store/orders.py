@@ -1,0 +1,212 @@
+"""Orders, their payments, and the guards of redemption.
+
+- ``ORDER#{cid}#{id}`` holds the order; its payments live in the same partition
+  (``PAYMENT#{payment_id}``), so an order and its payments are one query.
+- ``ORDREF#{cid}#{reference}`` reserves the human-readable reference in the creation transaction.
+- ``GSI1`` lists a conference's pending orders by hold expiry (sparse: only while pending), which
+  is what the expiry sweep reads; ``GSI2`` lists a user's orders.
+- ``ORDERS#{cid}`` has a write-once entry per order for staff listings.
+
+Redemption is a conditional update on the voucher item inside the order's creation transaction:
+active, inside its window (both ends inclusive), and ``times_used < max_uses``.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.exceptions import TransactWriteError
+
+from boxoffice.store.base import Item, StateMachine, now, transaction
+from boxoffice.store.vouchers import Voucher
+
+PENDING, PAID, CANCELLED, PARTIALLY_REFUNDED, REFUNDED = (
+    "pending",
+    "paid",
+    "cancelled",
+    "partially_refunded",
+    "refunded",
+)
+MACHINE = StateMachine.of(
+    {
+        PENDING: {PAID, CANCELLED},
+        PAID: {PARTIALLY_REFUNDED, REFUNDED},
+        PARTIALLY_REFUNDED: {PARTIALLY_REFUNDED, REFUNDED},
+    }
+)
+
+
+class Order(Item, discriminator="order"):
+    conference_id = UnicodeAttribute()
+    order_id = UnicodeAttribute()
+    reference = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    lines = JSONAttribute()
+    subtotal = NumberAttribute()
+    discount_amount = NumberAttribute()
+    total = NumberAttribute()
+    amount_paid = NumberAttribute(default=0)
+    amount_refunded = NumberAttribute(default=0)
+    refundable = NumberAttribute(default=0)
+    refund_reserved = NumberAttribute(default=0)
+    voucher_code = UnicodeAttribute(null=True)
+    hold_expires_at = UTCDateTimeAttribute(null=True)
+    checkout_session_id = UnicodeAttribute(null=True)
+    checkout_url = UnicodeAttribute(null=True)
+    checkout_expires_at = UTCDateTimeAttribute(null=True)
+    attention = UnicodeAttribute(null=True)
+    paid_announced = BooleanAttribute(null=True)
+
+    @classmethod
+    def key(cls, conference_id: str, order_id: str) -> tuple[str, str]:
+        return f"ORDER#{conference_id}#{order_id}", "ORDER"
+
+
+class Payment(Item, discriminator="payment"):
+    conference_id = UnicodeAttribute()
+    order_id = UnicodeAttribute()
+    payment_id = UnicodeAttribute()
+    method = UnicodeAttribute()
+    status = UnicodeAttribute()
+    amount = NumberAttribute()
+    payment_intent_id = UnicodeAttribute(null=True)
+    charge_id = UnicodeAttribute(null=True)
+    credit_id = UnicodeAttribute(null=True)
+
+    @classmethod
+    def key(cls, conference_id: str, order_id: str, payment_id: str) -> tuple[str, str]:
+        return f"ORDER#{conference_id}#{order_id}", f"PAYMENT#{payment_id}"
+
+
+class OrderReference(Item, discriminator="order_reference"):
+    order_id = UnicodeAttribute()
+
+    @classmethod
+    def key(cls, conference_id: str, reference: str) -> tuple[str, str]:
+        return f"ORDREF#{conference_id}#{reference}", "ORDREF"
+
+
+class OrderListEntry(Item, discriminator="order_entry"):
+    order_id = UnicodeAttribute()
+
+    @classmethod
+    def key(cls, conference_id: str, created: datetime, order_id: str) -> tuple[str, str]:
+        return f"ORDERS#{conference_id}", f"{created.isoformat()}#{order_id}"
+
+
+def pending_index(order: Order) -> None:
+    """While pending, the order is in the sweep's list, ordered by when its hold ends."""
+    assert order.hold_expires_at is not None
+    order.GSI1PK = f"PENDING_ORDERS#{order.conference_id}"
+    order.GSI1SK = f"{order.hold_expires_at.isoformat()}#{order.order_id}"
+
+
+def leave_pending_index() -> list[Any]:
+    return [Order.GSI1PK.remove(), Order.GSI1SK.remove(), Order.hold_expires_at.remove()]
+
+
+def redemption_condition(at: datetime) -> Any:
+    """The voucher may be used now: active, in its window (inclusive), and not used up."""
+    return (
+        (Voucher.is_active == True)  # noqa: E712 - a DynamoDB condition, not a Python comparison
+        & (Voucher.times_used < Voucher.max_uses)
+        & (Voucher.valid_from.does_not_exist() | (Voucher.valid_from <= at))
+        & (Voucher.valid_until.does_not_exist() | (Voucher.valid_until >= at))
+    )
+
+
+class ReferenceTaken(Exception):
+    """The drawn reference exists; draw again."""
+
+
+class VoucherRefused(Exception):
+    """The voucher's guard failed inside the creation transaction."""
+
+
+def create(order: Order, payment: Payment | None, voucher_code: str | None) -> None:
+    """Order, reference, list entry, (comp payment) and the voucher's use, all or nothing."""
+    entry = OrderListEntry(
+        *OrderListEntry.key(order.conference_id, order.created_at, order.order_id), order_id=order.order_id
+    )
+    reference = OrderReference(
+        *OrderReference.key(order.conference_id, order.reference), order_id=order.order_id
+    )
+    at = now()
+    try:
+        with transaction() as tx:
+            tx.save(order, condition=Order.PK.does_not_exist())
+            tx.save(reference, condition=OrderReference.PK.does_not_exist())
+            tx.save(entry)
+            if payment is not None:
+                tx.save(payment, condition=Payment.PK.does_not_exist())
+            if voucher_code is not None:
+                voucher = Voucher(*Voucher.key(order.conference_id, voucher_code))
+                tx.update(
+                    voucher,
+                    actions=[Voucher.times_used.add(1), Voucher.updated_at.set(at)],
+                    condition=Voucher.PK.exists() & redemption_condition(at),
+                    add_version_condition=False,
+                )
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons or []
+        failed = [i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"]
+        if 1 in failed:
+            raise ReferenceTaken(order.reference) from exc
+        if voucher_code is not None and len(reasons) - 1 in failed:
+            raise VoucherRefused(voucher_code) from exc
+        raise
+
+
+def get(conference_id: str, order_id: str) -> Order | None:
+    try:
+        return Order.get(*Order.key(conference_id, order_id), consistent_read=True)
+    except Order.DoesNotExist:
+        return None
+
+
+def get_payment(conference_id: str, order_id: str, payment_id: str) -> Payment | None:
+    try:
+        return Payment.get(*Payment.key(conference_id, order_id, payment_id), consistent_read=True)
+    except Payment.DoesNotExist:
+        return None
+
+
+def payments_of(conference_id: str, order_id: str) -> list[Payment]:
+    pk = Order.key(conference_id, order_id)[0]
+    return [
+        p
+        for p in Payment.query(pk, Payment.SK.startswith("PAYMENT#"), consistent_read=True)
+        if isinstance(p, Payment)
+    ]
+
+
+def pending_past_hold(conference_id: str, at: datetime) -> list[Order]:
+    found = Order.gsi1.query(f"PENDING_ORDERS#{conference_id}", Order.GSI1SK < at.isoformat())
+    return [o for o in found if isinstance(o, Order)]
+
+
+def list_entries(
+    conference_id: str, *, limit: int, cursor: dict[str, Any] | None
+) -> tuple[list[OrderListEntry], dict[str, Any] | None]:
+    results = OrderListEntry.query(f"ORDERS#{conference_id}", limit=limit, last_evaluated_key=cursor)
+    return [e for e in results if isinstance(e, OrderListEntry)], results.last_evaluated_key
+
+
+def list_user_orders(
+    conference_id: str, user_id: str, *, limit: int, cursor: dict[str, Any] | None
+) -> tuple[list[Order], dict[str, Any] | None]:
+    results = Order.gsi2.query(f"UORDERS#{conference_id}#{user_id}", limit=limit, last_evaluated_key=cursor)
+    return [o for o in results if isinstance(o, Order)], results.last_evaluated_key
+
+
+def get_many(conference_id: str, order_ids: list[str]) -> dict[str, Order]:
+    keys = [Order.key(conference_id, oid) for oid in order_ids]
+    return {o.order_id: o for o in Order.batch_get(keys) if isinstance(o, Order)}
