@@ -19,7 +19,7 @@ AWS_REGION ?= us-east-1
 
 export DYNAMODB_LOCAL_DIR := $(abspath $(DDB_LOCAL_DIR))
 
-.PHONY: help setup run test lint test-unit test-integration test-e2e build validate clean bench-intake bench-imports
+.PHONY: help setup run test lint test-unit test-integration test-e2e build validate clean bench-intake bench-imports bench-vouchers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ validate: $(SAM_VENV)/.installed $(VENV)/.installed
 
 bench-intake: $(VENV)/.installed ## 2,000 signed webhooks (30% duplicates) on the local stack; cold imports
 	$(PY) -m bench.intake 2>/dev/null
+
+bench-vouchers: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Voucher issuance: requests, WCU and time for 25-10,000 codes vs the budget
+	$(PY) -m bench.vouchers
 
 bench-imports: $(VENV)/.installed ## Cold import time of each function (median of 5 fresh interpreters)
 	$(PY) -m bench.imports

@@ -175,7 +175,7 @@ class Viewer:
         return self.is_staff or (purchase.sponsor_id is not None and purchase.sponsor_id in self.sponsor_ids)
 
 
-def view(purchase: records.BulkPurchase) -> BulkPurchaseView:
+def view(purchase: records.BulkPurchase, details: records.PurchaseDetails | None = None) -> BulkPurchaseView:
     return BulkPurchaseView(
         id=purchase.purchase_id,
         conference_id=purchase.conference_id,
@@ -187,11 +187,11 @@ def view(purchase: records.BulkPurchase) -> BulkPurchaseView:
         total_amount=int(purchase.total_amount),
         amount_refunded=int(purchase.amount_refunded),
         currency=purchase.currency,
-        description=purchase.description,
+        description=details.description if details else "",
         status=purchase.status,
         voucher_config=purchase.voucher_config,
         checkout_session_id=purchase.checkout_session_id,
-        checkout_url=purchase.checkout_url,
+        checkout_url=details.checkout_url if details else None,
         payment_intent_id=purchase.payment_intent_id,
         vouchers_generated=int(purchase.vouchers_generated),
         attention=purchase.attention,
@@ -277,9 +277,8 @@ def create(
             unit_price=unit_price,
             total_amount=total,
             currency=conference.currency,
-            description=description,
             status=records.PENDING,
-            voucher_config=config.model_dump(mode="json"),
+            voucher_config=config.model_dump(mode="json", exclude_none=True),
             code_prefix=config.prefix
             if config.prefix is not None
             else voucher_codes.default_prefix(sponsor_slug),
@@ -289,11 +288,14 @@ def create(
             created_at=at,
             updated_at=at,
         )
+        details = records.PurchaseDetails(
+            *records.PurchaseDetails.key(conference_id, purchase_id), description=description
+        )
         try:
-            records.create(purchase)
+            records.create(purchase, details)
         except records.SegmentTaken:
             continue
-        return view(purchase)
+        return view(purchase, details)
     raise Unavailable("could not reserve a code segment; retry")
 
 
@@ -304,9 +306,18 @@ def _require(conference_id: str, purchase_id: str, viewer: Viewer | None = None)
     return purchase
 
 
+def _require_with_details(
+    conference_id: str, purchase_id: str, viewer: Viewer | None = None
+) -> tuple[records.BulkPurchase, records.PurchaseDetails]:
+    found = records.get_with_details(conference_id, purchase_id)
+    if found is None or (viewer is not None and not viewer.may_see(found[0])):
+        raise NotFound(f"bulk purchase {purchase_id} not found")
+    return found
+
+
 def get(conference_id: str, purchase_id: str, viewer: Viewer) -> BulkPurchaseView:
     store.require_conference(conference_id)
-    return view(_require(conference_id, purchase_id, viewer))
+    return view(*_require_with_details(conference_id, purchase_id, viewer))
 
 
 def list_purchases(
@@ -331,8 +342,9 @@ def list_purchases(
             (sponsor_id,) = viewer.sponsor_ids
     key = decode_cursor(cursor, {"PK": f"BPS#{conference_id}"})
     entries, last = records.list_entries(conference_id, sponsor_id, limit=limit, cursor=key)
-    found = records.get_many(conference_id, [e.purchase_id for e in entries])
-    items = [view(found[e.purchase_id]) for e in entries if e.purchase_id in found]
+    ids = [e.purchase_id for e in entries]
+    found, details = records.get_many(conference_id, ids), records.details_of_many(conference_id, ids)
+    items = [view(found[i], details.get(i)) for i in ids if i in found]
     if status is not None:
         items = [i for i in items if i.status == status]
     return BulkPurchasePage(items=items, next=encode_cursor(last))
@@ -389,10 +401,11 @@ def _session_params(
     }
 
 
-def _checkout_view(purchase: records.BulkPurchase) -> CheckoutView:
-    assert purchase.checkout_url and purchase.checkout_session_id and purchase.checkout_expires_at
+def _checkout_view(purchase: records.BulkPurchase, details: records.PurchaseDetails) -> CheckoutView | None:
+    if not (details.checkout_url and purchase.checkout_session_id and purchase.checkout_expires_at):
+        return None
     return CheckoutView(
-        checkout_url=purchase.checkout_url,
+        checkout_url=details.checkout_url,
         session_id=purchase.checkout_session_id,
         expires_at=purchase.checkout_expires_at,
     )
@@ -409,10 +422,11 @@ def checkout(conference_id: str, purchase_id: str, request: CheckoutRequest, vie
     from boxoffice import stripe_gateway
 
     conference = store.require_conference(conference_id)
-    purchase = _require(conference_id, purchase_id, viewer)
-    if purchase.status == records.PROCESSING and purchase.checkout_url and purchase.checkout_expires_at:
-        if purchase.checkout_expires_at > store.now():
-            return _checkout_view(purchase)
+    purchase, details = _require_with_details(conference_id, purchase_id, viewer)
+    existing = _checkout_view(purchase, details)
+    if purchase.status == records.PROCESSING and existing is not None:
+        if existing.expires_at > store.now():
+            return existing
         raise InvalidPurchaseState("the checkout session has expired")
     if int(purchase.total_amount) == 0:
         raise InvalidPurchaseState("a total of 0 is not paid through checkout; staff approve it instead")
@@ -441,11 +455,11 @@ def checkout(conference_id: str, purchase_id: str, request: CheckoutRequest, vie
         purchase,
         [
             records.BulkPurchase.checkout_session_id.set(session["id"]),
-            records.BulkPurchase.checkout_url.set(session["url"]),
             records.BulkPurchase.checkout_expires_at.set(expires_at),
         ],
         records.BulkPurchase.status == records.PROCESSING,
     )
+    records.set_checkout_url(conference_id, purchase_id, session["url"])
     return CheckoutView(checkout_url=session["url"], session_id=session["id"], expires_at=expires_at)
 
 
@@ -520,6 +534,20 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
             extra={"bulk_purchase_id": purchase.purchase_id, "status": purchase.status},
         )
         return 0
+    if payment is not None and payment.payment_intent_id:
+        try:
+            records.link_payment_intent(
+                purchase.conference_id, payment.payment_intent_id, purchase.purchase_id
+            )
+        except ValueError as exc:
+            records.update_guarded(
+                purchase, [records.BulkPurchase.attention.set(str(exc))], records.BulkPurchase.PK.exists()
+            )
+            logger.error(
+                "payment intent belongs elsewhere; nothing issued",
+                extra={"bulk_purchase_id": purchase.purchase_id},
+            )
+            return 0
     if not records.claim_fulfillment(purchase, sources, FULFILLMENT_LEASE):
         current = records.get(purchase.conference_id, purchase.purchase_id)
         if current is not None and current.status in (records.PAID, records.REFUNDED):
@@ -530,13 +558,17 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
             "payment arrived for a failed purchase; fulfilling",
             extra={"bulk_purchase_id": purchase.purchase_id},
         )
-    if payment is not None and payment.payment_intent_id:
-        records.link_payment_intent(purchase.conference_id, payment.payment_intent_id, purchase.purchase_id)
-    codes = codes_of(purchase)
-    if int(purchase.fulfillment_attempts) > 1:
-        existing = voucher_store.get_vouchers(purchase.conference_id, codes)
-        codes = [c for c in codes if c not in existing]
-    written = voucher_store.put_new_vouchers(_voucher(purchase, c) for c in codes)
+    mine = records.BulkPurchase.fulfillment_attempts == purchase.fulfillment_attempts
+    try:
+        codes = codes_of(purchase)
+        if int(purchase.fulfillment_attempts) > 1:
+            existing = voucher_store.get_vouchers(purchase.conference_id, codes)
+            codes = [c for c in codes if c not in existing]
+        written = voucher_store.put_new_vouchers(_voucher(purchase, c) for c in codes)
+    except Exception:
+        # Let the retry in at once rather than after the lease: it resumes from what exists.
+        records.update_guarded(purchase, [records.BulkPurchase.fulfillment_lease_until.remove()], mine)
+        raise
     actions = [
         records.BulkPurchase.status.set(records.PAID),
         records.BulkPurchase.vouchers_generated.set(int(purchase.quantity)),
@@ -548,26 +580,25 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
         actions.append(records.BulkPurchase.refundable.set(payment.amount))
         if payment.payment_intent_id:
             actions.append(records.BulkPurchase.payment_intent_id.set(payment.payment_intent_id))
-    mine = records.BulkPurchase.fulfillment_attempts == purchase.fulfillment_attempts
     if not records.update_guarded(purchase, actions, records.BulkPurchase.status.is_in(*sources) & mine):
         raise FulfillmentBusy("another trigger took over this fulfilment")
     purchase.status = records.PAID
+    purchase.vouchers_generated = int(purchase.quantity)
     _announce_fulfilled(purchase)
     return written
 
 
 def fulfill_comp(conference_id: str, purchase_id: str) -> FulfillView:
-    """Staff fulfil an approved comp deal (total 0)."""
-    store.require_conference(conference_id)
-    purchase = _require(conference_id, purchase_id)
+    """Staff fulfil an approved comp deal (total 0). One read: the purchase key is tenant-scoped."""
+    purchase, details = _require_with_details(conference_id, purchase_id)
     if purchase.status == records.PAID:
-        return FulfillView(vouchers_created=0, bulk_purchase=view(purchase))
+        return FulfillView(vouchers_created=0, bulk_purchase=view(purchase, details))
     if purchase.status != records.APPROVED or int(purchase.total_amount) != 0:
         raise InvalidPurchaseState(
             "only an approved comp deal is fulfilled by staff; paid deals fulfil on payment"
         )
     created = _fulfill(purchase, (records.APPROVED,), None)
-    return FulfillView(vouchers_created=created, bulk_purchase=view(_require(conference_id, purchase_id)))
+    return FulfillView(vouchers_created=created, bulk_purchase=view(purchase, details))
 
 
 def _purchase_for(conference_id: str, obj: dict[str, Any]) -> records.BulkPurchase | None:

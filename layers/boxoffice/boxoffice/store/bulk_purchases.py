@@ -49,43 +49,55 @@ paid when payment evidence arrives for a purchase whose checkout never recorded 
 
 
 class BulkPurchase(Item, discriminator="bulk_purchase"):
-    conference_id = UnicodeAttribute()
-    purchase_id = UnicodeAttribute()
-    sponsor_id = UnicodeAttribute(null=True)
-    quantity = NumberAttribute()
-    ticket_type_id = UnicodeAttribute(null=True)
-    addon_id = UnicodeAttribute(null=True)
-    unit_price = NumberAttribute()
-    total_amount = NumberAttribute()
-    amount_paid = NumberAttribute(default=0)
-    amount_refunded = NumberAttribute(default=0)
-    refund_reserved = NumberAttribute(default=0)
-    refundable = NumberAttribute(default=0)
+    """What fulfilment reads and writes. Stored names are short and display-only fields live in
+    PurchaseDetails, so the item stays under 1 KB and each of its writes costs one WCU."""
+
+    conference_id = UnicodeAttribute(attr_name="cid")
+    purchase_id = UnicodeAttribute(attr_name="bid")
+    sponsor_id = UnicodeAttribute(null=True, attr_name="sp")
+    quantity = NumberAttribute(attr_name="q")
+    ticket_type_id = UnicodeAttribute(null=True, attr_name="tt")
+    addon_id = UnicodeAttribute(null=True, attr_name="ao")
+    unit_price = NumberAttribute(attr_name="up")
+    total_amount = NumberAttribute(attr_name="ta")
+    amount_paid = NumberAttribute(default=0, attr_name="ap")
+    amount_refunded = NumberAttribute(default=0, attr_name="ar")
+    refund_reserved = NumberAttribute(default=0, attr_name="rr")
+    refundable = NumberAttribute(default=0, attr_name="rf")
     """amount_paid - amount_refunded - refund_reserved, kept in step so a condition can guard it."""
-    currency = UnicodeAttribute()
-    description = UnicodeAttribute(default="")
-    status = UnicodeAttribute()
-    voucher_config = JSONAttribute()
-    code_prefix = UnicodeAttribute()
-    code_segment = UnicodeAttribute()
-    code_key = UnicodeAttribute()
-    checkout_session_id = UnicodeAttribute(null=True)
-    checkout_url = UnicodeAttribute(null=True)
-    checkout_expires_at = UTCDateTimeAttribute(null=True)
-    payment_intent_id = UnicodeAttribute(null=True)
-    vouchers_generated = NumberAttribute(default=0)
-    fulfillment_attempts = NumberAttribute(default=0)
-    fulfillment_lease_until = UTCDateTimeAttribute(null=True)
-    fulfilled_announced = BooleanAttribute(null=True)
-    vouchers_deactivated = BooleanAttribute(null=True)
-    refund_announced = BooleanAttribute(null=True)
-    attention = UnicodeAttribute(null=True)
-    requested_by = UnicodeAttribute()
-    approved_by = UnicodeAttribute(null=True)
+    currency = UnicodeAttribute(attr_name="cu")
+    status = UnicodeAttribute(attr_name="st")
+    voucher_config = JSONAttribute(attr_name="vc")
+    code_prefix = UnicodeAttribute(attr_name="cp")
+    code_segment = UnicodeAttribute(attr_name="cs")
+    code_key = UnicodeAttribute(attr_name="ck")
+    checkout_session_id = UnicodeAttribute(null=True, attr_name="sid")
+    checkout_expires_at = UTCDateTimeAttribute(null=True, attr_name="sx")
+    payment_intent_id = UnicodeAttribute(null=True, attr_name="pi")
+    vouchers_generated = NumberAttribute(default=0, attr_name="vg")
+    fulfillment_attempts = NumberAttribute(default=0, attr_name="fa")
+    fulfillment_lease_until = UTCDateTimeAttribute(null=True, attr_name="fl")
+    fulfilled_announced = BooleanAttribute(null=True, attr_name="fan")
+    vouchers_deactivated = BooleanAttribute(null=True, attr_name="vd")
+    refund_announced = BooleanAttribute(null=True, attr_name="ran")
+    attention = UnicodeAttribute(null=True, attr_name="at")
+    requested_by = UnicodeAttribute(attr_name="rb")
+    approved_by = UnicodeAttribute(null=True, attr_name="ab")
 
     @classmethod
     def key(cls, conference_id: str, purchase_id: str) -> tuple[str, str]:
         return f"BP#{conference_id}#{purchase_id}", "BULK_PURCHASE"
+
+
+class PurchaseDetails(Item, discriminator="bulk_purchase_details"):
+    """Display-only fields, in the purchase's partition: fulfilment never reads or writes them."""
+
+    description = UnicodeAttribute(default="")
+    checkout_url = UnicodeAttribute(null=True)
+
+    @classmethod
+    def key(cls, conference_id: str, purchase_id: str) -> tuple[str, str]:
+        return f"BP#{conference_id}#{purchase_id}", "DETAILS"
 
 
 class PurchaseListEntry(Item, discriminator="bulk_purchase_entry"):
@@ -124,8 +136,8 @@ class SegmentTaken(Exception):
     """The drawn code segment belongs to another purchase; draw again."""
 
 
-def create(purchase: BulkPurchase) -> None:
-    """Write the purchase, its list entry and its segment in one transaction, or raise SegmentTaken."""
+def create(purchase: BulkPurchase, details: PurchaseDetails) -> None:
+    """Write the purchase, its details, list entry and segment in one transaction, or raise SegmentTaken."""
     entry = PurchaseListEntry(
         *PurchaseListEntry.key(
             purchase.conference_id, purchase.sponsor_id, purchase.created_at, purchase.purchase_id
@@ -141,9 +153,10 @@ def create(purchase: BulkPurchase) -> None:
             tx.save(purchase, condition=BulkPurchase.PK.does_not_exist())
             tx.save(entry)
             tx.save(segment, condition=CodeSegment.PK.does_not_exist())
+            tx.save(details)
     except TransactWriteError as exc:
         reasons = exc.cancellation_reasons or []
-        if len(reasons) == 3 and reasons[2] is not None and reasons[2].code == "ConditionalCheckFailed":
+        if len(reasons) == 4 and reasons[2] is not None and reasons[2].code == "ConditionalCheckFailed":
             raise SegmentTaken(purchase.code_segment) from exc
         raise
 
@@ -153,6 +166,33 @@ def get(conference_id: str, purchase_id: str) -> BulkPurchase | None:
         return BulkPurchase.get(*BulkPurchase.key(conference_id, purchase_id), consistent_read=True)
     except BulkPurchase.DoesNotExist:
         return None
+
+
+def get_with_details(conference_id: str, purchase_id: str) -> tuple[BulkPurchase, PurchaseDetails] | None:
+    """The purchase and its details in one query of its partition."""
+    purchase = details = None
+    for item in Item.query(BulkPurchase.key(conference_id, purchase_id)[0], consistent_read=True):
+        if isinstance(item, BulkPurchase):
+            purchase = item
+        elif isinstance(item, PurchaseDetails):
+            details = item
+    if purchase is None:
+        return None
+    return purchase, details or PurchaseDetails(*PurchaseDetails.key(conference_id, purchase_id))
+
+
+def details_of_many(conference_id: str, purchase_ids: Sequence[str]) -> dict[str, PurchaseDetails]:
+    keys = [PurchaseDetails.key(conference_id, pid) for pid in purchase_ids]
+    return {
+        d.PK.rsplit("#", 1)[1]: d for d in PurchaseDetails.batch_get(keys) if isinstance(d, PurchaseDetails)
+    }
+
+
+def set_checkout_url(conference_id: str, purchase_id: str, url: str) -> None:
+    PurchaseDetails(*PurchaseDetails.key(conference_id, purchase_id)).update(
+        actions=[PurchaseDetails.checkout_url.set(url), PurchaseDetails.updated_at.set(now())],
+        add_version_condition=False,
+    )
 
 
 def list_entries(

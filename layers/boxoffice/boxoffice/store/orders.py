@@ -37,9 +37,12 @@ MACHINE = StateMachine.of(
     {
         PENDING: {PAID, CANCELLED},
         PAID: {PARTIALLY_REFUNDED, REFUNDED},
-        PARTIALLY_REFUNDED: {PARTIALLY_REFUNDED, REFUNDED},
+        PARTIALLY_REFUNDED: {PAID, REFUNDED},
+        REFUNDED: {PARTIALLY_REFUNDED, PAID},
     }
 )
+"""Refund states follow the recorded refunds: a refund that fails later may move them back; a late
+event never does, because the status is computed from our records, not from the event."""
 
 
 class Order(Item, discriminator="order"):
@@ -77,6 +80,7 @@ class Payment(Item, discriminator="payment"):
     method = UnicodeAttribute()
     status = UnicodeAttribute()
     amount = NumberAttribute()
+    amount_refunded = NumberAttribute(default=0)
     payment_intent_id = UnicodeAttribute(null=True)
     charge_id = UnicodeAttribute(null=True)
     credit_id = UnicodeAttribute(null=True)

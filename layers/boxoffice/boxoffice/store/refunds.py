@@ -5,7 +5,7 @@ are one query. ``RE#{cid}#{stripe_refund_id}`` is put once per Stripe refund: it
 refund seen by our API, by an event and by a reconciliation count once.
 """
 
-from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 
 from boxoffice.store.base import Item, StateMachine
 
@@ -29,6 +29,8 @@ class Refund(Item, discriminator="refund"):
     source = UnicodeAttribute()
     stripe_refund_ids = ListAttribute(of=UnicodeAttribute, default=list)
     credit_id = UnicodeAttribute(null=True)
+    split = JSONAttribute(null=True)
+    """For card refunds: {payment_intent_id: amount}, newest intent first."""
     created_by = UnicodeAttribute(null=True)
     failure_reason = UnicodeAttribute(null=True)
 
@@ -40,6 +42,8 @@ class Refund(Item, discriminator="refund"):
 class StripeRefundLink(Item, discriminator="stripe_refund_link"):
     owner_pk = UnicodeAttribute()
     refund_id = UnicodeAttribute()
+    amount = NumberAttribute(default=0)
+    payment_intent_id = UnicodeAttribute(null=True)
 
     @classmethod
     def key(cls, conference_id: str, stripe_refund_id: str) -> tuple[str, str]:
