@@ -1,9 +1,10 @@
-"""Refunds: charge.refunded, refund.* and charge.dispute.* from the bus, and the refund routes."""
+"""Refunds: charge.refunded, refund.* and charge.dispute.* from the bus; refund and credit routes."""
 
 from boxoffice.api import lambda_handler, make_resolver
-from boxoffice.api.routes import bulk_purchases
+from boxoffice.api.routes import bulk_purchases, refunds
 from boxoffice.processors import processor_handler, refunds_registry
 
 handler = processor_handler(
-    refunds_registry(), http=lambda_handler(make_resolver(bulk_purchases.refunds_router))
+    refunds_registry(),
+    http=lambda_handler(make_resolver(bulk_purchases.refunds_router, refunds.refunds_router)),
 )

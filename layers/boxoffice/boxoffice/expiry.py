@@ -2,14 +2,15 @@
 
 It recovers Stripe events (republishes records left unprocessed, reconciles against Stripe's
 event list), settles bulk purchases whose checkout session expired by asking Stripe which way
-each went, and cancels pending orders whose hold ended (expiring their sessions first). One
+each went, cancels pending orders whose hold ended (expiring their sessions first), finishes
+refunds a crash left pending, and expires store credit past its date. One
 conference failing does not stop the others; once all were tried the sweep raises, so the function's error alarm
 fires and Lambda retries it (every step is idempotent).
 """
 
 from pydantic import BaseModel
 
-from boxoffice import bulk_purchases, orders, store, stripe_events
+from boxoffice import bulk_purchases, credits, orders, refunds, store, stripe_events
 from boxoffice.observability import logger
 
 
@@ -37,6 +38,8 @@ def sweep() -> SweepReport:
             admitted += result.admitted if result else 0
             purchases_settled += bulk_purchases.sweep_expired(conference_id)
             orders_cancelled += orders.sweep_expired_holds(conference_id)
+            refunds.finish_stale_pending(conference_id)
+            credits.expire_credits(conference_id)
         except Exception:
             logger.exception("sweep failed for a conference", extra={"conference_id": conference_id})
             failures.append(conference_id)

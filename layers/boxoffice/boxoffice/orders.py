@@ -135,7 +135,7 @@ class OrderViewer:
         return self.is_staff or order.user_id == self.user_id
 
 
-def _payment_view(payment: records.Payment) -> PaymentView:
+def payment_view(payment: records.Payment) -> PaymentView:
     return PaymentView(
         id=payment.payment_id,
         method=payment.method,
@@ -166,7 +166,7 @@ def view(order: records.Order, payments: Sequence[records.Payment] | None = None
         amount_refunded=int(order.amount_refunded),
         voucher_code=order.voucher_code,
         hold_expires_at=order.hold_expires_at,
-        payments=[_payment_view(p) for p in sorted(payments, key=lambda p: p.created_at)],
+        payments=[payment_view(p) for p in sorted(payments, key=lambda p: p.created_at)],
         attention=order.attention,
         created_at=order.created_at,
         updated_at=order.updated_at,
@@ -327,7 +327,7 @@ def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView
             )
             raise VoucherInvalid(reason) from exc
         if free:
-            _announce_paid(order)
+            announce_paid(order)
         return view(order, [payment] if payment else [])
     raise BoxofficeError("could not draw a unique order reference; retry")
 
@@ -455,7 +455,7 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
     return CheckoutView(checkout_url=session["url"], session_id=session["id"], expires_at=expires_at)
 
 
-def _announce_paid(order: records.Order) -> None:
+def announce_paid(order: records.Order) -> None:
     """``order.paid``, once: the flag is claimed with a conditional write before publishing."""
     claimed = _guarded(order, [records.Order.paid_announced.set(True)], records.Order.paid_announced == False)  # noqa: E712
     if not claimed:
@@ -514,7 +514,7 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
     payment_id = f"pay_{collected.payment_intent_id or session.get('id')}"
     if records.get_payment(conference_id, order.order_id, payment_id) is not None:
         if order.status == records.PAID:
-            _announce_paid(order)
+            announce_paid(order)
         return
     payment = records.Payment(
         *records.Payment.key(conference_id, order.order_id, payment_id),
@@ -571,7 +571,7 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
         logger.warning("order payment needs staff", extra={"order_id": order.order_id, "problem": problem})
         return
     order.status = records.PAID
-    _announce_paid(order)
+    announce_paid(order)
 
 
 def on_payment_failed(conference_id: str, obj: dict[str, Any]) -> None:

@@ -3,41 +3,73 @@
 ``create`` follows Stripe's own idempotency-key design:
 
 1. **Reserve.** One transaction guards the owner's refundable balance (``refundable >= amount``,
-   kept in step on the owner item) and writes a pending Refund with its own id.
-2. **Call Stripe** with that id as the idempotency key; no lock is held while Stripe answers.
-3. **Complete.** One transaction: the refund succeeded, the owner's refunded amount, and the link
-   from Stripe's refund id, which is what lets events and retries count it exactly once.
+   kept in step on the owner item: Stripe payments succeeded minus refunds pending or succeeded)
+   and writes a pending Refund with its own id.
+2. **Call Stripe** (card only) with keys derived from that id, split across the owner's payment
+   intents from the newest, asking none for more than it has left. No lock is held meanwhile.
+3. **Complete.** One transaction: the refund succeeded, the owner's refunded amount, each
+   payment's refunded amount, the links from Stripe's refund ids (which let events and retries
+   count it exactly once) and, for ``store_credit``, the new available Credit.
 
 A Stripe error releases the reservation and fails the refund (502). A crash between phases is
-finished by the same request retried with its ``Idempotency-Key`` (the refund id derives from it)
-or by an event carrying our refund id in its metadata. Refunds made in Stripe's dashboard arrive
-as events and are recorded as ``external``. A refund that fails later gives its amount back.
+finished by the same request retried with its ``Idempotency-Key`` (the refund id derives from it),
+by an event carrying our refund id in its metadata, or by the expiry sweep. Refunds made in
+Stripe's dashboard arrive as events and are recorded as ``external``. A refund that fails later
+gives its amount back and the owner's status is recomputed from the records.
 
-Today the owner is a bulk purchase; orders join with their issue.
+Owners are bulk purchases (card only) and orders (card or store credit).
 """
 
 import hashlib
 import secrets
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pynamodb.exceptions import TransactWriteError
 
-from boxoffice import bulk_purchases, store
+from boxoffice import bulk_purchases, money, store
 from boxoffice.errors import InvalidState, NotFound, PaymentProviderError, ValidationFailed
 from boxoffice.observability import logger
 from boxoffice.store import bulk_purchases as purchases
+from boxoffice.store import credits as credit_records
+from boxoffice.store import orders as order_records
 from boxoffice.store import refunds as records
 
 Reason = Literal["requested_by_customer", "duplicate", "fraudulent"]
+STALE_PENDING = timedelta(minutes=5)
 
 
-class BulkRefundRequest(BaseModel):
+class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    amount: Annotated[int, Field(ge=1)] | None = None
+
+class BulkRefundRequest(_Input):
+    amount: Annotated[int, Field(ge=1, le=money.MAX_AMOUNT)] | None = None
     reason: Reason
+
+
+class OrderRefundRequest(_Input):
+    amount: Annotated[int, Field(ge=1, le=money.MAX_AMOUNT)]
+    reason: Reason
+    destination: Literal["card", "store_credit"]
+    note: Annotated[str, Field(max_length=500)] | None = None
+
+
+class CreditView(BaseModel):
+    id: str
+    user_id: str
+    conference_id: str
+    amount: int
+    remaining_amount: int
+    currency: str
+    status: str
+    source_order_id: str | None
+    applications: list[dict[str, Any]]
+    expires_at: datetime | None
+    note: str
+    created_at: datetime
 
 
 class RefundView(BaseModel):
@@ -52,13 +84,34 @@ class RefundView(BaseModel):
     status: str
     source: str
     stripe_refund_ids: list[str]
-    credit: dict[str, Any] | None
+    credit: CreditView | None
     created_by: str | None
     failure_reason: str | None
     created_at: datetime
 
 
+def credit_view(credit: credit_records.Credit) -> CreditView:
+    return CreditView(
+        id=credit.credit_id,
+        user_id=credit.user_id,
+        conference_id=credit.conference_id,
+        amount=int(credit.amount),
+        remaining_amount=int(credit.remaining_amount),
+        currency=credit.currency,
+        status=credit.status,
+        source_order_id=credit.source_order_id,
+        applications=[
+            {"order_id": a.order_id, "amount": int(a.amount), "at": a.at.isoformat()}
+            for a in credit.applications or []
+        ],
+        expires_at=credit.expires_at,
+        note=credit.note,
+        created_at=credit.created_at,
+    )
+
+
 def view(refund: records.Refund) -> RefundView:
+    credit = credit_records.get(refund.conference_id, refund.credit_id) if refund.credit_id else None
     return RefundView(
         id=refund.refund_id,
         order_id=refund.order_id,
@@ -71,11 +124,128 @@ def view(refund: records.Refund) -> RefundView:
         status=refund.status,
         source=refund.source,
         stripe_refund_ids=list(refund.stripe_refund_ids or []),
-        credit=None,
+        credit=credit_view(credit) if credit else None,
         created_by=refund.created_by,
         failure_reason=refund.failure_reason,
         created_at=refund.created_at,
     )
+
+
+# --- owners -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Owner:
+    """What a refund is against: a bulk purchase or an order (same money attributes on both)."""
+
+    item: purchases.BulkPurchase | order_records.Order
+
+    @property
+    def model(self) -> Any:
+        return type(self.item)
+
+    @property
+    def is_order(self) -> bool:
+        return isinstance(self.item, order_records.Order)
+
+    @property
+    def record_id(self) -> str:
+        return self.item.order_id if isinstance(self.item, order_records.Order) else self.item.purchase_id
+
+    @property
+    def refundable_states(self) -> tuple[str, ...]:
+        return (order_records.PAID, order_records.PARTIALLY_REFUNDED) if self.is_order else (purchases.PAID,)
+
+    def ids(self) -> dict[str, str | None]:
+        return (
+            {"order_id": self.record_id, "bulk_purchase_id": None}
+            if self.is_order
+            else {"order_id": None, "bulk_purchase_id": self.record_id}
+        )
+
+    def intents(self) -> list[tuple[str, int]]:
+        """Payment intents with what each has left, newest first."""
+        if isinstance(self.item, order_records.Order):
+            payments = [
+                p
+                for p in order_records.payments_of(self.item.conference_id, self.item.order_id)
+                if p.method == "stripe" and p.status == "succeeded" and p.payment_intent_id
+            ]
+            payments.sort(key=lambda p: p.created_at, reverse=True)
+            return [(str(p.payment_intent_id), int(p.amount) - int(p.amount_refunded)) for p in payments]
+        if self.item.payment_intent_id:
+            return [
+                (self.item.payment_intent_id, int(self.item.amount_paid) - int(self.item.amount_refunded))
+            ]
+        return []
+
+    def payment_for(self, payment_intent_id: str) -> order_records.Payment | None:
+        if not isinstance(self.item, order_records.Order):
+            return None
+        return order_records.get_payment(
+            self.item.conference_id, self.item.order_id, f"pay_{payment_intent_id}"
+        )
+
+    def reload(self) -> "Owner | None":
+        if isinstance(self.item, order_records.Order):
+            fresh: Any = order_records.get(self.item.conference_id, self.item.order_id)
+        else:
+            fresh = purchases.get(self.item.conference_id, self.item.purchase_id)
+        return Owner(fresh) if fresh is not None else None
+
+    def settle(self) -> None:
+        """Bring the owner's status in line with its refunded amount."""
+        fresh = self.reload()
+        if fresh is None:
+            return
+        if isinstance(fresh.item, order_records.Order):
+            settle_order(fresh.item)
+        else:
+            bulk_purchases.settle_refunds(fresh.item)
+
+
+def _owner_of(conference_id: str, obj: dict[str, Any]) -> Owner | None:
+    """The owner an object names by our metadata ids, or by its payment intent's link."""
+    metadata = obj.get("metadata") or {}
+    if isinstance(metadata.get("order_id"), str):
+        order = order_records.get(conference_id, metadata["order_id"])
+        return Owner(order) if order else None
+    if isinstance(metadata.get("bulk_purchase_id"), str):
+        purchase = purchases.get(conference_id, metadata["bulk_purchase_id"])
+        return Owner(purchase) if purchase else None
+    intent = obj.get("payment_intent")
+    if isinstance(intent, str) and intent:
+        link = purchases.find_by_payment_intent(conference_id, intent)
+        if link is not None and link.kind == "order":
+            order = order_records.get(conference_id, link.record_id)
+            return Owner(order) if order else None
+        if link is not None and link.kind == "bulk_purchase":
+            purchase = purchases.get(conference_id, link.record_id)
+            return Owner(purchase) if purchase else None
+    return None
+
+
+def settle_order(order: order_records.Order) -> None:
+    """paid / partially_refunded / refunded, from the recorded refunded amount (never from an event)."""
+    for _ in range(3):
+        refunded = int(order.amount_refunded)
+        wanted = (
+            order_records.REFUNDED
+            if refunded >= int(order.total) and refunded > 0
+            else order_records.PARTIALLY_REFUNDED
+            if refunded > 0
+            else order_records.PAID
+        )
+        if (
+            order.status not in (order_records.PAID, order_records.PARTIALLY_REFUNDED, order_records.REFUNDED)
+            or order.status == wanted
+        ):
+            return
+        try:
+            store.transition(order, wanted, order_records.MACHINE)
+            return
+        except store.TransitionRejected as exc:
+            order = exc.current  # type: ignore[assignment]
 
 
 def refund_id_for(owner_pk: str, idempotency_key: str | None) -> str:
@@ -85,92 +255,245 @@ def refund_id_for(owner_pk: str, idempotency_key: str | None) -> str:
     return "rf_" + hashlib.sha256(f"{owner_pk}|{idempotency_key}".encode()).hexdigest()[:16]
 
 
-def _is_conflict(exc: TransactWriteError) -> bool:
-    return store.is_condition_failure(exc)
+def _split(owner: Owner, amount: int) -> dict[str, int]:
+    """The amount across payment intents, newest first, none asked for more than it has left."""
+    parts: dict[str, int] = {}
+    left = amount
+    for intent, available in owner.intents():
+        take = min(left, max(available, 0))
+        if take > 0:
+            parts[intent] = take
+            left -= take
+        if left == 0:
+            break
+    if left:
+        raise InvalidState("the payments have less left to refund than asked; a refund may be in flight")
+    return parts
 
 
 # --- the three phases -----------------------------------------------------------------------------------------
 
 
-def _reserve(purchase: purchases.BulkPurchase, refund: records.Refund) -> None:
-    amount = int(refund.amount)
+def _reserve(owner: Owner, refund: records.Refund) -> None:
+    amount, model = int(refund.amount), owner.model
     with store.transaction() as tx:
         tx.update(
-            purchase,
+            owner.item,
             actions=[
-                purchases.BulkPurchase.refundable.add(-amount),
-                purchases.BulkPurchase.refund_reserved.add(amount),
-                purchases.BulkPurchase.updated_at.set(store.now()),
+                model.refundable.add(-amount),
+                model.refund_reserved.add(amount),
+                model.updated_at.set(store.now()),
             ],
-            condition=(purchases.BulkPurchase.status == purchases.PAID)
-            & (purchases.BulkPurchase.refundable >= amount),
+            condition=model.status.is_in(*owner.refundable_states) & (model.refundable >= amount),
             add_version_condition=False,
         )
         tx.save(refund, condition=records.Refund.PK.does_not_exist())
 
 
-def _release(purchase: purchases.BulkPurchase, refund: records.Refund, reason: str) -> None:
-    """Stripe said no: the refund fails and its reservation goes back to the refundable balance."""
-    amount = int(refund.amount)
-    try:
-        with store.transaction() as tx:
-            store.transition_in(
-                tx, refund, records.FAILED, records.MACHINE, [records.Refund.failure_reason.set(reason[:500])]
-            )
-            tx.update(
-                purchase,
-                actions=[
-                    purchases.BulkPurchase.refundable.add(amount),
-                    purchases.BulkPurchase.refund_reserved.add(-amount),
-                ],
-                add_version_condition=False,
-            )
-    except TransactWriteError as exc:
-        if not _is_conflict(exc):
-            raise
-
-
-def _complete(purchase: purchases.BulkPurchase, refund: records.Refund, stripe_refund_id: str) -> bool:
-    """pending → succeeded with the owner's amounts and the Stripe link, once. False if already done."""
-    amount = int(refund.amount)
-    link = records.StripeRefundLink(
-        *records.StripeRefundLink.key(refund.conference_id, stripe_refund_id),
-        owner_pk=refund.PK,
-        refund_id=refund.refund_id,
-    )
+def _release(owner: Owner, refund: records.Refund, reason: str, amount: int | None = None) -> None:
+    """Stripe said no: the refund fails and (that part of) its reservation is refundable again."""
+    amount, model = int(refund.amount) if amount is None else amount, owner.model
     try:
         with store.transaction() as tx:
             store.transition_in(
                 tx,
                 refund,
-                records.SUCCEEDED,
+                records.FAILED,
                 records.MACHINE,
-                [records.Refund.stripe_refund_ids.set([stripe_refund_id])],
+                [
+                    records.Refund.failure_reason.set(reason[:500]),
+                    records.Refund.GSI1PK.remove(),
+                    records.Refund.GSI1SK.remove(),
+                ],
             )
             tx.update(
-                purchase,
+                owner.item,
+                actions=[model.refundable.add(amount), model.refund_reserved.add(-amount)],
+                add_version_condition=False,
+            )
+    except TransactWriteError as exc:
+        if not store.is_condition_failure(exc):
+            raise
+
+
+def _complete(
+    owner: Owner,
+    refund: records.Refund,
+    stripe_parts: dict[str, tuple[str, int]],
+    credit: credit_records.Credit | None = None,
+) -> bool:
+    """pending → succeeded with every amount it moves, once. ``stripe_parts``: intent → (re id, amount)."""
+    amount, model = int(refund.amount), owner.model
+    done = sum(part for _, part in stripe_parts.values()) if stripe_parts else amount
+    extra = [
+        records.Refund.stripe_refund_ids.set([re for re, _ in stripe_parts.values()]),
+        records.Refund.GSI1PK.remove(),
+        records.Refund.GSI1SK.remove(),
+    ]
+    if credit is not None:
+        extra.append(records.Refund.credit_id.set(credit.credit_id))
+    if done != amount:
+        extra += [
+            records.Refund.amount.set(done),
+            records.Refund.failure_reason.set(f"only {done} of {amount} could be refunded"),
+        ]
+    try:
+        with store.transaction() as tx:
+            store.transition_in(tx, refund, records.SUCCEEDED, records.MACHINE, extra)
+            tx.update(
+                owner.item,
                 actions=[
-                    purchases.BulkPurchase.refund_reserved.add(-amount),
-                    purchases.BulkPurchase.amount_refunded.add(amount),
+                    model.refund_reserved.add(-amount),
+                    model.amount_refunded.add(done),
+                    model.refundable.add(amount - done),
                 ],
                 add_version_condition=False,
             )
-            tx.save(link, condition=records.StripeRefundLink.PK.does_not_exist())
+            for intent, (stripe_refund_id, part) in stripe_parts.items():
+                link = records.StripeRefundLink(
+                    *records.StripeRefundLink.key(refund.conference_id, stripe_refund_id),
+                    owner_pk=refund.PK, refund_id=refund.refund_id, amount=part, payment_intent_id=intent,
+                )  # fmt: skip
+                tx.save(link, condition=records.StripeRefundLink.PK.does_not_exist())
+                payment = owner.payment_for(intent)
+                if payment is not None:
+                    tx.update(
+                        payment,
+                        actions=[order_records.Payment.amount_refunded.add(part)],
+                        add_version_condition=False,
+                    )
+            if credit is not None:
+                tx.save(credit, condition=credit_records.Credit.PK.does_not_exist())
     except TransactWriteError as exc:
-        if _is_conflict(exc):
+        if store.is_condition_failure(exc):
             return False
         raise
     return True
 
 
-def _settle(conference_id: str, purchase_id: str) -> None:
-    """After the refunded amount changed: a fully refunded purchase becomes refunded, codes off."""
-    purchase = purchases.get(conference_id, purchase_id)
-    if purchase is not None:
-        bulk_purchases.settle_refunds(purchase)
+def _call_stripe(owner: Owner, refund: records.Refund, secret_name: str) -> dict[str, tuple[str, int]]:
+    """Refund each part at Stripe; returns the parts done. Raises only when none could be done."""
+    from boxoffice import stripe_gateway
+
+    split = refund.split or {}
+    done: dict[str, tuple[str, int]] = {}
+    metadata = {"refund_id": refund.refund_id, "conference_id": refund.conference_id}
+    metadata.update({k: v for k, v in owner.ids().items() if v})
+    error: PaymentProviderError | None = None
+    for intent, part in split.items():
+        try:
+            stripe_refund = stripe_gateway.create_refund(
+                secret_name,
+                payment_intent_id=intent,
+                amount=int(part),
+                reason=refund.reason,
+                metadata=metadata,
+                idempotency_key=refund.refund_id if len(split) == 1 else f"{refund.refund_id}:{intent}",
+            )
+        except PaymentProviderError as exc:
+            error = exc
+            break
+        done[intent] = (stripe_refund["id"], int(part))
+    if error is not None and not done:
+        raise error
+    return done
 
 
-# --- staff refund ------------------------------------------------------------------------------------------------
+def _run(owner: Owner, refund: records.Refund, secret_name: str | None) -> records.Refund:
+    """Phases 2 and 3 for a reserved refund; also how a retry or the sweep finishes one."""
+    if refund.status != records.PENDING:
+        return refund
+    if refund.destination == "store_credit":
+        assert isinstance(owner.item, order_records.Order)
+        credit = credit_records.Credit(
+            *credit_records.Credit.key(refund.conference_id, f"cr_{refund.refund_id[3:]}"),
+            conference_id=refund.conference_id,
+            credit_id=f"cr_{refund.refund_id[3:]}",
+            user_id=owner.item.user_id,
+            amount=int(refund.amount),
+            remaining_amount=int(refund.amount),
+            currency=refund.currency,
+            status=credit_records.AVAILABLE,
+            source_order_id=owner.item.order_id,
+            note=refund.note,
+            created_at=store.now(),
+        )
+        credit.index()
+        _complete(owner, refund, {}, credit)
+    else:
+        assert secret_name is not None
+        try:
+            parts = _call_stripe(owner, refund, secret_name)
+        except PaymentProviderError as exc:
+            _release(owner, refund, exc.message)
+            raise
+        _complete(owner, refund, parts)
+    owner.settle()
+    return records.get_refund(refund.PK, refund.refund_id) or refund
+
+
+def _create(
+    owner: Owner,
+    *,
+    amount: int,
+    reason: str,
+    destination: str,
+    note: str,
+    staff_user: str,
+    idempotency_key: str | None,
+) -> RefundView:
+    conference = store.require_conference(owner.item.conference_id)
+    refund_id = refund_id_for(owner.item.PK, idempotency_key)
+    refund = records.get_refund(owner.item.PK, refund_id)
+    if refund is None:
+        if owner.item.status not in owner.refundable_states:
+            raise InvalidState(
+                f"a {owner.item.status} {'order' if owner.is_order else 'bulk purchase'} cannot be refunded"
+            )
+        if int(owner.item.refundable) <= 0 or not owner.intents():
+            raise InvalidState("there is no card payment left to refund")
+        if amount > int(owner.item.refundable):
+            raise ValidationFailed(
+                "amount is more than the refundable balance",
+                details=[
+                    {
+                        "loc": ["body", "amount"],
+                        "msg": f"at most {int(owner.item.refundable)}",
+                        "type": "value_error",
+                    }
+                ],
+            )
+        if destination == "card" and conference.stripe_secret_name is None:
+            raise InvalidState("this conference has no Stripe account configured")
+        refund = records.Refund(
+            *records.Refund.key(owner.item.PK, refund_id),
+            conference_id=owner.item.conference_id,
+            refund_id=refund_id,
+            **owner.ids(),
+            amount=amount,
+            currency=owner.item.currency,
+            reason=reason,
+            note=note,
+            destination=destination,
+            status=records.PENDING,
+            source="api",
+            created_by=staff_user,
+            split=_split(owner, amount) if destination == "card" else None,
+        )
+        refund.GSI1PK, refund.GSI1SK = (
+            f"REFUNDS_PENDING#{owner.item.conference_id}",
+            f"{store.now().isoformat()}#{refund_id}",
+        )
+        try:
+            _reserve(owner, refund)
+        except TransactWriteError as exc:
+            if store.is_condition_failure(exc):
+                raise InvalidState("the refundable balance changed; read it again and retry") from exc
+            raise
+    return view(_run(owner, refund, conference.stripe_secret_name))
+
+
+# --- staff refunds ------------------------------------------------------------------------------------------------
 
 
 def refund_bulk_purchase(
@@ -182,113 +505,111 @@ def refund_bulk_purchase(
     idempotency_key: str | None,
 ) -> RefundView:
     """Refund a paid purchase's card payment (all that is refundable when no amount is given)."""
+    store.require_conference(conference_id)
+    purchase = purchases.get(conference_id, purchase_id)
+    if purchase is None:
+        raise NotFound(f"bulk purchase {purchase_id} not found")
+    amount = request.amount if request.amount is not None else max(int(purchase.refundable), 1)
+    return _create(
+        Owner(purchase), amount=amount, reason=request.reason, destination="card", note="", staff_user=staff_user,
+        idempotency_key=idempotency_key,
+    )  # fmt: skip
+
+
+def refund_order(
+    conference_id: str,
+    order_id: str,
+    request: OrderRefundRequest,
+    *,
+    staff_user: str,
+    idempotency_key: str | None,
+) -> RefundView:
+    """Refund an order to the card or as store credit (never both: defect 9)."""
+    store.require_conference(conference_id)
+    order = order_records.get(conference_id, order_id)
+    if order is None:
+        raise NotFound(f"order {order_id} not found")
+    note = f"Refund for order {order.reference} ({request.reason}) by {staff_user}"
+    if request.note:
+        note += f": {request.note}"
+    return _create(
+        Owner(order), amount=request.amount, reason=request.reason, destination=request.destination, note=note,
+        staff_user=staff_user, idempotency_key=idempotency_key,
+    )  # fmt: skip
+
+
+def list_refunds(conference_id: str, owner_pk: str) -> list[RefundView]:
+    return [view(r) for r in records.list_refunds(owner_pk)]
+
+
+def list_for_order(conference_id: str, order_id: str, *, user_id: str, is_staff: bool) -> list[RefundView]:
+    store.require_conference(conference_id)
+    order = order_records.get(conference_id, order_id)
+    if order is None or (not is_staff and order.user_id != user_id):
+        raise NotFound(f"order {order_id} not found")
+    return list_refunds(conference_id, order.PK)
+
+
+def finish_stale_pending(conference_id: str) -> int:
+    """The sweep: refunds left pending by a crash are completed or released, asking Stripe which."""
     from boxoffice import stripe_gateway
 
-    conference = store.require_conference(conference_id)
-    purchase = purchases.get(conference_id, purchase_id)
-    if purchase is None:
-        raise NotFound(f"bulk purchase {purchase_id} not found")
-    refund_id = refund_id_for(purchase.PK, idempotency_key)
-    refund = records.get_refund(purchase.PK, refund_id)
-    if refund is None:
-        if (
-            purchase.status != purchases.PAID
-            or not purchase.payment_intent_id
-            or conference.stripe_secret_name is None
-        ):
-            raise InvalidState(f"bulk purchase is {purchase.status} with no card payment to refund")
-        amount = request.amount if request.amount is not None else int(purchase.refundable)
-        if amount <= 0:
-            raise InvalidState("nothing is left to refund")
-        if amount > int(purchase.refundable):
-            raise ValidationFailed(
-                "amount is more than the refundable balance",
-                details=[
-                    {
-                        "loc": ["body", "amount"],
-                        "msg": f"at most {int(purchase.refundable)}",
-                        "type": "value_error",
-                    }
-                ],
-            )
-        refund = records.Refund(
-            *records.Refund.key(purchase.PK, refund_id),
-            conference_id=conference_id,
-            refund_id=refund_id,
-            bulk_purchase_id=purchase_id,
-            payment_intent_id=purchase.payment_intent_id,
-            amount=amount,
-            currency=purchase.currency,
-            reason=request.reason,
-            destination="card",
-            status=records.PENDING,
-            source="api",
-            created_by=staff_user,
-        )
-        try:
-            _reserve(purchase, refund)
-        except TransactWriteError as exc:
-            if _is_conflict(exc):
-                raise InvalidState("the refundable balance changed; read the purchase and retry") from exc
-            raise
-    if refund.status != records.PENDING:
-        return view(refund)
-    assert conference.stripe_secret_name is not None
-    try:
-        stripe_refund = stripe_gateway.create_refund(
-            conference.stripe_secret_name,
-            payment_intent_id=str(refund.payment_intent_id),
-            amount=int(refund.amount),
-            reason=refund.reason,
-            metadata={
-                "refund_id": refund.refund_id,
-                "conference_id": conference_id,
-                "bulk_purchase_id": purchase_id,
+    conference = store.get_conference(conference_id)
+    cutoff = (store.now() - STALE_PENDING).isoformat()
+    finished = 0
+    for refund in records.Refund.gsi1.query(
+        f"REFUNDS_PENDING#{conference_id}", records.Refund.GSI1SK < cutoff
+    ):
+        if not isinstance(refund, records.Refund) or refund.status != records.PENDING:
+            continue
+        owner = _owner_of(
+            conference_id,
+            {
+                "metadata": {
+                    k: v
+                    for k, v in {
+                        "order_id": refund.order_id,
+                        "bulk_purchase_id": refund.bulk_purchase_id,
+                    }.items()
+                    if v
+                }
             },
-            idempotency_key=refund.refund_id,
         )
-    except PaymentProviderError as exc:
-        _release(purchase, refund, exc.message)
-        raise
-    _complete(purchase, refund, stripe_refund["id"])
-    _settle(conference_id, purchase_id)
-    return view(records.get_refund(purchase.PK, refund_id) or refund)
-
-
-def list_for_purchase(conference_id: str, purchase_id: str) -> list[RefundView]:
-    purchase = purchases.get(conference_id, purchase_id)
-    if purchase is None:
-        raise NotFound(f"bulk purchase {purchase_id} not found")
-    return [view(r) for r in records.list_refunds(purchase.PK)]
+        if owner is None:
+            continue
+        if refund.destination == "card" and conference is not None and conference.stripe_secret_name:
+            found: dict[str, tuple[str, int]] = {}
+            for intent in refund.split or {}:
+                for stripe_refund in stripe_gateway.list_refunds(conference.stripe_secret_name, intent):
+                    if (stripe_refund.get("metadata") or {}).get("refund_id") == refund.refund_id:
+                        found[intent] = (stripe_refund["id"], int(stripe_refund["amount"]))
+            if found:
+                _complete(owner, refund, found)
+            else:
+                _release(owner, refund, "no refund reached Stripe before the request was interrupted")
+        else:
+            _run(owner, refund, None)
+        owner.settle()
+        finished += 1
+    return finished
 
 
 # --- Stripe's refund events --------------------------------------------------------------------------------------
 
 
-def _owner(conference_id: str, stripe_refund: dict[str, Any]) -> purchases.BulkPurchase | None:
-    metadata = stripe_refund.get("metadata") or {}
-    if isinstance(metadata.get("bulk_purchase_id"), str):
-        return purchases.get(conference_id, metadata["bulk_purchase_id"])
-    intent = stripe_refund.get("payment_intent")
-    if isinstance(intent, str) and intent:
-        link = purchases.find_by_payment_intent(conference_id, intent)
-        if link is not None and link.kind == "bulk_purchase":
-            return purchases.get(conference_id, link.record_id)
-    return None
-
-
-def _record_external(purchase: purchases.BulkPurchase, stripe_refund: dict[str, Any]) -> None:
+def _record_external(owner: Owner, stripe_refund: dict[str, Any]) -> None:
     """A refund made outside our API (the dashboard): counted once, by its Stripe id."""
-    amount = int(stripe_refund["amount"])
+    amount, model = int(stripe_refund["amount"]), owner.model
+    intent = stripe_refund.get("payment_intent")
     refund_id = f"rf_ext_{stripe_refund['id']}"
     refund = records.Refund(
-        *records.Refund.key(purchase.PK, refund_id),
-        conference_id=purchase.conference_id,
+        *records.Refund.key(owner.item.PK, refund_id),
+        conference_id=owner.item.conference_id,
         refund_id=refund_id,
-        bulk_purchase_id=purchase.purchase_id,
-        payment_intent_id=stripe_refund.get("payment_intent"),
+        **owner.ids(),
+        payment_intent_id=intent,
         amount=amount,
-        currency=str(stripe_refund.get("currency") or purchase.currency),
+        currency=str(stripe_refund.get("currency") or owner.item.currency),
         reason=str(stripe_refund.get("reason") or "requested_by_customer"),
         destination="card",
         status=records.SUCCEEDED,
@@ -296,38 +617,39 @@ def _record_external(purchase: purchases.BulkPurchase, stripe_refund: dict[str, 
         stripe_refund_ids=[stripe_refund["id"]],
     )
     link = records.StripeRefundLink(
-        *records.StripeRefundLink.key(purchase.conference_id, stripe_refund["id"]),
-        owner_pk=purchase.PK,
-        refund_id=refund_id,
-    )
+        *records.StripeRefundLink.key(owner.item.conference_id, stripe_refund["id"]),
+        owner_pk=owner.item.PK, refund_id=refund_id, amount=amount, payment_intent_id=intent,
+    )  # fmt: skip
     try:
         with store.transaction() as tx:
             tx.save(link, condition=records.StripeRefundLink.PK.does_not_exist())
             tx.save(refund, condition=records.Refund.PK.does_not_exist())
             tx.update(
-                purchase,
-                actions=[
-                    purchases.BulkPurchase.amount_refunded.add(amount),
-                    purchases.BulkPurchase.refundable.add(-amount),
-                ],
+                owner.item,
+                actions=[model.amount_refunded.add(amount), model.refundable.add(-amount)],
                 add_version_condition=False,
             )
+            payment = owner.payment_for(intent) if isinstance(intent, str) else None
+            if payment is not None:
+                tx.update(
+                    payment,
+                    actions=[order_records.Payment.amount_refunded.add(amount)],
+                    add_version_condition=False,
+                )
     except TransactWriteError as exc:
-        if not _is_conflict(exc):
+        if not store.is_condition_failure(exc):
             raise
         return
-    logger.info(
-        "external refund recorded", extra={"bulk_purchase_id": purchase.purchase_id, "amount": amount}
-    )
+    logger.info("external refund recorded", extra={"owner": owner.item.PK, "amount": amount})
 
 
-def _record_failure(purchase: purchases.BulkPurchase, stripe_refund: dict[str, Any]) -> None:
-    """A refund that had succeeded failed at the bank: its amount is refundable again."""
-    link = records.get_link(purchase.conference_id, stripe_refund["id"])
+def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
+    """A refund that had succeeded failed at the bank: its part is refundable again."""
+    link = records.get_link(owner.item.conference_id, stripe_refund["id"])
     refund = records.get_refund(link.owner_pk, link.refund_id) if link else None
-    if refund is None or refund.status != records.SUCCEEDED:
+    if link is None or refund is None or refund.status != records.SUCCEEDED:
         return
-    amount = int(refund.amount)
+    amount, model = int(link.amount or refund.amount), owner.model
     reason = str(stripe_refund.get("failure_reason") or "failed")
     try:
         with store.transaction() as tx:
@@ -335,20 +657,24 @@ def _record_failure(purchase: purchases.BulkPurchase, stripe_refund: dict[str, A
                 tx, refund, records.FAILED, records.MACHINE, [records.Refund.failure_reason.set(reason)]
             )
             tx.update(
-                purchase,
-                actions=[
-                    purchases.BulkPurchase.amount_refunded.add(-amount),
-                    purchases.BulkPurchase.refundable.add(amount),
-                ],
+                owner.item,
+                actions=[model.amount_refunded.add(-amount), model.refundable.add(amount)],
                 add_version_condition=False,
             )
+            payment = owner.payment_for(link.payment_intent_id) if link.payment_intent_id else None
+            if payment is not None:
+                tx.update(
+                    payment,
+                    actions=[order_records.Payment.amount_refunded.add(-amount)],
+                    add_version_condition=False,
+                )
     except TransactWriteError as exc:
-        if not _is_conflict(exc):
+        if not store.is_condition_failure(exc):
             raise
         return
-    if purchase.status == purchases.REFUNDED:
+    if isinstance(owner.item, purchases.BulkPurchase) and owner.item.status == purchases.REFUNDED:
         purchases.update_guarded(
-            purchase,
+            owner.item,
             [
                 purchases.BulkPurchase.attention.set(
                     f"refund {refund.refund_id} failed ({reason}) after the codes were deactivated"
@@ -360,20 +686,22 @@ def _record_failure(purchase: purchases.BulkPurchase, stripe_refund: dict[str, A
 
 def on_stripe_refund(conference_id: str, stripe_refund: dict[str, Any]) -> None:
     """``refund.created``/``updated``/``failed`` and ``charge.refund.updated``: bring our records in line."""
-    purchase = _owner(conference_id, stripe_refund)
-    if purchase is None:
+    owner = _owner_of(conference_id, stripe_refund)
+    if owner is None:
         return
     if stripe_refund.get("status") in ("failed", "canceled"):
-        _record_failure(purchase, stripe_refund)
+        _record_failure(owner, stripe_refund)
     else:
         ours = (stripe_refund.get("metadata") or {}).get("refund_id")
-        refund = records.get_refund(purchase.PK, ours) if isinstance(ours, str) else None
+        refund = records.get_refund(owner.item.PK, ours) if isinstance(ours, str) else None
         if refund is not None:
             if refund.status == records.PENDING:
-                _complete(purchase, refund, stripe_refund["id"])
+                intent = str(stripe_refund.get("payment_intent"))
+                if set(refund.split or {}) == {intent}:
+                    _complete(owner, refund, {intent: (stripe_refund["id"], int(stripe_refund["amount"]))})
         elif records.get_link(conference_id, stripe_refund["id"]) is None:
-            _record_external(purchase, stripe_refund)
-    _settle(conference_id, purchase.purchase_id)
+            _record_external(owner, stripe_refund)
+    owner.settle()
 
 
 def on_charge_refunded(conference_id: str, charge: dict[str, Any]) -> None:
@@ -384,13 +712,12 @@ def on_charge_refunded(conference_id: str, charge: dict[str, Any]) -> None:
     intent = charge.get("payment_intent")
     if conference is None or conference.stripe_secret_name is None or not isinstance(intent, str):
         return
-    if _owner(conference_id, {"payment_intent": intent, "metadata": charge.get("metadata") or {}}) is None:
+    owner = _owner_of(conference_id, {"payment_intent": intent, "metadata": charge.get("metadata") or {}})
+    if owner is None:
         return
+    owner_ids = {k: v for k, v in owner.ids().items() if v}
     for stripe_refund in stripe_gateway.list_refunds(conference.stripe_secret_name, intent):
         on_stripe_refund(
             conference_id,
-            {
-                **stripe_refund,
-                "metadata": {**(charge.get("metadata") or {}), **(stripe_refund.get("metadata") or {})},
-            },
+            {**stripe_refund, "metadata": {**owner_ids, **(stripe_refund.get("metadata") or {})}},
         )

@@ -6,11 +6,25 @@ concurrent applications can never overspend it.
 
 from typing import Any
 
-from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 
 from boxoffice.store.base import Item
 
 AVAILABLE, APPLIED, EXPIRED = "available", "applied", "expired"
+
+
+class Application(MapAttribute[str, object]):
+    """One use of a credit: which order, how much, when."""
+
+    order_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    at = UTCDateTimeAttribute()
 
 
 class Credit(Item, discriminator="credit"):
@@ -22,7 +36,7 @@ class Credit(Item, discriminator="credit"):
     currency = UnicodeAttribute()
     status = UnicodeAttribute()
     source_order_id = UnicodeAttribute(null=True)
-    applications = JSONAttribute(default=list)
+    applications = ListAttribute(of=Application, default=list)
     expires_at = UTCDateTimeAttribute(null=True)
     note = UnicodeAttribute(default="")
 

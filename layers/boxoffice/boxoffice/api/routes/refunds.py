@@ -1,0 +1,94 @@
+"""Order refunds (staff) and store credit (the credit's owner, staff)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from pydantic import BaseModel
+
+from boxoffice import credits, refunds
+from boxoffice.api.context import current_caller
+from boxoffice.api.idempotency import idempotent_route
+from boxoffice.api.routes.conferences import ConferenceId
+from boxoffice.api.routes.orders import OrderId
+from boxoffice.credits import ApplyCredit
+from boxoffice.orders import PaymentView, payment_view
+from boxoffice.refunds import CreditView, OrderRefundRequest, RefundView, credit_view
+
+router = Router()
+"""Reads: served by the API function."""
+refunds_router = Router()
+"""Refunds and credit application: served by the refunds function."""
+
+CreditId = Annotated[str, Path(pattern=r"^cr_[a-f0-9]{16}$")]
+
+
+class RefundList(BaseModel):
+    items: list[RefundView]
+    next: str | None
+
+
+class CreditPage(BaseModel):
+    items: list[CreditView]
+    next: str | None
+
+
+@refunds_router.post(
+    "/v1/conferences/<cid>/orders/<order_id>/refunds",
+    summary="Refund an order to the card or as store credit (staff)",
+    tags=["refunds"],
+)
+@idempotent_route(refunds_router, required=False)
+def refund_order(
+    cid: ConferenceId, order_id: OrderId, body: Annotated[OrderRefundRequest, Body()]
+) -> Response[RefundView]:
+    caller = current_caller(refunds_router)
+    caller.require_staff(cid)
+    key = refunds_router.current_event.headers.get("idempotency-key")
+    result = refunds.refund_order(cid, order_id, body, staff_user=caller.user_id, idempotency_key=key)
+    return Response(201, content_types.APPLICATION_JSON, result.model_dump(mode="json"))
+
+
+@router.get(
+    "/v1/conferences/<cid>/orders/<order_id>/refunds",
+    summary="An order's refunds (owner, staff)",
+    tags=["refunds"],
+)
+def list_order_refunds(cid: ConferenceId, order_id: OrderId) -> RefundList:
+    caller = current_caller(router)
+    items = refunds.list_for_order(cid, order_id, user_id=caller.user_id, is_staff=caller.is_staff(cid))
+    return RefundList(items=items, next=None)
+
+
+@router.get(
+    "/v1/conferences/<cid>/credits",
+    summary="Store credits (staff: all or ?user_id=; others: their own)",
+    tags=["store credit"],
+)
+def list_credits(
+    cid: ConferenceId,
+    user_id: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> CreditPage:
+    caller = current_caller(router)
+    target = user_id if caller.is_staff(cid) else caller.user_id
+    found, nxt = credits.list_credits(cid, user_id=target, limit=limit, cursor=cursor)
+    return CreditPage(items=[credit_view(c) for c in found], next=nxt)
+
+
+@refunds_router.post(
+    "/v1/conferences/<cid>/credits/<credit_id>/apply",
+    summary="Apply a credit to a pending order (owner, staff)",
+    tags=["store credit"],
+)
+@idempotent_route(refunds_router, required=False)
+def apply_credit(
+    cid: ConferenceId, credit_id: CreditId, body: Annotated[ApplyCredit, Body()]
+) -> Response[PaymentView]:
+    caller = current_caller(refunds_router)
+    payment = credits.apply(
+        cid, credit_id, body.order_id, user_id=caller.user_id, is_staff=caller.is_staff(cid)
+    )
+    return Response(201, content_types.APPLICATION_JSON, payment_view(payment).model_dump(mode="json"))
