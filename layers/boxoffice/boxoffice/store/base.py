@@ -79,6 +79,14 @@ class Item(Model):
     gsi2 = Gsi2()
 
 
+def get_or_none[T: Item](cls: type[T], key: tuple[str, str]) -> T | None:
+    """A consistent read of one item by its key, or None when it does not exist."""
+    try:
+        return cls.get(*key, consistent_read=True)
+    except cls.DoesNotExist:
+        return None
+
+
 @dataclass(frozen=True)
 class StateMachine:
     """Allowed moves between states: ``edges[from_state]`` is the set of states it may go to."""

@@ -24,7 +24,7 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
-from boxoffice.store.base import Item, StateMachine, is_condition_failure, now, transaction
+from boxoffice.store.base import Item, StateMachine, get_or_none, is_condition_failure, now, transaction
 
 PENDING, APPROVED, PROCESSING, PAID, FAILED, REFUNDED = (
     "pending",
@@ -162,10 +162,7 @@ def create(purchase: BulkPurchase, details: PurchaseDetails) -> None:
 
 
 def get(conference_id: str, purchase_id: str) -> BulkPurchase | None:
-    try:
-        return BulkPurchase.get(*BulkPurchase.key(conference_id, purchase_id), consistent_read=True)
-    except BulkPurchase.DoesNotExist:
-        return None
+    return get_or_none(BulkPurchase, BulkPurchase.key(conference_id, purchase_id))
 
 
 def get_with_details(conference_id: str, purchase_id: str) -> tuple[BulkPurchase, PurchaseDetails] | None:
@@ -256,7 +253,4 @@ def link_payment_intent(conference_id: str, payment_intent_id: str, purchase_id:
 
 
 def find_by_payment_intent(conference_id: str, payment_intent_id: str) -> PaymentIntentLink | None:
-    try:
-        return PaymentIntentLink.get(*PaymentIntentLink.key(conference_id, payment_intent_id))
-    except PaymentIntentLink.DoesNotExist:
-        return None
+    return get_or_none(PaymentIntentLink, PaymentIntentLink.key(conference_id, payment_intent_id))

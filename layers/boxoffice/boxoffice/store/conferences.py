@@ -10,7 +10,7 @@ from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttrib
 from pynamodb.exceptions import PutError
 
 from boxoffice.errors import InvalidState, NotFound
-from boxoffice.store.base import Item, is_condition_failure, now
+from boxoffice.store.base import Item, get_or_none, is_condition_failure, now
 
 ACTIVE_CONFERENCES = "ACTIVE_CONFERENCES"
 
@@ -113,27 +113,20 @@ def put_catalog_entry(entry: _CatalogEntry) -> _CatalogEntry:
     return save(entry)  # type: ignore[return-value]
 
 
-def _get[T: Item](cls: type[T], key: tuple[str, str]) -> T | None:
-    try:
-        return cls.get(*key, consistent_read=True)
-    except cls.DoesNotExist:
-        return None
-
-
 def get_conference(conference_id: str) -> Conference | None:
-    return _get(Conference, Conference.key(conference_id))
+    return get_or_none(Conference, Conference.key(conference_id))
 
 
 def get_ticket_type(conference_id: str, ticket_type_id: str) -> TicketType | None:
-    return _get(TicketType, TicketType.key(conference_id, ticket_type_id))
+    return get_or_none(TicketType, TicketType.key(conference_id, ticket_type_id))
 
 
 def get_addon(conference_id: str, addon_id: str) -> AddOn | None:
-    return _get(AddOn, AddOn.key(conference_id, addon_id))
+    return get_or_none(AddOn, AddOn.key(conference_id, addon_id))
 
 
 def get_sponsor(conference_id: str, sponsor_id: str) -> Sponsor | None:
-    return _get(Sponsor, Sponsor.key(conference_id, sponsor_id))
+    return get_or_none(Sponsor, Sponsor.key(conference_id, sponsor_id))
 
 
 def require_conference(conference_id: str) -> Conference:
@@ -169,7 +162,7 @@ def link_event_source(source: str, conference_id: str) -> None:
 
 def get_event_source(source: str) -> str | None:
     """The conference fed by partner event source ``source``, by primary key."""
-    link = _get(EventSourceLink, EventSourceLink.key(source))
+    link = get_or_none(EventSourceLink, EventSourceLink.key(source))
     return link.conference_id if link else None
 
 

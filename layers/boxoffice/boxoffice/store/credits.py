@@ -14,7 +14,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 
-from boxoffice.store.base import Item
+from boxoffice.store.base import Item, get_or_none
 
 AVAILABLE, APPLIED, EXPIRED = "available", "applied", "expired"
 
@@ -56,10 +56,7 @@ class Credit(Item, discriminator="credit"):
 
 
 def get(conference_id: str, credit_id: str) -> Credit | None:
-    try:
-        return Credit.get(*Credit.key(conference_id, credit_id), consistent_read=True)
-    except Credit.DoesNotExist:
-        return None
+    return get_or_none(Credit, Credit.key(conference_id, credit_id))
 
 
 def list_credits(

@@ -23,7 +23,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.exceptions import TransactWriteError
 
-from boxoffice.store.base import Item, StateMachine, now, transaction
+from boxoffice.store.base import Item, StateMachine, get_or_none, now, transaction
 from boxoffice.store.vouchers import Voucher
 
 PENDING, PAID, CANCELLED, PARTIALLY_REFUNDED, REFUNDED = (
@@ -170,17 +170,11 @@ def create(order: Order, payment: Payment | None, voucher_code: str | None) -> N
 
 
 def get(conference_id: str, order_id: str) -> Order | None:
-    try:
-        return Order.get(*Order.key(conference_id, order_id), consistent_read=True)
-    except Order.DoesNotExist:
-        return None
+    return get_or_none(Order, Order.key(conference_id, order_id))
 
 
 def get_payment(conference_id: str, order_id: str, payment_id: str) -> Payment | None:
-    try:
-        return Payment.get(*Payment.key(conference_id, order_id, payment_id), consistent_read=True)
-    except Payment.DoesNotExist:
-        return None
+    return get_or_none(Payment, Payment.key(conference_id, order_id, payment_id))
 
 
 def payments_of(conference_id: str, order_id: str) -> list[Payment]:

@@ -7,7 +7,7 @@ refund seen by our API, by an event and by a reconciliation count once.
 
 from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 
-from boxoffice.store.base import Item, StateMachine
+from boxoffice.store.base import Item, StateMachine, get_or_none
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 MACHINE = StateMachine.of({PENDING: {SUCCEEDED, FAILED}, SUCCEEDED: {FAILED}})
@@ -51,10 +51,7 @@ class StripeRefundLink(Item, discriminator="stripe_refund_link"):
 
 
 def get_refund(owner_pk: str, refund_id: str) -> Refund | None:
-    try:
-        return Refund.get(*Refund.key(owner_pk, refund_id), consistent_read=True)
-    except Refund.DoesNotExist:
-        return None
+    return get_or_none(Refund, Refund.key(owner_pk, refund_id))
 
 
 def list_refunds(owner_pk: str) -> list[Refund]:
@@ -62,9 +59,4 @@ def list_refunds(owner_pk: str) -> list[Refund]:
 
 
 def get_link(conference_id: str, stripe_refund_id: str) -> StripeRefundLink | None:
-    try:
-        return StripeRefundLink.get(
-            *StripeRefundLink.key(conference_id, stripe_refund_id), consistent_read=True
-        )
-    except StripeRefundLink.DoesNotExist:
-        return None
+    return get_or_none(StripeRefundLink, StripeRefundLink.key(conference_id, stripe_refund_id))

@@ -17,7 +17,7 @@ from typing import Any
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PutError, UpdateError
 
-from boxoffice.store.base import Item, is_condition_failure, now
+from boxoffice.store.base import Item, get_or_none, is_condition_failure, now
 
 RETENTION = timedelta(days=90)
 """Finished records are kept this long (TTL): far past Stripe's 3 days of retries and 30 of events."""
@@ -74,10 +74,7 @@ def _status_actions(status: str, at: datetime, conference_id: str, event_id: str
 
 
 def get_event(conference_id: str, event_id: str) -> StripeEventRecord | None:
-    try:
-        return StripeEventRecord.get(*StripeEventRecord.key(conference_id, event_id), consistent_read=True)
-    except StripeEventRecord.DoesNotExist:
-        return None
+    return get_or_none(StripeEventRecord, StripeEventRecord.key(conference_id, event_id))
 
 
 def record_event(
@@ -197,10 +194,7 @@ class ReconcileCursor(Item, discriminator="reconcile_cursor"):
 
 
 def get_cursor(conference_id: str) -> ReconcileCursor | None:
-    try:
-        return ReconcileCursor.get(*ReconcileCursor.key(conference_id), consistent_read=True)
-    except ReconcileCursor.DoesNotExist:
-        return None
+    return get_or_none(ReconcileCursor, ReconcileCursor.key(conference_id))
 
 
 def advance_cursor(conference_id: str, created_gte: int) -> None:

@@ -19,7 +19,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.exceptions import UpdateError
 
-from boxoffice.store.base import Item, is_condition_failure, now
+from boxoffice.store.base import Item, get_or_none, is_condition_failure, now
 
 BATCH_GET_SIZE = 100
 
@@ -45,10 +45,7 @@ class Voucher(Item, discriminator="voucher"):
 
 
 def get_voucher(conference_id: str, code: str) -> Voucher | None:
-    try:
-        return Voucher.get(*Voucher.key(conference_id, code), consistent_read=True)
-    except Voucher.DoesNotExist:
-        return None
+    return get_or_none(Voucher, Voucher.key(conference_id, code))
 
 
 def get_vouchers(conference_id: str, codes: Sequence[str]) -> dict[str, Voucher]:
