@@ -379,7 +379,9 @@ def _session_params(
     if purchase.sponsor_id:  # never the string "None" (defect 4)
         metadata["sponsor_id"] = purchase.sponsor_id
     item = purchase.ticket_type_id or purchase.addon_id or "vouchers"
-    expires = store.now() + timedelta(minutes=int(conference.checkout_expiry_minutes))
+    expires = purchase.checkout_expires_at or store.now() + timedelta(
+        minutes=int(conference.checkout_expiry_minutes)
+    )
     return {
         "mode": "payment",
         "line_items": [
@@ -399,6 +401,10 @@ def _session_params(
         "cancel_url": request.cancel_url,
         "expires_at": int(expires.timestamp()),
     }
+
+
+def _planned_ts(purchase: records.BulkPurchase) -> int:
+    return int(purchase.checkout_expires_at.timestamp()) if purchase.checkout_expires_at else 0
 
 
 def _checkout_view(purchase: records.BulkPurchase, details: records.PurchaseDetails) -> CheckoutView | None:
@@ -433,8 +439,18 @@ def checkout(conference_id: str, purchase_id: str, request: CheckoutRequest, vie
     if conference.stripe_secret_name is None:
         raise InvalidPurchaseState("this conference has no Stripe account configured")
     if purchase.status == records.PENDING:
+        # The session's expiry is planned with the move, so a retried create (same idempotency key)
+        # sends Stripe the same parameters.
+        planned = (store.now() + timedelta(minutes=int(conference.checkout_expiry_minutes))).replace(
+            microsecond=0
+        )
         try:
-            store.transition(purchase, records.PROCESSING, records.MACHINE)
+            store.transition(
+                purchase,
+                records.PROCESSING,
+                records.MACHINE,
+                [records.BulkPurchase.checkout_expires_at.set(planned)],
+            )
         except store.TransitionRejected as exc:
             purchase = exc.current  # type: ignore[assignment]
     if purchase.status != records.PROCESSING:
@@ -443,7 +459,9 @@ def checkout(conference_id: str, purchase_id: str, request: CheckoutRequest, vie
         session = stripe_gateway.create_checkout_session(
             conference.stripe_secret_name,
             _session_params(purchase, conference, request),
-            idempotency_key=f"bulk-purchase-{purchase.purchase_id}-checkout",
+            # The planned expiry is part of the key: the same plan sends the same parameters, and a
+            # plan made after Stripe refused one never meets that refused request's key.
+            idempotency_key=f"bulk-purchase-{purchase.purchase_id}-checkout-{_planned_ts(purchase)}",
         )
     except BoxofficeError:
         if purchase.checkout_session_id is None:

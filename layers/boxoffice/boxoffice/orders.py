@@ -14,7 +14,10 @@
   then moves the order to cancelled and gives the voucher's use back, never below 0.
 """
 
+import hashlib
+import random
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -332,6 +335,11 @@ def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView
     raise BoxofficeError("could not draw a unique order reference; retry")
 
 
+def _back_off(attempt: int) -> None:
+    """Jittered exponential wait before retrying a transaction DynamoDB cancelled for a conflict."""
+    time.sleep(random.uniform(0, 0.02 * 2**attempt))
+
+
 def _create_with_retries(order: records.Order, payment: records.Payment | None, code: str | None) -> None:
     """DynamoDB cancels a transaction that meets a concurrent one on the same voucher; try again."""
     for attempt in range(TRANSACTION_ATTEMPTS):
@@ -343,6 +351,7 @@ def _create_with_retries(order: records.Order, payment: records.Payment | None, 
             if attempt + 1 < TRANSACTION_ATTEMPTS and any(
                 r is not None and r.code == "TransactionConflict" for r in reasons
             ):
+                _back_off(attempt)
                 continue
             raise
 
@@ -415,9 +424,22 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
         )
     due = int(order.total) - int(order.amount_paid)
     metadata = {"order_id": order.order_id, "conference_id": conference_id, "reference": order.reference}
-    expires = now + timedelta(minutes=max(30, int(conference.checkout_expiry_minutes)))
-    # A new session only replaces one that expired: the key names the session it follows.
+    # A new session only replaces one that expired: the key names the session it follows and the
+    # return URLs, and its expiry is planned once, so a retried create sends identical parameters.
     follows = order.checkout_session_id or "first"
+    if order.checkout_follows != follows or order.checkout_planned_expiry is None:
+        planned = int((now + timedelta(minutes=max(30, int(conference.checkout_expiry_minutes)))).timestamp())
+        planned_now = _guarded(
+            order,
+            [records.Order.checkout_follows.set(follows), records.Order.checkout_planned_expiry.set(planned)],
+            (records.Order.status == records.PENDING)
+            & (records.Order.checkout_follows.does_not_exist() | (records.Order.checkout_follows != follows)),
+        )
+        if not planned_now:
+            order = _require(conference_id, order_id, None)
+            if order.status != records.PENDING or order.checkout_follows != follows:
+                raise InvalidState("the order changed while its checkout started; retry")
+    urls = hashlib.sha256(f"{request.success_url}|{request.cancel_url}".encode()).hexdigest()[:12]
     session = stripe_gateway.create_checkout_session(
         conference.stripe_secret_name,
         {
@@ -437,21 +459,28 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
             "payment_intent_data": {"metadata": metadata},
             "success_url": request.success_url,
             "cancel_url": request.cancel_url,
-            "expires_at": int(expires.timestamp()),
+            "expires_at": int(order.checkout_planned_expiry),
         },
-        idempotency_key=f"order-{order.order_id}-checkout-after-{follows}",
+        idempotency_key=f"order-{order.order_id}-checkout-after-{follows}-{urls}",
     )
     expires_at = datetime.fromtimestamp(session["expires_at"], tz=now.tzinfo)
-    order.update(
-        actions=[
+    stored = _guarded(
+        order,
+        [
             records.Order.checkout_session_id.set(session["id"]),
             records.Order.checkout_url.set(session["url"]),
             records.Order.checkout_expires_at.set(expires_at),
-            records.Order.updated_at.set(store.now()),
         ],
-        condition=records.Order.status == records.PENDING,
-        add_version_condition=False,
+        records.Order.status == records.PENDING,
     )
+    if not stored:
+        # Cancelled while Stripe created the session: expire it, so a cancelled order cannot be paid.
+        stripe_gateway.expire_checkout_session(
+            conference.stripe_secret_name,
+            session["id"],
+            idempotency_key=f"order-{order.order_id}-expire-{session['id']}",
+        )
+        raise InvalidState("the order was cancelled while its checkout started")
     return CheckoutView(checkout_url=session["url"], session_id=session["id"], expires_at=expires_at)
 
 
@@ -665,6 +694,7 @@ def _cancel_record(order: records.Order) -> None:
                 with_voucher = False  # its use is already at 0: never below
                 continue
             if conflicts and attempt + 1 < TRANSACTION_ATTEMPTS:
+                _back_off(attempt)
                 order = records.get(order.conference_id, order.order_id) or order
                 continue
             raise

@@ -65,6 +65,10 @@ class Order(Item, discriminator="order"):
     checkout_session_id = UnicodeAttribute(null=True)
     checkout_url = UnicodeAttribute(null=True)
     checkout_expires_at = UTCDateTimeAttribute(null=True)
+    checkout_follows = UnicodeAttribute(null=True)
+    """The session the next one replaces ("first" for none): names the Stripe idempotency key."""
+    checkout_planned_expiry = NumberAttribute(null=True)
+    """The expiry sent with that key, fixed once so a retried create sends the same parameters."""
     attention = UnicodeAttribute(null=True)
     paid_announced = BooleanAttribute(null=True)
 
