@@ -595,7 +595,9 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
     ]
     if payment is not None:
         actions.append(records.BulkPurchase.amount_paid.set(payment.amount))
-        actions.append(records.BulkPurchase.refundable.set(payment.amount))
+        # Added, not set: a refund recorded before this payment (events out of order) already
+        # took its amount off the refundable balance.
+        actions.append(records.BulkPurchase.refundable.add(payment.amount))
         if payment.payment_intent_id:
             actions.append(records.BulkPurchase.payment_intent_id.set(payment.payment_intent_id))
     if not records.update_guarded(purchase, actions, records.BulkPurchase.status.is_in(*sources) & mine):
@@ -603,6 +605,8 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
     purchase.status = records.PAID
     purchase.vouchers_generated = int(purchase.quantity)
     _announce_fulfilled(purchase)
+    if int(purchase.amount_refunded) > 0:
+        settle_refunds(purchase)  # refunded before this payment\'s event arrived: codes go off at once
     return written
 
 

@@ -243,8 +243,10 @@ def link_payment_intent(conference_id: str, payment_intent_id: str, purchase_id:
         *PaymentIntentLink.key(conference_id, payment_intent_id), kind="bulk_purchase", record_id=purchase_id
     )
     try:
+        # No version condition: re-putting the same link must pass, and PynamoDB's would refuse it.
         link.save(
-            condition=PaymentIntentLink.PK.does_not_exist() | (PaymentIntentLink.record_id == purchase_id)
+            condition=PaymentIntentLink.PK.does_not_exist() | (PaymentIntentLink.record_id == purchase_id),
+            add_version_condition=False,
         )
     except PutError as exc:
         if not is_condition_failure(exc):

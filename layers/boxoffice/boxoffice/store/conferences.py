@@ -152,7 +152,8 @@ def link_event_source(source: str, conference_id: str) -> None:
     link = EventSourceLink(*EventSourceLink.key(source), conference_id=conference_id)
     try:
         link.save(
-            condition=EventSourceLink.PK.does_not_exist() | (EventSourceLink.conference_id == conference_id)
+            condition=EventSourceLink.PK.does_not_exist() | (EventSourceLink.conference_id == conference_id),
+            add_version_condition=False,
         )
     except PutError as exc:
         if is_condition_failure(exc):

@@ -1,6 +1,7 @@
 """Bulk purchase and voucher routes. Attendees get 403 on every one; a sponsor sees only its own."""
 
 from typing import Annotated, Literal
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -152,7 +153,7 @@ def list_vouchers(
     tags=["vouchers"],
 )
 def get_voucher(cid: ConferenceId, code: Code) -> VoucherView:
-    return bulk_purchases.get_voucher(cid, code, viewer(current_caller(router), cid))
+    return bulk_purchases.get_voucher(cid, unquote(code), viewer(current_caller(router), cid))
 
 
 refunds_router = Router()

@@ -1,6 +1,7 @@
 """Order routes: any signed-in user orders for themselves; staff see every order."""
 
 from typing import Annotated, Literal
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -86,4 +87,4 @@ def cancel_order(cid: ConferenceId, order_id: OrderId) -> OrderView:
 )
 def check_voucher(cid: ConferenceId, code: Annotated[str, Path(min_length=1, max_length=64)]) -> VoucherCheck:
     current_caller(router)
-    return orders.check_voucher(cid, code)
+    return orders.check_voucher(cid, unquote(code))  # the path arrives percent-encoded
