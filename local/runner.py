@@ -337,6 +337,7 @@ def _banner(stack: LocalStack, issued: dict[str, str]) -> str:
         f"  API:             {stack.api_url}  (try {stack.api_url}/v1/health)",
         f"  Stripe emulator: {stack.stripe.url if stack.stripe else 'not started'}",
         f"  OpenAPI:         {stack.api_url}/v1/openapi.json",
+        f"  AWS (moto):      {stack.moto.url}  (table {LOCAL_NAMES['table']}, bus {LOCAL_NAMES['bus']})",
         "",
         "Tokens for the demo conference 'demo' (valid 7 days):",
     ]

@@ -23,6 +23,7 @@ READY_LINE = "Ctrl-C stops everything."
 class RunningStack:
     api: str
     stripe: str
+    aws: str
     tokens: dict[str, str]
     banner: str
     process: subprocess.Popen[str]
@@ -60,9 +61,11 @@ def stack() -> Iterator[RunningStack]:
     text = "\n".join(banner)
     tokens = dict(re.findall(r"^TOKEN_(\w+)=(\S+)$", text, flags=re.M))
     stripe = re.search(r"Stripe emulator: (\S+)", text)
+    aws = re.search(r"AWS \(moto\): +(\S+)", text)
     running = RunningStack(
         api=f"http://127.0.0.1:{api_port}",
         stripe=stripe.group(1) if stripe else "",
+        aws=aws.group(1) if aws else "",
         tokens={k.lower(): v for k, v in tokens.items()},
         banner=text,
         process=process,

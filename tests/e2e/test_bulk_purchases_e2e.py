@@ -146,3 +146,26 @@ def test_an_attendee_is_refused_on_bulk_routes(stack):
         f"{stack.api}/v1/conferences/demo/bulk-purchases", headers=auth(stack, "attendee"), timeout=10
     )
     assert reply.status_code == 403
+
+
+def test_events_released_in_reverse_order_still_end_paid_with_exact_codes(stack):
+    """The emulator holds a paid checkout's events and releases them newest first."""
+    purchase_id, checkout_url = sponsor_checkout(stack, quantity=4)
+    assert requests.post(f"{stack.stripe}/_emulator/hold_events", timeout=10).status_code == 200
+    try:
+        pay(checkout_url, "succeed")
+        time.sleep(1)
+        assert purchase(stack, purchase_id)["status"] == "processing"
+    finally:
+        released = requests.post(
+            f"{stack.stripe}/_emulator/release_events", json={"reverse": True}, timeout=10
+        )
+        assert released.status_code == 200, released.text
+    paid = status_becomes(stack, purchase_id, "paid")
+    assert paid["vouchers_generated"] == 4
+    codes = requests.get(
+        f"{stack.api}/v1/conferences/demo/bulk-purchases/{purchase_id}/vouchers",
+        headers=auth(stack, "staff"),
+        timeout=10,
+    ).json()["items"]
+    assert len({c["code"] for c in codes}) == 4
