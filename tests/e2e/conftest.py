@@ -5,8 +5,10 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +31,9 @@ class RunningStack:
     process: subprocess.Popen[str]
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[RunningStack]:
+@contextmanager
+def running_stack() -> Iterator[RunningStack]:
+    """``python -m local.runner`` on free ports, until the block ends (then Ctrl-C)."""
     api_port, stripe_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -50,37 +53,50 @@ def stack() -> Iterator[RunningStack]:
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    banner: list[str] = []
-    deadline = time.monotonic() + 90
-    assert process.stdout is not None
-    while READY_LINE not in banner[-1:] and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            pytest.fail(f"the runner exited early:\n{''.join(banner)}")
-        banner.append(line.strip())
-    text = "\n".join(banner)
-    tokens = dict(re.findall(r"^TOKEN_(\w+)=(\S+)$", text, flags=re.M))
-    stripe = re.search(r"Stripe emulator: (\S+)", text)
-    aws = re.search(r"AWS \(moto\): +(\S+)", text)
-    running = RunningStack(
-        api=f"http://127.0.0.1:{api_port}",
-        stripe=stripe.group(1) if stripe else "",
-        aws=aws.group(1) if aws else "",
-        tokens={k.lower(): v for k, v in tokens.items()},
-        banner=text,
-        process=process,
-    )
-    # Drain stdout so the runner's JSON logs never block on a full pipe.
-    import threading
+    try:
+        banner: list[str] = []
+        deadline = time.monotonic() + 90
+        assert process.stdout is not None
+        while READY_LINE not in banner[-1:] and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                pytest.fail(f"the runner exited early:\n{''.join(banner)}")
+            banner.append(line.strip())
+        text = "\n".join(banner)
+        tokens = dict(re.findall(r"^TOKEN_(\w+)=(\S+)$", text, flags=re.M))
+        stripe = re.search(r"Stripe emulator: (\S+)", text)
+        aws = re.search(r"AWS \(moto\): +(\S+)", text)
+        # Drain stdout so the runner's JSON logs never block on a full pipe.
+        threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+        yield RunningStack(
+            api=f"http://127.0.0.1:{api_port}",
+            stripe=stripe.group(1) if stripe else "",
+            aws=aws.group(1) if aws else "",
+            tokens={k.lower(): v for k, v in tokens.items()},
+            banner=text,
+            process=process,
+        )
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
-    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
-    yield running
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[RunningStack]:
+    """The stack most tests share."""
+    with running_stack() as running:
+        yield running
+
+
+@pytest.fixture
+def own_stack() -> Iterator[RunningStack]:
+    """A stack of the test's own, for tests that move the emulator's clock (it never goes back)."""
+    with running_stack() as running:
+        yield running
 
 
 @pytest.fixture

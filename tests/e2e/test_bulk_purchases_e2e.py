@@ -126,7 +126,8 @@ def test_async_payments_settle_the_purchase(stack, outcome, final):
     assert settled["vouchers_generated"] == (2 if final == "paid" else 0)
 
 
-def test_an_unpaid_session_expires_by_the_emulator_clock_and_the_purchase_fails(stack):
+def test_an_unpaid_session_expires_by_the_emulator_clock_and_the_purchase_fails(own_stack):
+    stack = own_stack
     purchase_id, _ = sponsor_checkout(stack, quantity=1)
     reply = requests.post(f"{stack.stripe}/_emulator/advance_clock", json={"seconds": 25 * 3600}, timeout=10)
     assert reply.status_code == 200, reply.text
