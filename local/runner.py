@@ -61,6 +61,7 @@ class LocalStack:
         self.moto = AtomicMotoServer()
         self.stripe: Any = None
         self.handlers: dict[str, Handler] = {}
+        self._locks: dict[str, threading.Lock] = {f: threading.Lock() for f in self.template.functions}
         self.http: ThreadingHTTPServer | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -154,9 +155,15 @@ class LocalStack:
 
     # --- invoking functions ---------------------------------------------------------------
     def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
+        """One invocation at a time per function, as one Lambda container serves one request.
+
+        Powertools' resolver keeps the current event in shared state, so two requests running in
+        one process at once could read each other's event.
+        """
         function: Function = self.template.functions[function_id]
         context = LambdaContext(function_name=function_id, timeout_seconds=function.timeout)
-        return self.handlers[function_id](event, context)
+        with self._locks[function_id]:
+            return self.handlers[function_id](event, context)
 
     def invoke_async(self, function_id: str, event: dict[str, Any]) -> bool:
         """Invoke as Lambda does for events: retry failures, then park the event in the DLQ."""

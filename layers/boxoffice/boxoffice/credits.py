@@ -71,6 +71,8 @@ def apply(
             raise NotFound(f"credit {credit_id} not found")
         if credit.status != records.AVAILABLE:
             raise CreditError(f"the credit is {credit.status}, not available")
+        if credit.expires_at is not None and credit.expires_at < store.now():
+            raise CreditError("the credit has expired")
         if int(credit.remaining_amount) <= 0:
             raise CreditError("the credit has nothing left")
         order = order_records.get(conference_id, order_id)

@@ -21,7 +21,9 @@ Owners are bulk purchases (card only) and orders (card or store credit).
 """
 
 import hashlib
+import random
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -248,11 +250,30 @@ def settle_order(order: order_records.Order) -> None:
             order = exc.current  # type: ignore[assignment]
 
 
-def refund_id_for(owner_pk: str, idempotency_key: str | None) -> str:
-    """The refund's id: derived from the request's Idempotency-Key, so a retry resumes the same refund."""
+def refund_id_for(owner_pk: str, idempotency_key: str | None, attempt: int = 0) -> str:
+    """The refund's id: derived from the request's Idempotency-Key (and the attempt, after a
+    refund Stripe refused), so a retry resumes the same refund instead of starting another."""
     if idempotency_key is None:
         return f"rf_{secrets.token_hex(8)}"
-    return "rf_" + hashlib.sha256(f"{owner_pk}|{idempotency_key}".encode()).hexdigest()[:16]
+    return "rf_" + hashlib.sha256(f"{owner_pk}|{idempotency_key}|{attempt}".encode()).hexdigest()[:16]
+
+
+MAX_ATTEMPTS_PER_KEY = 20
+
+
+def _existing_or_next_id(owner_pk: str, idempotency_key: str | None) -> tuple[str, records.Refund | None]:
+    """The refund this key already started (to resume or return), or the id for a new one.
+
+    A refund that failed because Stripe said no (502, "safe to retry") does not stop a retry with
+    the same key: the retry becomes the key's next attempt.
+    """
+    for attempt in range(MAX_ATTEMPTS_PER_KEY):
+        refund_id = refund_id_for(owner_pk, idempotency_key, attempt)
+        refund = records.get_refund(owner_pk, refund_id)
+        released = refund is not None and refund.status == records.FAILED and not refund.stripe_refund_ids
+        if idempotency_key is None or not released:
+            return refund_id, refund
+    raise InvalidState("this Idempotency-Key has been retried too often; use a new one")
 
 
 def _split(owner: Owner, amount: int) -> dict[str, int]:
@@ -288,6 +309,23 @@ def _reserve(owner: Owner, refund: records.Refund) -> None:
             add_version_condition=False,
         )
         tx.save(refund, condition=records.Refund.PK.does_not_exist())
+
+
+def _reserve_with_retries(owner: Owner, refund: records.Refund) -> None:
+    """Reserve; a transaction DynamoDB cancelled for a concurrent one is tried again after a pause."""
+    for attempt in range(5):
+        try:
+            _reserve(owner, refund)
+            return
+        except TransactWriteError as exc:
+            if store.is_condition_failure(exc):
+                raise InvalidState("the refundable balance changed; read it again and retry") from exc
+            conflict = any(
+                r is not None and r.code == "TransactionConflict" for r in exc.cancellation_reasons or []
+            )
+            if not conflict or attempt == 4:
+                raise
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
 
 
 def _release(owner: Owner, refund: records.Refund, reason: str, amount: int | None = None) -> None:
@@ -402,6 +440,7 @@ def _call_stripe(owner: Owner, refund: records.Refund, secret_name: str) -> dict
 def _run(owner: Owner, refund: records.Refund, secret_name: str | None) -> records.Refund:
     """Phases 2 and 3 for a reserved refund; also how a retry or the sweep finishes one."""
     if refund.status != records.PENDING:
+        owner.settle()  # a crash after completing may have left the status behind the amounts
         return refund
     if refund.destination == "store_credit":
         assert isinstance(owner.item, order_records.Order)
@@ -443,8 +482,7 @@ def _create(
     idempotency_key: str | None,
 ) -> RefundView:
     conference = store.require_conference(owner.item.conference_id)
-    refund_id = refund_id_for(owner.item.PK, idempotency_key)
-    refund = records.get_refund(owner.item.PK, refund_id)
+    refund_id, refund = _existing_or_next_id(owner.item.PK, idempotency_key)
     if refund is None:
         if owner.item.status not in owner.refundable_states:
             raise InvalidState(
@@ -484,12 +522,7 @@ def _create(
             f"REFUNDS_PENDING#{owner.item.conference_id}",
             f"{store.now().isoformat()}#{refund_id}",
         )
-        try:
-            _reserve(owner, refund)
-        except TransactWriteError as exc:
-            if store.is_condition_failure(exc):
-                raise InvalidState("the refundable balance changed; read it again and retry") from exc
-            raise
+        _reserve_with_retries(owner, refund)
     return view(_run(owner, refund, conference.stripe_secret_name))
 
 
@@ -644,18 +677,29 @@ def _record_external(owner: Owner, stripe_refund: dict[str, Any]) -> None:
 
 
 def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
-    """A refund that had succeeded failed at the bank: its part is refundable again."""
+    """A part of a refund that had succeeded failed at the bank: that part is refundable again.
+
+    Each Stripe refund (one part of a split refund) is given back once, guarded by its link; the
+    Refund itself becomes failed with the first failed part.
+    """
     link = records.get_link(owner.item.conference_id, stripe_refund["id"])
     refund = records.get_refund(link.owner_pk, link.refund_id) if link else None
-    if link is None or refund is None or refund.status != records.SUCCEEDED:
+    if link is None or refund is None or link.failed:
         return
     amount, model = int(link.amount or refund.amount), owner.model
     reason = str(stripe_refund.get("failure_reason") or "failed")
     try:
         with store.transaction() as tx:
-            store.transition_in(
-                tx, refund, records.FAILED, records.MACHINE, [records.Refund.failure_reason.set(reason)]
+            tx.update(
+                link,
+                actions=[records.StripeRefundLink.failed.set(True)],
+                condition=records.StripeRefundLink.failed.does_not_exist(),
+                add_version_condition=False,
             )
+            if refund.status == records.SUCCEEDED:
+                store.transition_in(
+                    tx, refund, records.FAILED, records.MACHINE, [records.Refund.failure_reason.set(reason)]
+                )
             tx.update(
                 owner.item,
                 actions=[model.amount_refunded.add(-amount), model.refundable.add(amount)],

@@ -5,7 +5,13 @@ are one query. ``RE#{cid}#{stripe_refund_id}`` is put once per Stripe refund: it
 refund seen by our API, by an event and by a reconciliation count once.
 """
 
-from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
 
 from boxoffice.store.base import Item, StateMachine, get_or_none
 
@@ -44,6 +50,8 @@ class StripeRefundLink(Item, discriminator="stripe_refund_link"):
     refund_id = UnicodeAttribute()
     amount = NumberAttribute(default=0)
     payment_intent_id = UnicodeAttribute(null=True)
+    failed = BooleanAttribute(null=True)
+    """Set once when this part failed at the bank, so its amount is given back exactly once."""
 
     @classmethod
     def key(cls, conference_id: str, stripe_refund_id: str) -> tuple[str, str]:

@@ -1,0 +1,483 @@
+"""Store credit: applying a credit to an order (the checks, what it moves, order.paid), listing, races.
+
+Credits come from a ``store_credit`` refund or are written straight into the table (indexed, so the
+listings find them). Orders are made of workshops (5000 each) through the real handlers.
+"""
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from boxoffice import credits, orders
+from boxoffice.errors import BoxofficeError
+from boxoffice.store import credits as credit_records
+from boxoffice.store import orders as order_records
+from tests.support.bus import BusTap
+from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, OTHER_STAFF, STAFF, call
+from tests.unit.refund_fixtures import (
+    OTHER_ATTENDEE,
+    api_fn,
+    apply_credit,
+    bump,
+    checkout_fn,
+    credit,
+    list_credits,
+    make_credit,
+    money,
+    new_order,
+    now,
+    order_paid_events,
+    paid_order,
+    pay_order,
+    refund_ok,
+    refunds_fn,
+    stored,
+    stripe_client,
+)
+
+CREDIT = "cr_00000000000000a1"
+
+
+def order_view(order_id: str, claims: dict[str, Any] = ATTENDEE) -> dict[str, Any]:
+    reply = call(api_fn(), "GET", f"/v1/conferences/demo/orders/{order_id}", claims=claims)
+    assert reply.status == 200, reply.text
+    return reply.json
+
+
+def applied_ok(credit_id: str, order_id: str, claims: dict[str, Any] = ATTENDEE) -> dict[str, Any]:
+    reply = apply_credit(credit_id, order_id, claims)
+    assert reply.status == 201, reply.text
+    return reply.json
+
+
+def ledger(credit_id: str) -> list[tuple[str, int]]:
+    return [(a.order_id, int(a.amount)) for a in credit(credit_id).applications]
+
+
+def credit_state(credit_id: str) -> tuple[int, str, list[tuple[str, int]]]:
+    found = credit(credit_id)
+    return int(found.remaining_amount), found.status, ledger(credit_id)
+
+
+def assert_refused(reply, status: int, code: str) -> None:
+    assert reply.status == status, reply.text
+    assert reply.json["error"]["code"] == code
+
+
+# --- what applying does ---------------------------------------------------------------------------------------
+
+
+def test_a_credit_that_covers_the_order_pays_it_and_is_used_up(demo):
+    order = new_order(10000)
+    make_credit(10000)
+    payment = applied_ok(CREDIT, order["id"])
+    assert (payment["method"], payment["status"], payment["amount"]) == ("credit", "succeeded", 10000)
+    assert (payment["credit_id"], payment["payment_intent_id"]) == (CREDIT, None)
+    assert credit_state(CREDIT) == (0, "applied", [(order["id"], 10000)])
+    view = order_view(order["id"])
+    assert (view["status"], view["amount_paid"], view["hold_expires_at"]) == ("paid", 10000, None)
+    assert [p["id"] for p in view["payments"]] == [payment["id"]]
+
+
+def test_a_credit_larger_than_the_order_keeps_the_rest_available(demo):
+    order = new_order(5000)
+    make_credit(20000)
+    assert applied_ok(CREDIT, order["id"])["amount"] == 5000
+    assert credit_state(CREDIT) == (15000, "available", [(order["id"], 5000)])
+    assert order_view(order["id"])["status"] == "paid"
+    listed = list_credits().json["items"]
+    assert [(c["id"], c["remaining_amount"], c["status"]) for c in listed] == [(CREDIT, 15000, "available")]
+    assert listed[0]["applications"][0]["order_id"] == order["id"]
+
+
+def test_a_credit_smaller_than_the_order_leaves_it_pending_with_the_rest_due(demo, emulator):
+    order = new_order(20000)
+    make_credit(5000)
+    tap = BusTap(("boxoffice",))
+    assert applied_ok(CREDIT, order["id"])["amount"] == 5000
+    assert credit_state(CREDIT) == (0, "applied", [(order["id"], 5000)])
+    view = order_view(order["id"])
+    assert (view["status"], view["amount_paid"]) == ("pending", 5000)
+    assert view["hold_expires_at"] is not None
+    assert order_paid_events(tap) == []
+    # Checkout charges only what is left, and the card payment completes the order.
+    intent = pay_order(emulator, order["id"])
+    assert stripe_client(emulator).v1.payment_intents.retrieve(intent).to_dict()["amount"] == 15000
+    assert (money(order["id"])["status"], money(order["id"])["amount_paid"]) == ("paid", 20000)
+    assert [e["order_id"] for e in order_paid_events(tap)] == [order["id"]]
+
+
+def test_a_credit_tops_up_an_order_already_partly_paid(demo):
+    """An existing 60 payment plus a 50 credit on a 100 order: 40 applied, 10 left."""
+    order = new_order(10000)
+    make_credit(6000, credit_id="cr_00000000000000b6")
+    applied_ok("cr_00000000000000b6", order["id"])
+    assert money(order["id"])["amount_paid"] == 6000
+    make_credit(5000)
+    tap = BusTap(("boxoffice",))
+    assert applied_ok(CREDIT, order["id"])["amount"] == 4000
+    assert credit_state(CREDIT) == (1000, "available", [(order["id"], 4000)])
+    assert (money(order["id"])["status"], money(order["id"])["amount_paid"]) == ("paid", 10000)
+    assert [e["order_id"] for e in order_paid_events(tap)] == [order["id"]]
+
+
+def test_a_store_credit_refund_can_be_spent_on_a_new_order(demo, emulator):
+    first = paid_order(emulator, 10000)
+    issued = refund_ok(first["id"], 5000, destination="store_credit")["credit"]
+    second = new_order(5000)
+    payment = applied_ok(issued["id"], second["id"])
+    assert (payment["amount"], payment["credit_id"]) == (5000, issued["id"])
+    assert credit_state(issued["id"]) == (0, "applied", [(second["id"], 5000)])
+    assert money(second["id"])["status"] == "paid"
+
+
+# --- order.paid and the hold ----------------------------------------------------------------------------------
+
+
+def test_order_paid_is_published_once_and_only_when_the_credit_covers_the_order(demo):
+    order = new_order(10000)
+    make_credit(4000, credit_id="cr_00000000000000c4")
+    make_credit(8000)
+    tap = BusTap(("boxoffice",))
+    applied_ok("cr_00000000000000c4", order["id"])
+    assert order_paid_events(tap) == []
+    applied_ok(CREDIT, order["id"])
+    (event,) = order_paid_events(tap)
+    assert event == {
+        "conference_id": "demo",
+        "order_id": order["id"],
+        "reference": order["reference"],
+        "user_id": ATTENDEE["sub"],
+        "total": 10000,
+        "currency": "usd",
+    }
+    assert_refused(apply_credit(CREDIT, order["id"]), 409, "invalid_state")
+    orders.announce_paid(stored(order["id"]))  # anything announcing it again is a no-op
+    assert order_paid_events(tap) == []
+
+
+def test_the_same_apply_request_retried_with_its_key_pays_once_and_announces_once(demo):
+    order = new_order(10000)
+    make_credit(15000)
+    tap = BusTap(("boxoffice",))
+    first, again = (
+        call(
+            refunds_fn(),
+            "POST",
+            f"/v1/conferences/demo/credits/{CREDIT}/apply",
+            body={"order_id": order["id"]},
+            claims=ATTENDEE,
+            headers={"Idempotency-Key": "apply-1"},
+        )
+        for _ in range(2)
+    )
+    assert (first.status, again.status) == (201, 201)
+    assert again.json == first.json
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert credit_state(CREDIT) == (5000, "available", [(order["id"], 10000)])
+    assert len(order_paid_events(tap)) == 1
+
+
+def test_covering_the_order_clears_its_hold_so_the_expiry_sweep_leaves_it(demo):
+    order = new_order(10000)
+    make_credit(10000)
+    applied_ok(CREDIT, order["id"])
+    paid = stored(order["id"])
+    assert (paid.hold_expires_at, paid.GSI1PK, paid.GSI1SK) == (None, None, None)
+    assert order_records.pending_past_hold("demo", now() + timedelta(days=2)) == []
+    assert orders.sweep_expired_holds("demo") == 0
+    assert stored(order["id"]).status == "paid"
+    assert credit_state(CREDIT)[0] == 0
+
+
+# --- what is refused ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "remaining"),
+    [("applied", 0), ("expired", 5000), ("available", 0)],
+    ids=["applied", "expired", "empty"],
+)
+def test_a_credit_that_is_not_available_or_has_nothing_left_is_refused(demo, status, remaining):
+    order = new_order(10000)
+    make_credit(5000, remaining=remaining, status=status)
+    before = credit_state(CREDIT)
+    assert_refused(apply_credit(CREDIT, order["id"]), 409, "invalid_state")
+    assert credit_state(CREDIT) == before
+    assert money(order["id"])["amount_paid"] == 0
+    assert order_records.payments_of("demo", order["id"]) == []
+
+
+def test_a_credit_past_its_expiry_is_refused_before_the_expiry_job_marks_it(demo):
+    order = new_order(10000)
+    make_credit(5000, expires_at=now() - timedelta(hours=1))
+    assert_refused(apply_credit(CREDIT, order["id"]), 409, "invalid_state")
+    assert credit_state(CREDIT) == (5000, "available", [])
+    assert money(order["id"])["amount_paid"] == 0
+
+
+def test_the_expiry_job_expires_only_available_credits_past_their_date(demo):
+    make_credit(5000, expires_at=now() - timedelta(hours=1))
+    make_credit(5000, credit_id="cr_00000000000000f1", expires_at=now() + timedelta(hours=1))
+    make_credit(5000, credit_id="cr_00000000000000f2")
+    assert credits.expire_credits("demo") == 1
+    assert [credit(c).status for c in (CREDIT, "cr_00000000000000f1", "cr_00000000000000f2")] == [
+        "expired",
+        "available",
+        "available",
+    ]
+
+
+def _paid(emulator) -> str:
+    return paid_order(emulator, 10000)["id"]
+
+
+def _cancelled(emulator) -> str:
+    order_id = new_order(10000)["id"]
+    reply = call(checkout_fn(), "POST", f"/v1/conferences/demo/orders/{order_id}/cancel", claims=ATTENDEE)
+    assert reply.status == 200, reply.text
+    return order_id
+
+
+@pytest.mark.parametrize("make", [_paid, _cancelled], ids=["paid", "cancelled"])
+def test_a_paid_or_cancelled_order_is_refused(demo, emulator, make):
+    order_id = make(emulator)
+    make_credit(5000)
+    before = money(order_id)
+    assert_refused(apply_credit(CREDIT, order_id), 409, "invalid_state")
+    assert credit_state(CREDIT) == (5000, "available", [])
+    assert money(order_id) == before
+
+
+def test_another_users_credit_is_not_found_for_an_attendee(demo):
+    order = new_order(10000)
+    make_credit(5000, user_id=OTHER_ATTENDEE["sub"])
+    assert_refused(apply_credit(CREDIT, order["id"], ATTENDEE), 404, "not_found")
+    assert credit_state(CREDIT) == (5000, "available", [])
+
+
+def test_staff_cannot_apply_one_users_credit_to_another_users_order(demo):
+    order = new_order(10000)
+    make_credit(5000, user_id=OTHER_ATTENDEE["sub"])
+    reply = apply_credit(CREDIT, order["id"], STAFF)
+    assert_refused(reply, 422, "validation_error")
+    assert "different users" in reply.json["error"]["message"]
+    assert credit_state(CREDIT) == (5000, "available", [])
+    assert money(order["id"])["amount_paid"] == 0
+
+
+def test_staff_may_apply_a_users_credit_to_that_users_order(demo):
+    order = new_order(10000)
+    make_credit(5000)
+    assert applied_ok(CREDIT, order["id"], STAFF)["amount"] == 5000
+    assert money(order["id"])["amount_paid"] == 5000
+
+
+def test_another_conferences_credit_is_refused(demo):
+    body = {**DEMO_CONFERENCE, "name": "Other Conf"}
+    assert call(api_fn(), "PUT", "/v1/conferences/other", body=body, claims=ADMIN).status == 201
+    order = new_order(10000)
+    make_credit(5000, conference_id="other")
+    assert_refused(apply_credit(CREDIT, order["id"]), 404, "not_found")
+    assert_refused(apply_credit(CREDIT, order["id"], cid="other"), 404, "not_found")
+    assert_refused(apply_credit(CREDIT, order["id"], OTHER_STAFF, cid="other"), 404, "not_found")
+    theirs = credit_records.get("other", CREDIT)
+    assert (int(theirs.remaining_amount), theirs.applications) == (5000, [])
+    assert money(order["id"])["amount_paid"] == 0
+
+
+def test_an_order_already_covered_is_refused(demo):
+    # A pending order whose payments already cover it (written by hand: synthetic setup).
+    order = new_order(10000)
+    bump(order["id"], amount_paid=10000)
+    make_credit(5000)
+    reply = apply_credit(CREDIT, order["id"])
+    assert_refused(reply, 409, "invalid_state")
+    assert "covered" in reply.json["error"]["message"]
+    assert credit_state(CREDIT) == (5000, "available", [])
+
+
+@pytest.mark.parametrize(
+    ("credit_id", "body", "status"),
+    [
+        ("not-a-credit", {"order_id": "ord_0000000000000000"}, 422),
+        (CREDIT, {"order_id": "not-an-order"}, 422),
+        (CREDIT, {}, 422),
+        (CREDIT, {"order_id": "ord_0000000000000000"}, 404),
+        ("cr_00000000000000ff", None, 404),
+    ],
+    ids=["bad-credit-id", "bad-order-id", "no-order-id", "missing-order", "missing-credit"],
+)
+def test_apply_refuses_bad_ids_and_missing_records(demo, credit_id, body, status):
+    order = new_order(10000)
+    make_credit(5000)
+    reply = call(
+        refunds_fn(),
+        "POST",
+        f"/v1/conferences/demo/credits/{credit_id}/apply",
+        body=body if body is not None else {"order_id": order["id"]},
+        claims=ATTENDEE,
+    )
+    assert_refused(reply, status, "validation_error" if status == 422 else "not_found")
+    assert credit_state(CREDIT) == (5000, "available", [])
+
+
+def test_applying_needs_a_signed_in_user(demo):
+    order = new_order(10000)
+    make_credit(5000)
+    assert_refused(apply_credit(CREDIT, order["id"], claims=None), 401, "unauthenticated")
+
+
+# --- giving credit back --------------------------------------------------------------------------------------
+
+
+def cancel(order_id: str) -> None:
+    reply = call(checkout_fn(), "POST", f"/v1/conferences/demo/orders/{order_id}/cancel", claims=ATTENDEE)
+    assert reply.status == 200, reply.text
+    assert reply.json["status"] == "cancelled"
+
+
+def test_cancelling_an_order_gives_its_credit_back(demo):
+    order = new_order(10000)
+    make_credit(6000)
+    payment = applied_ok(CREDIT, order["id"])
+    assert credit_state(CREDIT)[:2] == (0, "applied")
+    cancel(order["id"])
+    assert credit_state(CREDIT)[:2] == (6000, "available")
+    (stored_payment,) = order_records.payments_of("demo", order["id"])
+    assert (stored_payment.payment_id, stored_payment.status) == (payment["id"], "refunded")
+    again = new_order(5000)
+    assert applied_ok(CREDIT, again["id"])["amount"] == 5000
+
+
+def test_credit_given_back_never_exceeds_the_credits_original_amount(demo):
+    order = new_order(10000)
+    make_credit(6000)
+    applied_ok(CREDIT, order["id"])
+    # Synthetic: 4000 of it already came back by another path before the cancellation.
+    credit(CREDIT).update(
+        actions=[
+            credit_records.Credit.remaining_amount.set(4000),
+            credit_records.Credit.status.set("available"),
+        ],
+        add_version_condition=False,
+    )
+    cancel(order["id"])
+    assert credit_state(CREDIT)[:2] == (6000, "available")
+
+
+def test_credit_given_back_to_an_expired_credit_stays_expired(demo):
+    order = new_order(10000)
+    make_credit(6000)
+    applied_ok(CREDIT, order["id"])
+    credit(CREDIT).update(actions=[credit_records.Credit.status.set("expired")], add_version_condition=False)
+    cancel(order["id"])
+    assert credit_state(CREDIT)[:2] == (6000, "expired")
+
+
+# --- listing ---------------------------------------------------------------------------------------------------
+
+
+def test_credits_are_listed_to_their_owner_and_to_staff(demo):
+    body = {**DEMO_CONFERENCE, "name": "Other Conf"}
+    assert call(api_fn(), "PUT", "/v1/conferences/other", body=body, claims=ADMIN).status == 201
+    mine = make_credit(1000, credit_id="cr_0000000000000001").credit_id
+    theirs = make_credit(2000, credit_id="cr_0000000000000002", user_id=OTHER_ATTENDEE["sub"]).credit_id
+    make_credit(3000, credit_id="cr_0000000000000003", conference_id="other")
+
+    def ids(claims: dict[str, Any], query: str = "") -> set[str]:
+        reply = list_credits(claims, query)
+        assert reply.status == 200, reply.text
+        return {c["id"] for c in reply.json["items"]}
+
+    assert ids(ATTENDEE) == {mine}
+    assert ids(ATTENDEE, f"user_id={OTHER_ATTENDEE['sub']}") == {mine}
+    assert ids(OTHER_ATTENDEE) == {theirs}
+    assert ids(STAFF) == {mine, theirs}
+    assert ids(STAFF, f"user_id={OTHER_ATTENDEE['sub']}") == {theirs}
+    assert ids(OTHER_STAFF) == set()  # staff of another conference is an attendee here
+
+
+def test_the_credit_listing_pages_with_a_cursor(demo):
+    made = {make_credit(1000, credit_id=f"cr_000000000000000{n}").credit_id for n in range(5)}
+    first = list_credits(STAFF, "limit=3").json
+    assert len(first["items"]) == 3 and first["next"]
+    rest = list_credits(STAFF, f"limit=3&cursor={first['next']}").json
+    assert {c["id"] for c in first["items"] + rest["items"]} == made
+
+
+# --- concurrency ------------------------------------------------------------------------------------------------
+# The service is called from threads: the Powertools resolver keeps the current request in a class
+# attribute, so concurrent requests in one process would read each other's bodies.
+
+
+def race(calls: list[Any]) -> list[Any]:
+    """Run each call at the same moment; returns each one's result or the BoxofficeError it raised."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = calls[i]()
+        except BoxofficeError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def apply_as_owner(credit_id: str, order_id: str):
+    return lambda: credits.apply("demo", credit_id, order_id, user_id=ATTENDEE["sub"], is_staff=False)
+
+
+def credit_payments(order_id: str) -> int:
+    return sum(int(p.amount) for p in order_records.payments_of("demo", order_id) if p.method == "credit")
+
+
+def test_one_credit_applied_to_five_orders_at_once_is_never_overspent(demo):
+    order_ids = [new_order(5000)["id"] for _ in range(5)]
+    make_credit(12000)
+    results = race([apply_as_owner(CREDIT, oid) for oid in order_ids])
+    payments = [r for r in results if isinstance(r, order_records.Payment)]
+    refused = [r for r in results if not isinstance(r, order_records.Payment)]
+    # Each loss of the race is someone else's win, so the credit is spent to the last unit: 50 + 50 + 20.
+    assert sorted(int(p.amount) for p in payments) == [2000, 5000, 5000]
+    assert [(type(r).__name__, r.status) for r in refused] == [("CreditError", 409)] * 2
+    remaining, status, entries = credit_state(CREDIT)
+    assert (remaining, status) == (0, "applied")
+    assert sum(amount for _, amount in entries) == 12000
+    for oid in order_ids:
+        assert money(oid)["amount_paid"] == credit_payments(oid) == sum(a for o, a in entries if o == oid)
+    assert sorted(money(oid)["status"] for oid in order_ids) == [
+        "paid",
+        "paid",
+        "pending",
+        "pending",
+        "pending",
+    ]
+
+
+def test_two_credits_racing_onto_one_order_never_over_cover_it(demo):
+    for n in range(3):
+        order = new_order(10000)
+        first, second = f"cr_00000000000000{n}a", f"cr_00000000000000{n}b"
+        make_credit(8000, credit_id=first)
+        make_credit(7000, credit_id=second)
+        tap = BusTap(("boxoffice",))
+        results = race([apply_as_owner(first, order["id"]), apply_as_owner(second, order["id"])])
+        # Whichever lands first, the other tops the order up to its total and no further.
+        assert sorted(int(r.amount) for r in results) in ([2000, 8000], [3000, 7000])
+        state = money(order["id"])
+        assert (state["status"], state["amount_paid"]) == ("paid", 10000)
+        assert credit_payments(order["id"]) == 10000
+        assert sum(a for c in (first, second) for _, a in ledger(c)) == 10000
+        for c, amount in ((first, 8000), (second, 7000)):
+            assert int(credit(c).remaining_amount) == amount - sum(a for _, a in ledger(c)) >= 0
+        assert len(order_paid_events(tap)) == 1
