@@ -15,6 +15,7 @@ original system's defects (DOMAIN.md) are fixed here:
 
 import contextlib
 import csv
+import hashlib
 import io
 import secrets
 from collections.abc import Iterable
@@ -26,7 +27,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from boxoffice import bus, money, store, voucher_codes
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected
-from boxoffice.errors import BoxofficeError, NotFound, Unavailable
+from boxoffice.errors import BoxofficeError, NotFound, PaymentProviderError, Unavailable
 from boxoffice.observability import logger
 from boxoffice.store import bulk_purchases as records
 from boxoffice.store import vouchers as voucher_store
@@ -403,6 +404,10 @@ def _session_params(
     }
 
 
+def _urls_hash(request: CheckoutRequest) -> str:
+    return hashlib.sha256(f"{request.success_url}|{request.cancel_url}".encode()).hexdigest()[:12]
+
+
 def _planned_ts(purchase: records.BulkPurchase) -> int:
     return int(purchase.checkout_expires_at.timestamp()) if purchase.checkout_expires_at else 0
 
@@ -461,15 +466,17 @@ def checkout(conference_id: str, purchase_id: str, request: CheckoutRequest, vie
             _session_params(purchase, conference, request),
             # The planned expiry is part of the key: the same plan sends the same parameters, and a
             # plan made after Stripe refused one never meets that refused request's key.
-            idempotency_key=f"bulk-purchase-{purchase.purchase_id}-checkout-{_planned_ts(purchase)}",
+            idempotency_key=f"bulk-purchase-{purchase.purchase_id}-checkout-{_planned_ts(purchase)}-{_urls_hash(request)}",
         )
-    except BoxofficeError:
-        if purchase.checkout_session_id is None:
+    except PaymentProviderError as exc:
+        # Back to pending only when Stripe surely made no session; otherwise a retry (same key)
+        # gets the session Stripe may have made.
+        if exc.refused and purchase.checkout_session_id is None:
             with contextlib.suppress(store.TransitionRejected):
                 store.transition(purchase, records.PENDING, records.MACHINE)
         raise
     expires_at = datetime.fromtimestamp(session["expires_at"], tz=store.now().tzinfo)
-    records.update_guarded(
+    stored = records.update_guarded(
         purchase,
         [
             records.BulkPurchase.checkout_session_id.set(session["id"]),
@@ -477,6 +484,14 @@ def checkout(conference_id: str, purchase_id: str, request: CheckoutRequest, vie
         ],
         records.BulkPurchase.status == records.PROCESSING,
     )
+    if not stored:
+        # The purchase moved on (paid by an earlier session, or failed) while Stripe answered.
+        stripe_gateway.expire_checkout_session(
+            conference.stripe_secret_name,
+            session["id"],
+            idempotency_key=f"bulk-purchase-{purchase.purchase_id}-expire-{session['id']}",
+        )
+        raise InvalidPurchaseState("the purchase changed while its checkout started")
     records.set_checkout_url(conference_id, purchase_id, session["url"])
     return CheckoutView(checkout_url=session["url"], session_id=session["id"], expires_at=expires_at)
 
@@ -543,7 +558,23 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
     if not set(sources) <= records.MACHINE.sources(records.PAID):
         raise ValueError(f"the state machine does not allow paid from {sources}")
     if purchase.status == records.PAID:
-        if purchase.fulfilled_announced is False:
+        if (
+            payment is not None
+            and payment.payment_intent_id
+            and purchase.payment_intent_id
+            not in (
+                None,
+                payment.payment_intent_id,
+            )
+        ):
+            reason = f"a second payment {payment.payment_intent_id} arrived for a paid purchase; refund it"
+            records.update_guarded(
+                purchase, [records.BulkPurchase.attention.set(reason)], records.BulkPurchase.PK.exists()
+            )
+            logger.warning(
+                "second payment for a paid purchase", extra={"bulk_purchase_id": purchase.purchase_id}
+            )
+        elif purchase.fulfilled_announced is False:
             _announce_fulfilled(purchase)
         return 0
     if purchase.status not in sources:
@@ -671,10 +702,15 @@ def mark_failed(conference_id: str, session: dict[str, Any]) -> None:
         return
     if purchase.checkout_session_id not in (None, session.get("id")):
         return  # an older session of this purchase
-    try:
-        store.transition(purchase, records.FAILED, records.MACHINE)
-    except store.TransitionRejected:
-        return  # paid, refunded or already failed: a late event changes nothing
+    for _ in range(3):
+        try:
+            store.transition(purchase, records.FAILED, records.MACHINE)
+            return
+        except store.TransitionRejected as exc:
+            # Only the version moved (e.g. the session id was stored meanwhile): decide again.
+            if exc.current is None or exc.current.status not in records.MACHINE.sources(records.FAILED):
+                return  # paid, refunded or already failed: a late event changes nothing
+            purchase = exc.current  # type: ignore[assignment]
 
 
 # --- refunds and disputes --------------------------------------------------------------------------------------
@@ -765,7 +801,7 @@ def sweep_expired(conference_id: str) -> int:
                 session = stripe_gateway.expire_checkout_session(
                     conference.stripe_secret_name,
                     purchase.checkout_session_id,
-                    idempotency_key=f"bulk-purchase-{purchase.purchase_id}-expire",
+                    idempotency_key=f"bulk-purchase-{purchase.purchase_id}-expire-{purchase.checkout_session_id}",
                 )
             if session.get("payment_status") == "paid":
                 on_session_paid(conference_id, session)

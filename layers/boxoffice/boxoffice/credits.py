@@ -11,14 +11,13 @@ announced once, and only when the order becomes paid.
 
 import secrets
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pynamodb.exceptions import TransactWriteError
 
 from boxoffice import store
 from boxoffice.errors import InvalidState, NotFound, ValidationFailed
-from boxoffice.observability import logger
 from boxoffice.store import credits as records
 from boxoffice.store import orders as order_records
 
@@ -87,6 +86,15 @@ def apply(
         balance = int(order.total) - int(order.amount_paid)
         if balance <= 0:
             raise CreditError("the order is already covered")
+        if (
+            order.checkout_session_id
+            and order.checkout_expires_at
+            and order.checkout_expires_at > store.now()
+        ):
+            # An open Checkout Session still asks for the old balance; close it first, so the
+            # card cannot collect what the credit covers (a paid one is recorded instead).
+            orders.close_open_session(order)
+            continue
         amount = min(int(credit.remaining_amount), balance)
         try:
             payment = _apply_once(credit, order, amount)
@@ -150,50 +158,44 @@ def _apply_once(credit: records.Credit, order: order_records.Order, amount: int)
     return payment
 
 
-def return_credit_payments(order: order_records.Order) -> int:
-    """A cancelled order's credit payments go back to their credits, never above a credit's amount."""
-    returned = 0
+CreditReturn = tuple[order_records.Payment, records.Credit, int]
+
+
+def credit_returns(order: order_records.Order) -> list[CreditReturn]:
+    """What cancelling ``order`` gives back: each succeeded credit payment, capped at its credit's amount."""
+    found: list[CreditReturn] = []
     for payment in order_records.payments_of(order.conference_id, order.order_id):
         if payment.method != "credit" or payment.status != "succeeded" or not payment.credit_id:
             continue
-        for _ in range(ATTEMPTS):
-            credit = records.get(order.conference_id, payment.credit_id)
-            if credit is None:
-                break
-            back = min(int(payment.amount), int(credit.amount) - int(credit.remaining_amount))
-            try:
-                with store.transaction() as tx:
-                    tx.update(
-                        payment,
-                        actions=[order_records.Payment.status.set("refunded")],
-                        condition=order_records.Payment.status == "succeeded",
-                        add_version_condition=False,
-                    )
-                    tx.update(
-                        credit,
-                        actions=[
-                            records.Credit.remaining_amount.add(back),
-                            records.Credit.status.set(
-                                records.EXPIRED if credit.status == records.EXPIRED else records.AVAILABLE
-                            ),
-                        ],
-                        condition=records.Credit.remaining_amount == int(credit.remaining_amount),
-                        add_version_condition=False,
-                    )
-                returned += back
-                break
-            except TransactWriteError as exc:
-                if not (store.is_condition_failure(exc) or _conflict(exc)):
-                    raise
-                fresh = order_records.get_payment(order.conference_id, order.order_id, payment.payment_id)
-                if fresh is None or fresh.status != "succeeded":
-                    break
-                payment = fresh
-    if returned:
-        logger.info(
-            "credit returned from a cancelled order", extra={"order_id": order.order_id, "amount": returned}
+        credit = records.get(order.conference_id, payment.credit_id)
+        if credit is not None:
+            found.append(
+                (payment, credit, min(int(payment.amount), int(credit.amount) - int(credit.remaining_amount)))
+            )
+    return found
+
+
+def add_credit_returns(tx: Any, returns: Sequence[CreditReturn]) -> None:
+    """Add the returns to the cancelling transaction, each guarded by what was read."""
+    for payment, credit, back in returns:
+        tx.update(
+            payment,
+            actions=[order_records.Payment.status.set("refunded")],
+            condition=order_records.Payment.status == "succeeded",
+            add_version_condition=False,
         )
-    return returned
+        tx.update(
+            credit,
+            actions=[
+                records.Credit.remaining_amount.add(back),
+                records.Credit.status.set(
+                    records.EXPIRED if credit.status == records.EXPIRED else records.AVAILABLE
+                ),
+                records.Credit.updated_at.set(store.now()),
+            ],
+            condition=records.Credit.remaining_amount == int(credit.remaining_amount),
+            add_version_condition=False,
+        )
 
 
 def expire_credits(conference_id: str, credits: Sequence[records.Credit] | None = None) -> int:

@@ -62,6 +62,15 @@ class Unavailable(BoxofficeError):
 
 
 class PaymentProviderError(BoxofficeError):
-    """Stripe failed; the client may retry safely."""
+    """Stripe failed; the client may retry safely.
+
+    ``refused`` is True when Stripe definitely did nothing (it refused the request), False when
+    the outcome is unknown (a timeout, a dropped connection, a 5xx): then whatever was asked may
+    have happened, and only Stripe's own records can tell.
+    """
 
     status, code = 502, "payment_provider_error"
+
+    def __init__(self, message: str, details: object = None, *, refused: bool = True) -> None:
+        super().__init__(message, details)
+        self.refused = refused

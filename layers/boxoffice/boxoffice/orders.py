@@ -15,6 +15,7 @@
 """
 
 import hashlib
+import json
 import random
 import secrets
 import time
@@ -424,44 +425,50 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
         )
     due = int(order.total) - int(order.amount_paid)
     metadata = {"order_id": order.order_id, "conference_id": conference_id, "reference": order.reference}
-    # A new session only replaces one that expired: the key names the session it follows and the
-    # return URLs, and its expiry is planned once, so a retried create sends identical parameters.
+    # The session's expiry is planned once per session it replaces, and planned again only when it
+    # has come too close for Stripe (30 minutes). The idempotency key hashes every parameter, so a
+    # retried create sends Stripe exactly what the first one sent, and a changed order gets a new one.
     follows = order.checkout_session_id or "first"
-    if order.checkout_follows != follows or order.checkout_planned_expiry is None:
-        planned = int((now + timedelta(minutes=max(30, int(conference.checkout_expiry_minutes)))).timestamp())
+    soonest = int((now + timedelta(minutes=31)).timestamp())
+    if order.checkout_follows != follows or (order.checkout_planned_expiry or 0) < soonest:
+        planned = int((now + timedelta(minutes=int(conference.checkout_expiry_minutes))).timestamp())
+        seen = order.checkout_planned_expiry
         planned_now = _guarded(
             order,
             [records.Order.checkout_follows.set(follows), records.Order.checkout_planned_expiry.set(planned)],
             (records.Order.status == records.PENDING)
-            & (records.Order.checkout_follows.does_not_exist() | (records.Order.checkout_follows != follows)),
+            & (
+                records.Order.checkout_planned_expiry.does_not_exist()
+                if seen is None
+                else records.Order.checkout_planned_expiry == seen
+            ),
         )
         if not planned_now:
             order = _require(conference_id, order_id, None)
             if order.status != records.PENDING or order.checkout_follows != follows:
                 raise InvalidState("the order changed while its checkout started; retry")
-    urls = hashlib.sha256(f"{request.success_url}|{request.cancel_url}".encode()).hexdigest()[:12]
+    params = {
+        "mode": "payment",
+        "line_items": [
+            {
+                "price_data": {
+                    "currency": order.currency,
+                    "unit_amount": due,
+                    "product_data": {"name": f"{conference.name} order {order.reference}"},
+                },
+                "quantity": 1,
+            }
+        ],
+        "client_reference_id": order.order_id,
+        "metadata": metadata,
+        "payment_intent_data": {"metadata": metadata},
+        "success_url": request.success_url,
+        "cancel_url": request.cancel_url,
+        "expires_at": int(order.checkout_planned_expiry or 0),
+    }
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:20]
     session = stripe_gateway.create_checkout_session(
-        conference.stripe_secret_name,
-        {
-            "mode": "payment",
-            "line_items": [
-                {
-                    "price_data": {
-                        "currency": order.currency,
-                        "unit_amount": due,
-                        "product_data": {"name": f"{conference.name} order {order.reference}"},
-                    },
-                    "quantity": 1,
-                }
-            ],
-            "client_reference_id": order.order_id,
-            "metadata": metadata,
-            "payment_intent_data": {"metadata": metadata},
-            "success_url": request.success_url,
-            "cancel_url": request.cancel_url,
-            "expires_at": int(order.checkout_planned_expiry),
-        },
-        idempotency_key=f"order-{order.order_id}-checkout-after-{follows}-{urls}",
+        conference.stripe_secret_name, params, idempotency_key=f"order-{order.order_id}-checkout-{digest}"
     )
     expires_at = datetime.fromtimestamp(session["expires_at"], tz=now.tzinfo)
     stored = _guarded(
@@ -635,26 +642,38 @@ def on_payment_failed(conference_id: str, obj: dict[str, Any]) -> None:
 # --- cancel and expire ------------------------------------------------------------------------------------------
 
 
-def cancel(conference_id: str, order_id: str, viewer: OrderViewer | None) -> OrderView:
-    """pending → cancelled: the Stripe session expired first, then the voucher's use given back.
+def close_open_session(order: records.Order) -> None:
+    """Expire the order's open Checkout Session before its balance changes or it is cancelled.
 
-    A session that turns out to be paid records its payment instead, and the order is not cancelled.
+    A session that turns out to be paid records its payment instead, and InvalidState is raised:
+    the order was paid, so whatever was about to happen must not.
     """
     from boxoffice import stripe_gateway
 
-    conference = store.require_conference(conference_id)
+    conference = store.get_conference(order.conference_id)
+    if not order.checkout_session_id or conference is None or not conference.stripe_secret_name:
+        return
+    session = stripe_gateway.expire_checkout_session(
+        conference.stripe_secret_name,
+        order.checkout_session_id,
+        idempotency_key=f"order-{order.order_id}-expire-{order.checkout_session_id}",
+    )
+    if session.get("payment_status") == "paid":
+        on_session_paid(order.conference_id, session)
+        raise InvalidState("the order was paid at Stripe meanwhile")
+    if order.checkout_expires_at is None or order.checkout_expires_at > store.now():
+        _guarded(order, [records.Order.checkout_expires_at.set(store.now())], records.Order.PK.exists())
+
+
+def cancel(conference_id: str, order_id: str, viewer: OrderViewer | None) -> OrderView:
+    """pending → cancelled: the Stripe session expired first; then, in one transaction, the voucher's
+    use given back (never below 0) and every credit payment returned to its credit.
+    """
+    store.require_conference(conference_id)
     order = _require(conference_id, order_id, viewer)
     if order.status != records.PENDING:
         raise InvalidState(f"order is {order.status}; only a pending order is cancelled")
-    if order.checkout_session_id and conference.stripe_secret_name:
-        session = stripe_gateway.expire_checkout_session(
-            conference.stripe_secret_name,
-            order.checkout_session_id,
-            idempotency_key=f"order-{order.order_id}-expire-{order.checkout_session_id}",
-        )
-        if session.get("payment_status") == "paid":
-            on_session_paid(conference_id, session)
-            raise InvalidState("the order was paid before it could be cancelled")
+    close_open_session(order)
     _cancel_record(order)
     return view(records.get(conference_id, order_id) or order)
 
@@ -664,6 +683,7 @@ def _cancel_record(order: records.Order) -> None:
 
     with_voucher = order.voucher_code is not None
     for attempt in range(TRANSACTION_ATTEMPTS):
+        returns = credits.credit_returns(order)
         try:
             with store.transaction() as tx:
                 store.transition_in(
@@ -679,26 +699,22 @@ def _cancel_record(order: records.Order) -> None:
                         condition=voucher_store.Voucher.times_used > 0,
                         add_version_condition=False,
                     )
-            break
+                credits.add_credit_returns(tx, returns)
+            return
         except TransactWriteError as exc:
             reasons = exc.cancellation_reasons or []
-            conflicts = [r for r in reasons if r is not None and r.code == "TransactionConflict"]
-            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+            failed = {
+                i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"
+            }
+            fresh = records.get(order.conference_id, order.order_id)
+            if fresh is None or fresh.status != records.PENDING:
                 raise InvalidState("the order is no longer pending") from exc
-            if (
-                with_voucher
-                and len(reasons) > 1
-                and reasons[1] is not None
-                and reasons[1].code == "ConditionalCheckFailed"
-            ):
+            if with_voucher and 1 in failed:
                 with_voucher = False  # its use is already at 0: never below
-                continue
-            if conflicts and attempt + 1 < TRANSACTION_ATTEMPTS:
-                _back_off(attempt)
-                order = records.get(order.conference_id, order.order_id) or order
-                continue
-            raise
-    credits.return_credit_payments(order)
+            if attempt + 1 == TRANSACTION_ATTEMPTS:
+                raise
+            _back_off(attempt)
+            order = fresh  # the order or a credit moved meanwhile: decide again on fresh reads
 
 
 def sweep_expired_holds(conference_id: str) -> int:

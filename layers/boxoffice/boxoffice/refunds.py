@@ -464,7 +464,10 @@ def _run(owner: Owner, refund: records.Refund, secret_name: str | None) -> recor
         try:
             parts = _call_stripe(owner, refund, secret_name)
         except PaymentProviderError as exc:
-            _release(owner, refund, exc.message)
+            if exc.refused:
+                _release(owner, refund, exc.message)
+            # Otherwise the outcome is unknown: the refund stays pending (its amount reserved)
+            # until a retry with the same key, Stripe's refund event or the sweep settles it.
             raise
         _complete(owner, refund, parts)
     owner.settle()
@@ -729,22 +732,27 @@ def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
 
 
 def on_stripe_refund(conference_id: str, stripe_refund: dict[str, Any]) -> None:
-    """``refund.created``/``updated``/``failed`` and ``charge.refund.updated``: bring our records in line."""
+    """``refund.created``/``updated``/``failed`` and ``charge.refund.updated``: bring our records in line.
+
+    Our own pending refund is completed (single part; a split one completes through its request or
+    the sweep). Any other Stripe refund we have no link for is counted once, as external: a
+    dashboard refund, or one of ours whose outcome we never learned.
+    """
     owner = _owner_of(conference_id, stripe_refund)
     if owner is None:
         return
     if stripe_refund.get("status") in ("failed", "canceled"):
         _record_failure(owner, stripe_refund)
-    else:
-        ours = (stripe_refund.get("metadata") or {}).get("refund_id")
-        refund = records.get_refund(owner.item.PK, ours) if isinstance(ours, str) else None
-        if refund is not None:
-            if refund.status == records.PENDING:
-                intent = str(stripe_refund.get("payment_intent"))
-                if set(refund.split or {}) == {intent}:
-                    _complete(owner, refund, {intent: (stripe_refund["id"], int(stripe_refund["amount"]))})
-        elif records.get_link(conference_id, stripe_refund["id"]) is None:
-            _record_external(owner, stripe_refund)
+        owner.settle()
+        return
+    ours = (stripe_refund.get("metadata") or {}).get("refund_id")
+    refund = records.get_refund(owner.item.PK, ours) if isinstance(ours, str) else None
+    if refund is not None and refund.status == records.PENDING:
+        intent = str(stripe_refund.get("payment_intent"))
+        if set(refund.split or {}) == {intent}:
+            _complete(owner, refund, {intent: (stripe_refund["id"], int(stripe_refund["amount"]))})
+    elif records.get_link(conference_id, stripe_refund["id"]) is None:
+        _record_external(owner, stripe_refund)
     owner.settle()
 
 

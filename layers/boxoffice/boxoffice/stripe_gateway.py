@@ -90,8 +90,18 @@ def list_events(secret_name: str, *, created_gte: int, types: Sequence[str]) -> 
 
 
 def _fail(action: str, exc: Exception) -> PaymentProviderError:
+    """Stripe's error as ours; a refusal (4xx, rate limit) is told apart from an unknown outcome."""
+    stripe = _stripe()
     message = getattr(exc, "user_message", None) or type(exc).__name__
-    return PaymentProviderError(f"Stripe could not {action}: {message}")
+    refused = isinstance(
+        exc,
+        stripe.CardError
+        | stripe.InvalidRequestError
+        | stripe.AuthenticationError
+        | stripe.PermissionError
+        | stripe.RateLimitError,
+    )
+    return PaymentProviderError(f"Stripe could not {action}: {message}", refused=refused)
 
 
 def create_checkout_session(
