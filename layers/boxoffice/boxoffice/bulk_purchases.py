@@ -27,6 +27,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from boxoffice import bus, money, store, voucher_codes
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected
+from boxoffice.conferences import ENTRY_ID_PATTERN
 from boxoffice.errors import BoxofficeError, NotFound, PaymentProviderError, Unavailable
 from boxoffice.observability import logger
 from boxoffice.store import bulk_purchases as records
@@ -97,13 +98,17 @@ class VoucherConfig(_Input):
         return self
 
 
+EntryId = Annotated[str, Field(pattern=ENTRY_ID_PATTERN)]
+"""A catalog or sponsor id: also bounds what reaches a DynamoDB key."""
+
+
 class BulkPurchaseRequest(_Input):
     """Staff send every field but the optional ones; a sponsor sends only an item and a quantity."""
 
     quantity: Annotated[int, Field(ge=1, le=10_000)]
-    sponsor_id: str | None = None
-    ticket_type_id: str | None = None
-    addon_id: str | None = None
+    sponsor_id: EntryId | None = None
+    ticket_type_id: EntryId | None = None
+    addon_id: EntryId | None = None
     unit_price: Annotated[int, Field(ge=0, le=money.MAX_AMOUNT)] | None = None
     description: Annotated[str, Field(max_length=MAX_DESCRIPTION)] | None = None
     voucher_config: VoucherConfig | None = None
@@ -341,7 +346,7 @@ def list_purchases(
             if len(viewer.sponsor_ids) != 1:
                 return BulkPurchasePage(items=[], next=None)
             (sponsor_id,) = viewer.sponsor_ids
-    key = decode_cursor(cursor, {"PK": f"BPS#{conference_id}"})
+    key = decode_cursor(cursor, {"PK": f"BPS#{conference_id}"}, attributes=2)
     entries, last = records.list_entries(conference_id, sponsor_id, limit=limit, cursor=key)
     ids = [e.purchase_id for e in entries]
     found, details = records.get_many(conference_id, ids), records.details_of_many(conference_id, ids)
@@ -763,17 +768,6 @@ def settle_refunds(purchase: records.BulkPurchase) -> None:
         logger.info(
             "bulk purchase refunded", extra={"bulk_purchase_id": purchase.purchase_id, "redeemed": redeemed}
         )
-
-
-def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
-    """``charge.dispute.created``: flag the purchase for staff."""
-    purchase = _purchase_for(conference_id, dispute)
-    if purchase is None:
-        return
-    reason = f"dispute {dispute.get('id')} opened ({dispute.get('reason')}) for {dispute.get('amount')} {dispute.get('currency')}"
-    records.update_guarded(
-        purchase, [records.BulkPurchase.attention.set(reason)], records.BulkPurchase.PK.exists()
-    )
 
 
 # --- expiry sweep --------------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def list_credits(
         else {"GSI1PK": f"CREDITS#{conference_id}"}
     )
     found, last = records.list_credits(
-        conference_id, user_id, limit=limit, cursor=decode_cursor(cursor, expected)
+        conference_id, user_id, limit=limit, cursor=decode_cursor(cursor, expected, attributes=4)
     )
     return found, encode_cursor(last)
 

@@ -3,10 +3,12 @@
 It recovers Stripe events (republishes records left unprocessed, reconciles against Stripe's
 event list), settles bulk purchases whose checkout session expired by asking Stripe which way
 each went, cancels pending orders whose hold ended (expiring their sessions first), finishes
-refunds a crash left pending, and expires store credit past its date. One
-conference failing does not stop the others; once all were tried the sweep raises, so the function's error alarm
-fires and Lambda retries it (every step is idempotent).
+refunds a crash left pending, and expires store credit past its date. A failing conference or
+step does not stop the others; once all were tried the sweep raises, so the function's error
+alarm fires and Lambda retries it (every step is idempotent).
 """
+
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
@@ -27,29 +29,41 @@ class SweepReport(BaseModel):
     failures: list[str]
 
 
+def _admitted(conference_id: str) -> int:
+    result = stripe_events.reconcile(conference_id)
+    return result.admitted if result else 0
+
+
+STEPS: dict[str, Callable[[str], int]] = {
+    "republished": stripe_events.republish_stale,
+    "admitted": _admitted,
+    "settled": bulk_purchases.sweep_expired,
+    "cancelled": orders.sweep_expired_holds,
+    "refunds_finished": refunds.finish_stale_pending,
+    "credits_expired": credits.expire_credits,
+}
+"""Each step of the sweep, by the count it reports. Every step is idempotent."""
+
+
 def sweep() -> SweepReport:
-    admitted = republished = purchases_settled = orders_cancelled = 0
+    """Every step for every active conference; a step that fails is reported and the rest still run."""
+    counts = dict.fromkeys(STEPS, 0)
     failures: list[str] = []
     conference_ids = store.list_active_conference_ids()
     for conference_id in conference_ids:
-        try:
-            republished += stripe_events.republish_stale(conference_id)
-            result = stripe_events.reconcile(conference_id)
-            admitted += result.admitted if result else 0
-            purchases_settled += bulk_purchases.sweep_expired(conference_id)
-            orders_cancelled += orders.sweep_expired_holds(conference_id)
-            refunds.finish_stale_pending(conference_id)
-            credits.expire_credits(conference_id)
-        except Exception:
-            logger.exception("sweep failed for a conference", extra={"conference_id": conference_id})
-            failures.append(conference_id)
+        for name, step in STEPS.items():
+            try:
+                counts[name] += step(conference_id)
+            except Exception:
+                logger.exception("sweep step failed", extra={"conference_id": conference_id, "step": name})
+                failures.append(f"{conference_id}:{name}")
     if failures:
         raise SweepFailed(f"sweep failed for {', '.join(failures)}")
     return SweepReport(
         conferences=len(conference_ids),
-        events_admitted=admitted,
-        events_republished=republished,
-        purchases_settled=purchases_settled,
-        orders_cancelled=orders_cancelled,
+        events_admitted=counts["admitted"],
+        events_republished=counts["republished"],
+        purchases_settled=counts["settled"],
+        orders_cancelled=counts["cancelled"],
         failures=failures,
     )

@@ -29,6 +29,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from boxoffice import bus, money, pricing, store, voucher_codes
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected
+from boxoffice.conferences import ENTRY_ID_PATTERN
 from boxoffice.errors import BoxofficeError, InvalidState, NotFound, ValidationFailed
 from boxoffice.observability import logger
 from boxoffice.store import orders as records
@@ -45,8 +46,8 @@ class _Input(BaseModel):
 
 
 class OrderLineInput(_Input):
-    ticket_type_id: Annotated[str, Field(max_length=63)] | None = None
-    addon_id: Annotated[str, Field(max_length=63)] | None = None
+    ticket_type_id: Annotated[str, Field(pattern=ENTRY_ID_PATTERN)] | None = None
+    addon_id: Annotated[str, Field(pattern=ENTRY_ID_PATTERN)] | None = None
     quantity: Annotated[int, Field(ge=1, le=50)]
 
     @model_validator(mode="after")
@@ -387,10 +388,10 @@ def list_orders(
     store.require_conference(conference_id)
     target = user_id if viewer.is_staff else viewer.user_id
     if target is not None:
-        key = decode_cursor(cursor, {"GSI2PK": f"UORDERS#{conference_id}#{target}"})
+        key = decode_cursor(cursor, {"GSI2PK": f"UORDERS#{conference_id}#{target}"}, attributes=4)
         found, last = records.list_user_orders(conference_id, target, limit=limit, cursor=key)
     else:
-        key = decode_cursor(cursor, {"PK": f"ORDERS#{conference_id}"})
+        key = decode_cursor(cursor, {"PK": f"ORDERS#{conference_id}"}, attributes=2)
         entries, last = records.list_entries(conference_id, limit=limit, cursor=key)
         by_id = records.get_many(conference_id, [e.order_id for e in entries])
         found = [by_id[e.order_id] for e in entries if e.order_id in by_id]

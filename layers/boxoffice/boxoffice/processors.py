@@ -61,14 +61,14 @@ def fulfillment_registry() -> Registry:
 
 def refunds_registry() -> Registry:
     """Handlers for refunds and disputes."""
-    from boxoffice import bulk_purchases, refunds
+    from boxoffice import refunds
 
     registry = Registry()
     registry.on("charge.refunded")(_object(refunds.on_charge_refunded))
     registry.on("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")(
         _object(refunds.on_stripe_refund)
     )
-    registry.on("charge.dispute.created")(_object(bulk_purchases.on_dispute))
+    registry.on("charge.dispute.created")(_object(refunds.on_dispute))
     return registry
 
 

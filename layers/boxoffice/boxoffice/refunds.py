@@ -756,6 +756,22 @@ def on_stripe_refund(conference_id: str, stripe_refund: dict[str, Any]) -> None:
     owner.settle()
 
 
+def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
+    """``charge.dispute.created``: flag the order or bulk purchase the disputed payment paid for."""
+    owner = _owner_of(conference_id, dispute)
+    if owner is None:
+        return
+    amount = money.format_amount(
+        int(dispute.get("amount") or 0), str(dispute.get("currency") or owner.item.currency)
+    )
+    reason = f"dispute {dispute.get('id')} opened ({dispute.get('reason')}) for {amount}"
+    owner.item.update(
+        actions=[owner.model.attention.set(reason), owner.model.updated_at.set(store.now())],
+        add_version_condition=False,
+    )
+    logger.warning("payment disputed", extra={"owner": owner.item.PK, "dispute": dispute.get("id")})
+
+
 def on_charge_refunded(conference_id: str, charge: dict[str, Any]) -> None:
     """``charge.refunded``: Stripe's list of the payment's refunds is the truth; record each once."""
     from boxoffice import stripe_gateway

@@ -8,8 +8,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
-
 from boxoffice.config import settings
 
 CACHE_SECONDS = 300
@@ -51,12 +49,16 @@ def store_stripe_keys(conference_id: str, keys: StripeKeys) -> str:
             SecretString=value,
             Description=f"Stripe keys of boxoffice conference {conference_id}",
         )
+    from aws_lambda_powertools.utilities import parameters
+
     parameters.clear_caches()
     return name
 
 
 def get_stripe_keys(secret_name: str, *, force_fetch: bool = False) -> StripeKeys:
-    """Read a conference's keys, cached for CACHE_SECONDS."""
+    """Read a conference's keys, cached for CACHE_SECONDS (Parameters is imported here: it loads boto3)."""
+    from aws_lambda_powertools.utilities import parameters
+
     value = parameters.get_secret(
         secret_name, transform="json", max_age=CACHE_SECONDS, force_fetch=force_fetch
     )

@@ -259,7 +259,7 @@ def _view(record: records.StripeEventRecord) -> StripeEventView:
 
 def list_events(conference_id: str, status: str, *, limit: int, cursor: str | None) -> StripeEventPage:
     store.require_conference(conference_id)
-    key = decode_cursor(cursor, {"GSI1PK": f"EVENTS#{conference_id}#{status}"})
+    key = decode_cursor(cursor, {"GSI1PK": f"EVENTS#{conference_id}#{status}"}, attributes=4)
     items, last = records.list_events(conference_id, status, limit=limit, cursor=key)
     return StripeEventPage(items=[_view(r) for r in items], next=encode_cursor(last))
 

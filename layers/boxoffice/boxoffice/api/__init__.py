@@ -6,6 +6,7 @@ must happen before routing (body size, content type) and JSON logs with correlat
 """
 
 import base64
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,10 @@ def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
     """A resolver with request validation, the error shape, and ``routers`` included."""
     app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
     register_error_handlers(app)
+    if "boxoffice.api.idempotency" in sys.modules:  # some route honours Idempotency-Key
+        from boxoffice.api.idempotency import register_idempotency_errors
+
+        register_idempotency_errors(app)
     for router in routers:
         app.include_router(router)
     return app

@@ -9,11 +9,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyKeyError,
-    IdempotencyValidationError,
-)
 
 from boxoffice.errors import BoxofficeError
 from boxoffice.observability import logger
@@ -71,24 +66,6 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
         if any(p["type"] == "json_invalid" for p in problems):
             return error_response(400, "bad_request", "the request body is not valid JSON")
         return error_response(422, "validation_error", "the request has invalid fields", problems)
-
-    @app.exception_handler(IdempotencyValidationError)
-    def _idem_mismatch(_: IdempotencyValidationError) -> Response:
-        return error_response(
-            409, "idempotency_conflict", "this Idempotency-Key was already used with a different request"
-        )
-
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _idem_in_progress(_: IdempotencyAlreadyInProgressError) -> Response:
-        return error_response(
-            409,
-            "idempotency_conflict",
-            "a request with this Idempotency-Key is still in progress; retry shortly",
-        )
-
-    @app.exception_handler(IdempotencyKeyError)
-    def _idem_missing(_: IdempotencyKeyError) -> Response:
-        return error_response(400, "bad_request", "this request needs an Idempotency-Key header")
 
     @app.not_found
     def _no_route(_: Exception) -> Response:

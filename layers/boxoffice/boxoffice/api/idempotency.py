@@ -11,15 +11,21 @@ from collections.abc import Callable
 from functools import cache, wraps
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyKeyError,
+    IdempotencyValidationError,
+)
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
+from boxoffice.api.errors import error_response
 from boxoffice.config import settings
 from boxoffice.errors import BadRequest
 
@@ -107,3 +113,29 @@ def idempotent_route(
         return wrapper
 
     return decorate
+
+
+def register_idempotency_errors(app: APIGatewayHttpResolver) -> None:
+    """API.md's answers to the idempotency utility's exceptions (409 conflict, 400 missing key).
+
+    Registered only by resolvers whose routes use ``Idempotency-Key``: the utility imports boto3,
+    which the other functions' cold starts need not pay for.
+    """
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _idem_mismatch(_: IdempotencyValidationError) -> Response:
+        return error_response(
+            409, "idempotency_conflict", "this Idempotency-Key was already used with a different request"
+        )
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _idem_in_progress(_: IdempotencyAlreadyInProgressError) -> Response:
+        return error_response(
+            409,
+            "idempotency_conflict",
+            "a request with this Idempotency-Key is still in progress; retry shortly",
+        )
+
+    @app.exception_handler(IdempotencyKeyError)
+    def _idem_missing(_: IdempotencyKeyError) -> Response:
+        return error_response(400, "bad_request", "this request needs an Idempotency-Key header")
