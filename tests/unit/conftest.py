@@ -65,6 +65,9 @@ def aws(moto_server: str) -> None:
     create_table(boto3.client("dynamodb"), os.environ["TABLE_NAME"])
     boto3.client("events").create_event_bus(Name=os.environ["EVENT_BUS_NAME"])
     parameters.clear_caches()
+    from boxoffice import stripe_events
+
+    stripe_events._FORCED_READS.clear()  # a fresh container: no forced secret read yet
 
 
 @pytest.fixture

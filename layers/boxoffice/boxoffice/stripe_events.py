@@ -121,6 +121,10 @@ def admit(conference_id: str, event: dict[str, Any], *, source: str) -> str:
     return "recorded" if created else "duplicate"
 
 
+FORCED_READ_INTERVAL = 60.0
+_FORCED_READS: dict[str, float] = {}
+
+
 def receive_webhook(conference_id: str, payload: str, signature: str | None) -> str:
     """Verify a webhook against the conference's signing secret and admit its event.
 
@@ -137,6 +141,11 @@ def receive_webhook(conference_id: str, payload: str, signature: str | None) -> 
     try:
         event = stripe_gateway.verify_webhook(payload, signature, keys.webhook_secret)
     except BadRequest:
+        # At most one forced read a minute per conference: bad signatures cost nothing to send.
+        last = _FORCED_READS.get(conference_id, 0.0)
+        if time.monotonic() - last < FORCED_READ_INTERVAL:
+            raise
+        _FORCED_READS[conference_id] = time.monotonic()
         fresh = secrets.get_stripe_keys(conference.stripe_secret_name, force_fetch=True)
         if fresh.webhook_secret == keys.webhook_secret:
             raise
