@@ -190,3 +190,21 @@ def test_a_rotated_signing_secret_is_picked_up_before_the_cache_expires(demo, ap
     )
     second = json.dumps(stripe_event("evt_2"))
     assert deliver_webhook(second, sign(second, "whsec_rotated0000000")).status == 200
+
+
+def test_bad_signatures_force_at_most_one_secret_read_a_minute(demo, monkeypatch):
+    from boxoffice import secrets
+
+    real = secrets.get_stripe_keys
+    forced: list[str] = []
+
+    def counting(name: str, *, force_fetch: bool = False):
+        if force_fetch:
+            forced.append(name)
+        return real(name, force_fetch=force_fetch)
+
+    monkeypatch.setattr(secrets, "get_stripe_keys", counting)
+    payload = json.dumps(stripe_event())
+    for _ in range(5):
+        assert deliver_webhook(payload, sign(payload, "whsec_forged0000")).status == 400
+    assert len(forced) == 1
