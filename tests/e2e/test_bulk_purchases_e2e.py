@@ -150,13 +150,15 @@ def test_an_attendee_is_refused_on_bulk_routes(stack):
 
 
 def test_events_released_in_reverse_order_still_end_paid_with_exact_codes(stack):
-    """The emulator holds a paid checkout's events and releases them newest first."""
+    """The emulator holds a paid checkout's events and releases them newest first.
+
+    While they are held, the runner's sweep may reconcile them from Stripe's event list first;
+    either way, the deliveries in reverse order must leave exactly one fulfilment.
+    """
     purchase_id, checkout_url = sponsor_checkout(stack, quantity=4)
     assert requests.post(f"{stack.stripe}/_emulator/hold_events", timeout=10).status_code == 200
     try:
         pay(checkout_url, "succeed")
-        time.sleep(1)
-        assert purchase(stack, purchase_id)["status"] == "processing"
     finally:
         released = requests.post(
             f"{stack.stripe}/_emulator/release_events", json={"reverse": True}, timeout=10
