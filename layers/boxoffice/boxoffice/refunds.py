@@ -437,6 +437,18 @@ def _call_stripe(owner: Owner, refund: records.Refund, secret_name: str) -> dict
     return done
 
 
+def _found_at_stripe(refund: records.Refund, secret_name: str) -> dict[str, tuple[str, int]]:
+    """The Stripe refunds made under our refund's id, by payment intent: (Stripe id, amount)."""
+    from boxoffice import stripe_gateway
+
+    found: dict[str, tuple[str, int]] = {}
+    for intent in refund.split or {}:
+        for stripe_refund in stripe_gateway.list_refunds(secret_name, intent):
+            if (stripe_refund.get("metadata") or {}).get("refund_id") == refund.refund_id:
+                found[intent] = (stripe_refund["id"], int(stripe_refund["amount"]))
+    return found
+
+
 def _run(owner: Owner, refund: records.Refund, secret_name: str | None) -> records.Refund:
     """Phases 2 and 3 for a reserved refund; also how a retry or the sweep finishes one."""
     if refund.status != records.PENDING:
@@ -464,10 +476,17 @@ def _run(owner: Owner, refund: records.Refund, secret_name: str | None) -> recor
         try:
             parts = _call_stripe(owner, refund, secret_name)
         except PaymentProviderError as exc:
-            if exc.refused:
-                _release(owner, refund, exc.message)
-            # Otherwise the outcome is unknown: the refund stays pending (its amount reserved)
-            # until a retry with the same key, Stripe's refund event or the sweep settles it.
+            if not exc.refused:
+                # The outcome is unknown (a 5xx, a dropped connection): ask Stripe what it holds
+                # under this refund's id. Found: it happened, complete it. Not found: release.
+                # If Stripe cannot even be asked, the refund stays pending and reserved for a
+                # retry with the same key, Stripe's refund event or the sweep.
+                found = _found_at_stripe(refund, secret_name)
+                if found:
+                    _complete(owner, refund, found)
+                    owner.settle()
+                    return records.get_refund(refund.PK, refund.refund_id) or refund
+            _release(owner, refund, exc.message)
             raise
         _complete(owner, refund, parts)
     owner.settle()
@@ -588,7 +607,6 @@ def list_for_order(conference_id: str, order_id: str, *, user_id: str, is_staff:
 
 def finish_stale_pending(conference_id: str) -> int:
     """The sweep: refunds left pending by a crash are completed or released, asking Stripe which."""
-    from boxoffice import stripe_gateway
 
     conference = store.get_conference(conference_id)
     cutoff = (store.now() - STALE_PENDING).isoformat()
@@ -614,11 +632,7 @@ def finish_stale_pending(conference_id: str) -> int:
         if owner is None:
             continue
         if refund.destination == "card" and conference is not None and conference.stripe_secret_name:
-            found: dict[str, tuple[str, int]] = {}
-            for intent in refund.split or {}:
-                for stripe_refund in stripe_gateway.list_refunds(conference.stripe_secret_name, intent):
-                    if (stripe_refund.get("metadata") or {}).get("refund_id") == refund.refund_id:
-                        found[intent] = (stripe_refund["id"], int(stripe_refund["amount"]))
+            found = _found_at_stripe(refund, conference.stripe_secret_name)
             if found:
                 _complete(owner, refund, found)
             else:
