@@ -3,27 +3,13 @@
 import csv
 import io
 import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 import requests
 
+from tests.support.e2e import auth, until
+
 URLS = {"success_url": "https://sponsor.example/thanks", "cancel_url": "https://sponsor.example/cancel"}
-
-
-def auth(stack, role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {stack.tokens[role]}"}
-
-
-def until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def purchase(stack, purchase_id: str) -> dict:

@@ -6,30 +6,16 @@ the attendee spends the credit on a new order; a refund of an amount ending in 1
 """
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import requests
 import stripe
 
 from local.demo import DEMO_STRIPE_KEY
+from tests.support.e2e import auth, until
 
 ORDERS = "/v1/conferences/demo/orders"
 URLS = {"success_url": "https://attendee.example/thanks", "cancel_url": "https://attendee.example/cancel"}
-
-
-def auth(stack, role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {stack.tokens[role]}"}
-
-
-def until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def place(stack, line: dict[str, Any]) -> dict[str, Any]:
