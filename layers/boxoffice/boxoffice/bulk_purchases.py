@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from boxoffice import bus, money, store, voucher_codes
-from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected
+from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected, session_params
 from boxoffice.conferences import ENTRY_ID_PATTERN
 from boxoffice.errors import BoxofficeError, NotFound, PaymentProviderError, Unavailable
 from boxoffice.observability import logger
@@ -388,25 +388,16 @@ def _session_params(
     expires = purchase.checkout_expires_at or store.now() + timedelta(
         minutes=int(conference.checkout_expiry_minutes)
     )
-    return {
-        "mode": "payment",
-        "line_items": [
-            {
-                "price_data": {
-                    "currency": purchase.currency,
-                    "unit_amount": int(purchase.unit_price),
-                    "product_data": {"name": f"{conference.name}: {item} voucher codes"},
-                },
-                "quantity": int(purchase.quantity),
-            }
-        ],
-        "client_reference_id": purchase.purchase_id,
-        "metadata": metadata,
-        "payment_intent_data": {"metadata": metadata},
-        "success_url": request.success_url,
-        "cancel_url": request.cancel_url,
-        "expires_at": int(expires.timestamp()),
-    }
+    return session_params(
+        record_id=purchase.purchase_id,
+        metadata=metadata,
+        currency=purchase.currency,
+        unit_amount=int(purchase.unit_price),
+        quantity=int(purchase.quantity),
+        name=f"{conference.name}: {item} voucher codes",
+        request=request,
+        expires_at=int(expires.timestamp()),
+    )
 
 
 def _urls_hash(request: CheckoutRequest) -> str:

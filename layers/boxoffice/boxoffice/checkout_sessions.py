@@ -36,3 +36,39 @@ class Collected:
             amount=int(session.get("amount_total") or 0),
             currency=str(session.get("currency") or ""),
         )
+
+
+def session_params(
+    *,
+    record_id: str,
+    metadata: dict[str, str],
+    currency: str,
+    unit_amount: int,
+    quantity: int,
+    name: str,
+    request: CheckoutRequest,
+    expires_at: int,
+) -> dict[str, Any]:
+    """A payment-mode Checkout Session of one line, our ids on the session and its payment intent.
+
+    The webhook finds the record by ``metadata`` (a primary-key read), never by session id.
+    """
+    return {
+        "mode": "payment",
+        "line_items": [
+            {
+                "price_data": {
+                    "currency": currency,
+                    "unit_amount": unit_amount,
+                    "product_data": {"name": name},
+                },
+                "quantity": quantity,
+            }
+        ],
+        "client_reference_id": record_id,
+        "metadata": metadata,
+        "payment_intent_data": {"metadata": metadata},
+        "success_url": request.success_url,
+        "cancel_url": request.cancel_url,
+        "expires_at": expires_at,
+    }

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pynamodb.exceptions import TransactWriteError
 
 from boxoffice import bus, money, pricing, store, voucher_codes
-from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected
+from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected, session_params
 from boxoffice.conferences import ENTRY_ID_PATTERN
 from boxoffice.errors import BoxofficeError, InvalidState, NotFound, ValidationFailed
 from boxoffice.observability import logger
@@ -448,25 +448,16 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
             order = _require(conference_id, order_id, None)
             if order.status != records.PENDING or order.checkout_follows != follows:
                 raise InvalidState("the order changed while its checkout started; retry")
-    params = {
-        "mode": "payment",
-        "line_items": [
-            {
-                "price_data": {
-                    "currency": order.currency,
-                    "unit_amount": due,
-                    "product_data": {"name": f"{conference.name} order {order.reference}"},
-                },
-                "quantity": 1,
-            }
-        ],
-        "client_reference_id": order.order_id,
-        "metadata": metadata,
-        "payment_intent_data": {"metadata": metadata},
-        "success_url": request.success_url,
-        "cancel_url": request.cancel_url,
-        "expires_at": int(order.checkout_planned_expiry or 0),
-    }
+    params = session_params(
+        record_id=order.order_id,
+        metadata=metadata,
+        currency=order.currency,
+        unit_amount=due,
+        quantity=1,
+        name=f"{conference.name} order {order.reference}",
+        request=request,
+        expires_at=int(order.checkout_planned_expiry or 0),
+    )
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:20]
     session = stripe_gateway.create_checkout_session(
         conference.stripe_secret_name, params, idempotency_key=f"order-{order.order_id}-checkout-{digest}"
