@@ -434,7 +434,7 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
     if order.checkout_follows != follows or (order.checkout_planned_expiry or 0) < soonest:
         planned = int((now + timedelta(minutes=int(conference.checkout_expiry_minutes))).timestamp())
         seen = order.checkout_planned_expiry
-        planned_now = _guarded(
+        planned_now = store.update_if(
             order,
             [records.Order.checkout_follows.set(follows), records.Order.checkout_planned_expiry.set(planned)],
             (records.Order.status == records.PENDING)
@@ -463,7 +463,7 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
         conference.stripe_secret_name, params, idempotency_key=f"order-{order.order_id}-checkout-{digest}"
     )
     expires_at = datetime.fromtimestamp(session["expires_at"], tz=now.tzinfo)
-    stored = _guarded(
+    stored = store.update_if(
         order,
         [
             records.Order.checkout_session_id.set(session["id"]),
@@ -485,7 +485,8 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
 
 def announce_paid(order: records.Order) -> None:
     """``order.paid``, once: the flag is claimed with a conditional write before publishing."""
-    claimed = _guarded(order, [records.Order.paid_announced.set(True)], records.Order.paid_announced == False)  # noqa: E712
+    unannounced = records.Order.paid_announced == False  # noqa: E712 - a DynamoDB condition
+    claimed = store.update_if(order, [records.Order.paid_announced.set(True)], unannounced)
     if not claimed:
         return
     try:
@@ -501,24 +502,8 @@ def announce_paid(order: records.Order) -> None:
             },
         )
     except Exception:
-        _guarded(order, [records.Order.paid_announced.set(False)], records.Order.PK.exists())
+        store.update_if(order, [records.Order.paid_announced.set(False)], records.Order.PK.exists())
         raise
-
-
-def _guarded(order: records.Order, actions: list[Any], condition: Any) -> bool:
-    from pynamodb.exceptions import UpdateError
-
-    try:
-        order.update(
-            actions=[*actions, records.Order.updated_at.set(store.now())],
-            condition=condition,
-            add_version_condition=False,
-        )
-    except UpdateError as exc:
-        if store.is_condition_failure(exc):
-            return False
-        raise
-    return True
 
 
 def _charge_of(conference_id: str, payment_intent_id: str | None) -> str | None:
@@ -654,7 +639,9 @@ def close_open_session(order: records.Order) -> None:
         on_session_paid(order.conference_id, session)
         raise InvalidState("the order was paid at Stripe meanwhile")
     if order.checkout_expires_at is None or order.checkout_expires_at > store.now():
-        _guarded(order, [records.Order.checkout_expires_at.set(store.now())], records.Order.PK.exists())
+        store.update_if(
+            order, [records.Order.checkout_expires_at.set(store.now())], records.Order.PK.exists()
+        )
 
 
 def cancel(conference_id: str, order_id: str, viewer: OrderViewer | None) -> OrderView:

@@ -12,6 +12,7 @@ from boxoffice.store.base import (
     transaction,
     transition,
     transition_in,
+    update_if,
 )
 from boxoffice.store.conferences import (
     AddOn,
@@ -57,4 +58,5 @@ __all__ = [
     "transaction",
     "transition",
     "transition_in",
+    "update_if",
 ]

@@ -152,6 +152,22 @@ def transition[I: Item](
     return item
 
 
+def update_if(item: Item, actions: Iterable[Action], condition: Any) -> bool:
+    """One conditional update (stamping ``updated_at``); False, with nothing written, when the
+    condition does not hold. For guards that are not state moves: amounts, flags, leases."""
+    try:
+        item.update(
+            actions=[*actions, type(item).updated_at.set(now())],
+            condition=condition,
+            add_version_condition=False,
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 def transaction(client_request_token: str | None = None) -> TransactWrite:
     """A write transaction on the table. A ``client_request_token`` makes a retried commit a no-op."""
     return TransactWrite(connection=Connection(), client_request_token=client_request_token)

@@ -21,10 +21,18 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 
-from boxoffice.store.base import Item, StateMachine, get_or_none, is_condition_failure, now, transaction
+from boxoffice.store.base import (
+    Item,
+    StateMachine,
+    get_or_none,
+    is_condition_failure,
+    now,
+    transaction,
+    update_if,
+)
 
 PENDING, APPROVED, PROCESSING, PAID, FAILED, REFUNDED = (
     "pending",
@@ -210,18 +218,8 @@ def get_many(conference_id: str, purchase_ids: Sequence[str]) -> dict[str, BulkP
 
 
 def update_guarded(purchase: BulkPurchase, actions: list[Action], condition: Any) -> bool:
-    """One conditional update; False (and nothing written) when the condition does not hold."""
-    try:
-        purchase.update(
-            actions=[*actions, BulkPurchase.updated_at.set(now())],
-            condition=condition,
-            add_version_condition=False,
-        )
-    except UpdateError as exc:
-        if is_condition_failure(exc):
-            return False
-        raise
-    return True
+    """One conditional update of the purchase; False when the condition does not hold."""
+    return update_if(purchase, actions, condition)
 
 
 def claim_fulfillment(purchase: BulkPurchase, from_states: Sequence[str], lease: timedelta) -> bool:
