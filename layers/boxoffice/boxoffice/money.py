@@ -202,6 +202,15 @@ def on_grid(amount: int, currency: str) -> bool:
     return amount % grid(currency) == 0
 
 
+def require_on_grid(amount: int, currency: str, loc: list[str | int]) -> None:
+    """Refuse (422) an amount Stripe would refuse for the currency, naming the field."""
+    if not on_grid(amount, currency):
+        from boxoffice.errors import ValidationFailed
+
+        message = f"{currency.upper()} amounts must be multiples of {grid(currency)} minor units"
+        raise ValidationFailed(message, details=[{"loc": loc, "msg": message, "type": "value_error"}])
+
+
 def format_amount(amount: int, currency: str) -> str:
     """Human form such as ``12.50 USD`` or ``1500 JPY``; for messages, never for arithmetic."""
     places = decimals(currency)
