@@ -90,9 +90,14 @@ def money(order_id: str) -> dict[str, Any]:
         "status": order.status,
         "amount_paid": int(order.amount_paid),
         "amount_refunded": int(order.amount_refunded),
-        "refundable": int(order.refundable),
+        "refundable": min(int(order.refundable), int(order.refundable_total)),  # to the card
         "refund_reserved": int(order.refund_reserved),
     }
+
+
+def store_credit_balance(order_id: str) -> int:
+    """What may still go back as store credit: everything paid minus every refund."""
+    return int(stored(order_id).refundable_total)
 
 
 def bump(order_id: str, **amounts: int) -> None:

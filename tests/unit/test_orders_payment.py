@@ -220,9 +220,10 @@ def test_a_payment_after_cancellation_is_recorded_and_flagged_and_the_order_stay
     view = get(order["id"]).json
     assert view["status"] == "cancelled"
     assert view["attention"] and "cancelled" in view["attention"]
-    assert view["amount_paid"] == 25000
+    assert view["amount_paid"] == 0  # money after cancellation is never the order's payment
     (payment,) = view["payments"]
     assert (payment["method"], payment["status"], payment["amount"]) == ("stripe", "succeeded", 25000)
+    assert payment["own"] is False
     assert payment["payment_intent_id"] == session["payment_intent"]
     assert domain_events(tap) == []
 

@@ -34,6 +34,7 @@ from tests.unit.refund_fixtures import (
     refunds_fn,
     renamed,
     rerun,
+    store_credit_balance,
     stored,
     stored_refunds,
     stripe_client,
@@ -163,14 +164,50 @@ def test_a_free_order_has_no_card_payment_to_refund(demo, emulator):
     assert all_credit_items() == []
 
 
-def test_an_order_paid_with_store_credit_has_no_card_payment_to_refund(demo, emulator):
+def test_the_credit_paid_part_of_an_order_goes_back_only_as_store_credit(demo, emulator):
+    """Seen broken: the credit-paid part of an order could never be refunded, not even as credit."""
     order = new_order(10000)
     make_credit(10000)
     assert apply_credit("cr_00000000000000a1", order["id"]).status == 201
     assert money(order["id"])["status"] == "paid"
     assert_refused(refund(order["id"], 5000), 409, "invalid_state")
-    assert_refused(refund(order["id"], 5000, destination="store_credit"), 409, "invalid_state")
     assert stored_refunds(order["id"]) == []
+    credit = refund_ok(order["id"], 6000, destination="store_credit")
+    assert (credit["destination"], credit["status"], credit["credit"]["amount"]) == (
+        "store_credit",
+        "succeeded",
+        6000,
+    )
+    reply = refund(order["id"], 5000, destination="store_credit")
+    assert_refused(reply, 422, "validation_error")
+    assert reply.json["error"]["details"][0]["msg"] == "at most 4000"
+    refund_ok(order["id"], 4000, destination="store_credit")
+    state = money(order["id"])
+    assert (state["status"], state["amount_refunded"], store_credit_balance(order["id"])) == (
+        "refunded",
+        10000,
+        0,
+    )
+
+
+def test_an_order_paid_part_by_credit_part_by_card_refunds_each_part_to_where_it_came_from(demo, emulator):
+    order = new_order(10000)
+    make_credit(4000)
+    assert apply_credit("cr_00000000000000a1", order["id"]).status == 201
+    pay_order(emulator, order["id"])
+    state = money(order["id"])
+    assert (state["status"], state["amount_paid"], state["refundable"]) == ("paid", 10000, 6000)
+    assert store_credit_balance(order["id"]) == 10000
+    assert_refused(refund(order["id"], 6001), 422, "validation_error")
+    refund_ok(order["id"], 6000)
+    assert_refused(refund(order["id"], 1000), 409, "invalid_state")  # the card got all of its part
+    refund_ok(order["id"], 4000, destination="store_credit")
+    state = money(order["id"])
+    assert (state["status"], state["amount_refunded"], store_credit_balance(order["id"])) == (
+        "refunded",
+        10000,
+        0,
+    )
 
 
 def test_more_than_the_order_total_is_refused(demo, emulator):
@@ -335,6 +372,7 @@ def split_order(emulator) -> tuple[str, str, str]:
             order_records.Order.status.set("paid"),
             order_records.Order.amount_paid.set(30000),
             order_records.Order.refundable.set(30000),
+            order_records.Order.refundable_total.set(30000),
             *order_records.leave_pending_index(),
         ],
         add_version_condition=False,

@@ -201,10 +201,35 @@ def test_stripes_own_event_finishes_a_refund_left_pending_after_the_stripe_call(
 
 
 @pytest.mark.parametrize("mode", ["500", "reset"])
-def test_stripe_failing_gives_a_502_and_leaves_the_order_as_it_was(demo, emulator, no_sdk_backoff, mode):
+def test_stripe_failing_before_the_reservation_gives_a_502_and_stores_nothing(
+    demo, emulator, no_sdk_backoff, mode
+):
     order = paid_order(emulator, 10000)
     before = money(order["id"])
-    emulator.fail_next(3, mode=mode)  # the first try and the SDK's two retries
+    emulator.fail_next(3, mode=mode)  # reading Stripe's refunds first: the try and two SDK retries
+    reply = refund(order["id"], 3000, key=KEY)
+    assert reply.status == 502, reply.text
+    assert money(order["id"]) == before
+    assert stored_refunds(order["id"]) == []
+    assert refund(order["id"], 3000, key=KEY).status == 201
+
+
+@pytest.mark.parametrize("mode", ["500", "reset"])
+def test_stripe_failing_gives_a_502_and_leaves_the_order_as_it_was(
+    demo, emulator, no_sdk_backoff, monkeypatch, mode
+):
+    from boxoffice import refunds
+
+    order = paid_order(emulator, 10000)
+    before = money(order["id"])
+    synced = refunds.sync_with_stripe
+
+    def then_fail(*args, **kwargs):
+        owner = synced(*args, **kwargs)
+        emulator.fail_next(3, mode=mode)  # the refund itself: the first try and the SDK's two retries
+        return owner
+
+    monkeypatch.setattr(refunds, "sync_with_stripe", then_fail)
     reply = refund(order["id"], 3000, key=KEY)
     assert reply.status == 502, reply.text
     assert reply.json["error"]["code"] == "payment_provider_error"

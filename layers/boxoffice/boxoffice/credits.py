@@ -70,6 +70,8 @@ def apply(
             raise NotFound(f"credit {credit_id} not found")
         if credit.status != records.AVAILABLE:
             raise CreditError(f"the credit is {credit.status}, not available")
+        if credit.attention is not None:
+            raise CreditError(f"the credit is frozen until staff look at it: {credit.attention}")
         if credit.expires_at is not None and credit.expires_at < store.now():
             raise CreditError("the credit has expired")
         if int(credit.remaining_amount) <= 0:
@@ -137,10 +139,15 @@ def _apply_once(credit: records.Credit, order: order_records.Order, amount: int)
                 records.Credit.updated_at.set(at),
             ],
             condition=(records.Credit.status == records.AVAILABLE)
+            & records.Credit.attention.does_not_exist()
             & (records.Credit.remaining_amount == int(credit.remaining_amount)),
             add_version_condition=False,
         )
-        order_actions = [order_records.Order.amount_paid.add(amount), order_records.Order.updated_at.set(at)]
+        order_actions = [
+            order_records.Order.amount_paid.add(amount),
+            order_records.Order.refundable_total.add(amount),
+            order_records.Order.updated_at.set(at),
+        ]
         if covered:
             order_actions += [
                 order_records.Order.status.set(order_records.PAID),

@@ -81,6 +81,8 @@ class PaymentView(BaseModel):
     payment_intent_id: str | None
     charge_id: str | None
     credit_id: str | None
+    own: bool = True
+    """False for money that is not the order's payment (refundable to its card, flagged)."""
     created_at: datetime
 
 
@@ -151,6 +153,7 @@ def payment_view(payment: records.Payment) -> PaymentView:
         payment_intent_id=payment.payment_intent_id,
         charge_id=payment.charge_id,
         credit_id=payment.credit_id,
+        own=payment.is_own,
         created_at=payment.created_at,
     )
 
@@ -541,18 +544,94 @@ def _charge_of(conference_id: str, payment_intent_id: str | None) -> str | None:
     return charge.get("id") if isinstance(charge, dict) else charge
 
 
+def _status_from_amounts(total: int, paid: int, refunded: int) -> str:
+    """The status a paid order's amounts give (DOMAIN.md "The books" 1)."""
+    if refunded > 0 and refunded >= total:
+        return records.REFUNDED
+    if refunded > 0:
+        return records.PARTIALLY_REFUNDED
+    return records.PAID if paid >= total else records.PENDING
+
+
 def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
-    """A paid session: one ``stripe`` payment, and the order paid (or flagged) — once."""
+    """A paid session: one ``stripe`` payment, and the order paid (or the money flagged) — once.
+
+    The order's own payment is the one that covers its balance while it is pending. Anything else
+    (a second tab's payment, a payment after cancellation, a wrong amount) is recorded as money
+    that is not the order's own: refundable to its card, flagged until someone acts, never counted
+    in the order's amounts. Refunds Stripe made on this payment before its event arrived are taken
+    in by the same transaction, so the order lands on the status its amounts give: a payment whose
+    refund came first leaves a refunded order, never a paid one, and ``order.paid`` is not announced.
+    """
     order_id = (session.get("metadata") or {}).get("order_id")
-    order = records.get(conference_id, order_id) if isinstance(order_id, str) else None
-    if order is None or session.get("payment_status") != "paid":
+    if not isinstance(order_id, str):
+        return
+    if session.get("status") == "complete" and session.get("payment_status") == "unpaid":
+        order = records.get(conference_id, order_id)
+        if order is not None:
+            _mark_settling(order, str(session.get("id")))
+        return
+    if session.get("payment_status") != "paid":
         return
     collected = Collected.from_session(session)
     payment_id = f"pay_{collected.payment_intent_id or session.get('id')}"
-    if records.get_payment(conference_id, order.order_id, payment_id) is not None:
-        if order.status == records.PAID:
+    charge_id: str | None = None
+    for _ in range(TRANSACTION_ATTEMPTS):
+        order = records.get(conference_id, order_id)
+        if order is None:
+            return
+        if records.get_payment(conference_id, order.order_id, payment_id) is not None:
+            if order.status == records.PAID:
+                announce_paid(order)
+            return
+        if charge_id is None:
+            charge_id = _charge_of(conference_id, collected.payment_intent_id)
+        try:
+            status = _record_session_payment(order, collected, payment_id, charge_id, session)
+        except _PaymentRace:
+            continue
+        if status in (records.PAID, records.PARTIALLY_REFUNDED):
+            order.status = status
             announce_paid(order)
         return
+    raise InvalidState("the order changed while its payment was recorded; the event will be retried")
+
+
+class _PaymentRace(Exception):
+    """The order or one of its refunds moved while the payment was recorded: read again."""
+
+
+def _record_session_payment(
+    order: records.Order,
+    collected: Collected,
+    payment_id: str,
+    charge_id: str | None,
+    session: dict[str, Any],
+) -> str | None:
+    """One transaction: the payment, its intent's link, its early refunds, and the order's amounts.
+    Returns the order's new status when the payment is its own, else None (flagged money)."""
+    from boxoffice.store import refunds as refund_records
+
+    conference_id = order.conference_id
+    due = int(order.total) - int(order.amount_paid)
+    problem = None
+    if order.status != records.PENDING:
+        problem = f"a payment of {money.format_amount(collected.amount, collected.currency)} arrived for a {order.status} order; refund it"
+    elif (collected.amount, collected.currency) != (due, order.currency):
+        problem = (
+            f"Stripe collected {money.format_amount(collected.amount, collected.currency or order.currency)} "
+            f"but {money.format_amount(due, order.currency)} was due; refund it"
+        )
+    own = problem is None
+    intent = collected.payment_intent_id
+    early = [
+        r
+        for r in refund_records.list_refunds(order.PK)
+        if r.counts_against == refund_records.UNMATCHED
+        and r.payment_intent_id == intent
+        and r.status != refund_records.FAILED
+    ]
+    early_amount = sum(int(r.amount) for r in early)
     payment = records.Payment(
         *records.Payment.key(conference_id, order.order_id, payment_id),
         conference_id=conference_id,
@@ -561,54 +640,79 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
         method="stripe",
         status="succeeded",
         amount=collected.amount,
-        payment_intent_id=collected.payment_intent_id,
-        charge_id=_charge_of(conference_id, collected.payment_intent_id),
+        amount_refunded=early_amount,
+        payment_intent_id=intent,
+        charge_id=charge_id,
+        own=None if own else False,
     )
-    due = int(order.total) - int(order.amount_paid)
-    problem = None
-    if order.status != records.PENDING:
-        problem = f"a payment of {money.format_amount(collected.amount, collected.currency)} arrived for a {order.status} order; refund it"
-    elif (collected.amount, collected.currency) != (due, order.currency):
-        problem = (
-            f"Stripe collected {money.format_amount(collected.amount, collected.currency or order.currency)} "
-            f"but {money.format_amount(due, order.currency)} was due"
-        )
     link = PaymentIntentLink(
-        *PaymentIntentLink.key(conference_id, str(collected.payment_intent_id)),
-        kind="order",
-        record_id=order.order_id,
+        *PaymentIntentLink.key(conference_id, str(intent)), kind="order", record_id=order.order_id
     )
+    unmatched = int(order.unmatched_refunds)
+    status = None
     try:
         with store.transaction() as tx:
             tx.save(payment, condition=records.Payment.PK.does_not_exist())
-            if collected.payment_intent_id:
+            if intent:
                 tx.save(link, condition=PaymentIntentLink.PK.does_not_exist())
-            money_actions = [
-                records.Order.amount_paid.add(collected.amount),
-                records.Order.refundable.add(collected.amount),
-            ]
-            if problem is None:
-                store.transition_in(
-                    tx, order, records.PAID, records.MACHINE,
-                    [*money_actions, *records.leave_pending_index(), records.Order.paid_announced.set(False)],
-                )  # fmt: skip
-            else:
+            for refund in early:
                 tx.update(
-                    order,
-                    actions=[*money_actions, records.Order.attention.set(problem)],
-                    add_version_condition=False,
+                    refund,
+                    actions=[
+                        refund_records.Refund.against.set(
+                            refund_records.OWNER if own else refund_records.EXTRA
+                        )
+                    ],
+                    condition=refund_records.Refund.against == refund_records.UNMATCHED,
                 )
+            order_actions: list[Any] = [records.Order.unmatched_refunds.add(-early_amount)]
+            guard = (
+                records.Order.unmatched_refunds == unmatched
+                if unmatched
+                else (
+                    records.Order.unmatched_refunds.does_not_exist() | (records.Order.unmatched_refunds == 0)
+                )
+            )
+            if own:
+                paid = int(order.amount_paid) + collected.amount
+                refunded = int(order.amount_refunded) + early_amount
+                status = _status_from_amounts(int(order.total), paid, refunded)
+                order_actions += [
+                    records.Order.amount_paid.add(collected.amount),
+                    records.Order.amount_refunded.add(early_amount),
+                    records.Order.refundable.add(collected.amount - early_amount),
+                    records.Order.refundable_total.add(collected.amount - early_amount),
+                    records.Order.settling.remove(),
+                    *records.leave_pending_index(),
+                    records.Order.paid_announced.set(False),
+                ]
+                store.transition_in(tx, order, status, records.MACHINE, order_actions, also=guard)
+            else:
+                order_actions.append(records.Order.attention.set(str(problem)))
+                tx.update(order, actions=order_actions, condition=guard, add_version_condition=False)
     except TransactWriteError as exc:
-        if store.is_condition_failure(exc):
-            raise InvalidState(
-                "the order changed while its payment was recorded; the event will be retried"
-            ) from exc
+        if store.is_condition_failure(exc) or any(
+            r is not None and r.code == "TransactionConflict" for r in exc.cancellation_reasons or []
+        ):
+            raise _PaymentRace from exc
         raise
-    if problem is not None:
+    if not own:
         logger.warning("order payment needs staff", extra={"order_id": order.order_id, "problem": problem})
-        return
-    order.status = records.PAID
-    announce_paid(order)
+        return None
+    if status == records.REFUNDED:
+        logger.warning(
+            "payment recorded after its refund; order.paid not announced",
+            extra={"order_id": order.order_id, "session": session.get("id")},
+        )
+    return status
+
+
+def _mark_settling(order: records.Order, session_id: str) -> None:
+    """A delayed payment (a bank debit) was submitted: the order is not cancelled while it settles."""
+    if store.update_if(
+        order, [records.Order.settling.set(session_id)], records.Order.status == records.PENDING
+    ):
+        logger.info("order payment settling", extra={"order_id": order.order_id, "session": session_id})
 
 
 def on_payment_failed(conference_id: str, obj: dict[str, Any]) -> None:
@@ -617,6 +721,9 @@ def on_payment_failed(conference_id: str, obj: dict[str, Any]) -> None:
     order = records.get(conference_id, order_id) if isinstance(order_id, str) else None
     if order is None:
         return
+    if obj.get("object") == "checkout.session" and order.settling == obj.get("id"):
+        # The settling debit failed: the order may be cancelled again once its hold has ended.
+        store.update_if(order, [records.Order.settling.remove()], records.Order.settling == order.settling)
     intent = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
     charge = obj.get("latest_charge") if obj.get("object") == "payment_intent" else None
     payment_id = f"pay_{intent}_{charge or 'failed'}_failed"
@@ -662,10 +769,24 @@ def close_open_session(order: records.Order) -> None:
     if session.get("payment_status") == "paid":
         on_session_paid(order.conference_id, session)
         raise InvalidState("the order was paid at Stripe meanwhile")
+    if session.get("status") == "complete" and _still_settling(conference.stripe_secret_name, session):
+        _mark_settling(order, str(session["id"]))
+        raise InvalidState("the order's payment is still settling at the bank")
     if order.checkout_expires_at is None or order.checkout_expires_at > store.now():
         store.update_if(
             order, [records.Order.checkout_expires_at.set(store.now())], records.Order.PK.exists()
         )
+
+
+def _still_settling(secret_name: str, session: dict[str, Any]) -> bool:
+    """A completed, unpaid session whose payment intent is still processing (a bank debit)."""
+    from boxoffice import stripe_gateway
+
+    intent = session.get("payment_intent")
+    intent_id = intent.get("id") if isinstance(intent, dict) else intent
+    if not isinstance(intent_id, str):
+        return False
+    return stripe_gateway.retrieve_payment_intent(secret_name, intent_id).get("status") == "processing"
 
 
 def cancel(conference_id: str, order_id: str, viewer: OrderViewer | None) -> OrderView:
@@ -676,6 +797,8 @@ def cancel(conference_id: str, order_id: str, viewer: OrderViewer | None) -> Ord
     order = _require(conference_id, order_id, viewer)
     if order.status != records.PENDING:
         raise InvalidState(f"order is {order.status}; only a pending order is cancelled")
+    if order.settling:
+        raise InvalidState("the order's payment is still settling at the bank")
     close_open_session(order)
     _cancel_record(order)
     return view(records.get(conference_id, order_id) or order)
@@ -688,11 +811,18 @@ def _cancel_record(order: records.Order) -> None:
     with_voucher = units > 0
     for attempt in range(TRANSACTION_ATTEMPTS):
         returns = credits.credit_returns(order)
+        returned = sum(int(payment.amount) for payment, _, _ in returns)
         try:
             with store.transaction() as tx:
                 store.transition_in(
-                    tx, order, records.CANCELLED, records.MACHINE, records.leave_pending_index()
-                )
+                    tx, order, records.CANCELLED, records.MACHINE,
+                    [
+                        *records.leave_pending_index(),
+                        records.Order.amount_paid.add(-returned),
+                        records.Order.refundable_total.add(-returned),
+                    ],
+                    also=records.Order.settling.does_not_exist(),
+                )  # fmt: skip
                 if with_voucher:
                     voucher = voucher_store.Voucher(
                         *voucher_store.Voucher.key(order.conference_id, str(order.voucher_code))
@@ -713,6 +843,8 @@ def _cancel_record(order: records.Order) -> None:
             fresh = records.get(order.conference_id, order.order_id)
             if fresh is None or fresh.status != records.PENDING:
                 raise InvalidState("the order is no longer pending") from exc
+            if fresh.settling:
+                raise InvalidState("the order's payment is still settling at the bank") from exc
             if with_voucher and 1 in failed:
                 with_voucher = False  # fewer uses recorded than it took: never below 0
             if attempt + 1 == TRANSACTION_ATTEMPTS:

@@ -32,7 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from pynamodb.exceptions import TransactWriteError
 
 from boxoffice import bulk_purchases, money, store
-from boxoffice.errors import InvalidState, NotFound, PaymentProviderError, ValidationFailed
+from boxoffice.errors import (
+    IdempotencyConflict,
+    InvalidState,
+    NotFound,
+    PaymentProviderError,
+    ValidationFailed,
+)
 from boxoffice.observability import logger
 from boxoffice.store import bulk_purchases as purchases
 from boxoffice.store import credits as credit_records
@@ -171,7 +177,7 @@ class Owner:
             payments = [
                 p
                 for p in order_records.payments_of(self.item.conference_id, self.item.order_id)
-                if p.method == "stripe" and p.status == "succeeded" and p.payment_intent_id
+                if p.method == "stripe" and p.status == "succeeded" and p.payment_intent_id and p.is_own
             ]
             payments.sort(key=lambda p: p.created_at, reverse=True)
             return [(str(p.payment_intent_id), int(p.amount) - int(p.amount_refunded)) for p in payments]
@@ -180,6 +186,33 @@ class Owner:
                 (self.item.payment_intent_id, int(self.item.amount_paid) - int(self.item.amount_refunded))
             ]
         return []
+
+    def counts_against(self, payment_intent_id: str | None) -> str:
+        """What a Stripe refund on ``payment_intent_id`` counts against (DOMAIN.md: a refund is
+        counted against the payment it refunded; a duplicate's refund never touches the kept one)."""
+        if isinstance(self.item, order_records.Order):
+            payment = self.payment_for(payment_intent_id) if payment_intent_id else None
+            if payment is None:
+                return records.UNMATCHED
+            return records.OWNER if payment.is_own else records.EXTRA
+        own = self.item.payment_intent_id
+        return records.OWNER if own is None or own == payment_intent_id else records.EXTRA
+
+    def balance_actions(self, amount: int, destination: str) -> list[Any]:
+        """Move the refundable balances by ``amount`` (negative to take) for a refund to ``destination``."""
+        actions: list[Any] = []
+        if destination == "card":
+            actions.append(self.model.refundable.add(amount))
+        if isinstance(self.item, order_records.Order):
+            actions.append(order_records.Order.refundable_total.add(amount))
+        return actions
+
+    def balance(self, destination: str) -> int:
+        """What may still be refunded to ``destination`` (DOMAIN.md "Refunds")."""
+        if not isinstance(self.item, order_records.Order):
+            return int(self.item.refundable) if destination == "card" else 0
+        total = int(self.item.refundable_total)
+        return min(int(self.item.refundable), total) if destination == "card" else total
 
     def payment_for(self, payment_intent_id: str) -> order_records.Payment | None:
         if not isinstance(self.item, order_records.Order):
@@ -250,25 +283,34 @@ def settle_order(order: order_records.Order) -> None:
             order = exc.current  # type: ignore[assignment]
 
 
-def refund_id_for(owner_pk: str, idempotency_key: str | None, attempt: int = 0) -> str:
-    """The refund's id: derived from the request's Idempotency-Key (and the attempt, after a
-    refund Stripe refused), so a retry resumes the same refund instead of starting another."""
+def refund_id_for(owner_pk: str, caller: str, idempotency_key: str | None, attempt: int = 0) -> str:
+    """The refund's id: derived from the caller's Idempotency-Key (and the attempt, after a refund
+    Stripe refused), so a retry resumes the same refund instead of starting another. The key names
+    one request of one caller: another staff member's same key is another refund."""
     if idempotency_key is None:
         return f"rf_{secrets.token_hex(8)}"
-    return "rf_" + hashlib.sha256(f"{owner_pk}|{idempotency_key}|{attempt}".encode()).hexdigest()[:16]
+    material = f"{owner_pk}|{caller}|{idempotency_key}|{attempt}"
+    return "rf_" + hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def request_hash(**fields: object) -> str:
+    """A fingerprint of a refund request's body, to refuse a reused key with another body."""
+    return hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()[:24]
 
 
 MAX_ATTEMPTS_PER_KEY = 20
 
 
-def _existing_or_next_id(owner_pk: str, idempotency_key: str | None) -> tuple[str, records.Refund | None]:
+def _existing_or_next_id(
+    owner_pk: str, caller: str, idempotency_key: str | None
+) -> tuple[str, records.Refund | None]:
     """The refund this key already started (to resume or return), or the id for a new one.
 
     A refund that failed because Stripe said no (502, "safe to retry") does not stop a retry with
     the same key: the retry becomes the key's next attempt.
     """
     for attempt in range(MAX_ATTEMPTS_PER_KEY):
-        refund_id = refund_id_for(owner_pk, idempotency_key, attempt)
+        refund_id = refund_id_for(owner_pk, caller, idempotency_key, attempt)
         refund = records.get_refund(owner_pk, refund_id)
         released = refund is not None and refund.status == records.FAILED and not refund.stripe_refund_ids
         if idempotency_key is None or not released:
@@ -297,15 +339,20 @@ def _split(owner: Owner, amount: int) -> dict[str, int]:
 
 def _reserve(owner: Owner, refund: records.Refund) -> None:
     amount, model = int(refund.amount), owner.model
+    condition = model.status.is_in(*owner.refundable_states)
+    if refund.destination == "card":
+        condition &= model.refundable >= amount
+    if owner.is_order:
+        condition &= order_records.Order.refundable_total >= amount
     with store.transaction() as tx:
         tx.update(
             owner.item,
             actions=[
-                model.refundable.add(-amount),
+                *owner.balance_actions(-amount, refund.destination),
                 model.refund_reserved.add(amount),
                 model.updated_at.set(store.now()),
             ],
-            condition=model.status.is_in(*owner.refundable_states) & (model.refundable >= amount),
+            condition=condition,
             add_version_condition=False,
         )
         tx.save(refund, condition=records.Refund.PK.does_not_exist())
@@ -346,7 +393,10 @@ def _release(owner: Owner, refund: records.Refund, reason: str, amount: int | No
             )
             tx.update(
                 owner.item,
-                actions=[model.refundable.add(amount), model.refund_reserved.add(-amount)],
+                actions=[
+                    *owner.balance_actions(amount, refund.destination),
+                    model.refund_reserved.add(-amount),
+                ],
                 add_version_condition=False,
             )
     except TransactWriteError as exc:
@@ -383,7 +433,7 @@ def _complete(
                 actions=[
                     model.refund_reserved.add(-amount),
                     model.amount_refunded.add(done),
-                    model.refundable.add(amount - done),
+                    *owner.balance_actions(amount - done, refund.destination),
                 ],
                 add_version_condition=False,
             )
@@ -496,36 +546,41 @@ def _run(owner: Owner, refund: records.Refund, secret_name: str | None) -> recor
 def _create(
     owner: Owner,
     *,
-    amount: int,
+    amount: int | None,
     reason: str,
     destination: str,
     note: str,
     staff_user: str,
     idempotency_key: str | None,
 ) -> RefundView:
+    """Refund ``amount`` (None: all that is refundable to ``destination``), or resume the refund
+    this caller's Idempotency-Key already started."""
     conference = store.require_conference(owner.item.conference_id)
-    refund_id, refund = _existing_or_next_id(owner.item.PK, idempotency_key)
+    fingerprint = request_hash(amount=amount, reason=reason, destination=destination, note=note)
+    refund_id, refund = _existing_or_next_id(owner.item.PK, staff_user, idempotency_key)
+    if refund is not None and refund.request_hash not in (None, fingerprint):
+        raise IdempotencyConflict("this Idempotency-Key was already used with a different request")
     if refund is None:
-        money.require_on_grid(amount, owner.item.currency, ["body", "amount"])
+        if amount is not None:
+            money.require_on_grid(amount, owner.item.currency, ["body", "amount"])
         if owner.item.status not in owner.refundable_states:
             raise InvalidState(
                 f"a {owner.item.status} {'order' if owner.is_order else 'bulk purchase'} cannot be refunded"
             )
-        if int(owner.item.refundable) <= 0 or not owner.intents():
-            raise InvalidState("there is no card payment left to refund")
-        if amount > int(owner.item.refundable):
-            raise ValidationFailed(
-                "amount is more than the refundable balance",
-                details=[
-                    {
-                        "loc": ["body", "amount"],
-                        "msg": f"at most {int(owner.item.refundable)}",
-                        "type": "value_error",
-                    }
-                ],
-            )
         if destination == "card" and conference.stripe_secret_name is None:
             raise InvalidState("this conference has no Stripe account configured")
+        if conference.stripe_secret_name is not None:
+            owner = sync_with_stripe(owner, conference.stripe_secret_name)
+        balance = owner.balance(destination)
+        if balance <= 0 or (destination == "card" and not owner.intents()):
+            what = "card payment" if destination == "card" else "payment"
+            raise InvalidState(f"there is no {what} left to refund")
+        amount = balance if amount is None else amount
+        if amount > balance:
+            raise ValidationFailed(
+                "amount is more than the refundable balance",
+                details=[{"loc": ["body", "amount"], "msg": f"at most {balance}", "type": "value_error"}],
+            )
         refund = records.Refund(
             *records.Refund.key(owner.item.PK, refund_id),
             conference_id=owner.item.conference_id,
@@ -540,6 +595,7 @@ def _create(
             source="api",
             created_by=staff_user,
             split=_split(owner, amount) if destination == "card" else None,
+            request_hash=fingerprint,
         )
         refund.GSI1PK, refund.GSI1SK = (
             f"REFUNDS_PENDING#{owner.item.conference_id}",
@@ -565,9 +621,8 @@ def refund_bulk_purchase(
     purchase = purchases.get(conference_id, purchase_id)
     if purchase is None:
         raise NotFound(f"bulk purchase {purchase_id} not found")
-    amount = request.amount if request.amount is not None else max(int(purchase.refundable), 1)
     return _create(
-        Owner(purchase), amount=amount, reason=request.reason, destination="card", note="", staff_user=staff_user,
+        Owner(purchase), amount=request.amount, reason=request.reason, destination="card", note="", staff_user=staff_user,
         idempotency_key=idempotency_key,
     )  # fmt: skip
 
@@ -649,9 +704,14 @@ def finish_stale_pending(conference_id: str) -> int:
 
 
 def _record_external(owner: Owner, stripe_refund: dict[str, Any]) -> None:
-    """A refund made outside our API (the dashboard): counted once, by its Stripe id."""
+    """A refund made outside our API (the dashboard): counted once, by its Stripe id, against the
+    payment it refunded. A refund of money that is not the owner's own payment touches only that
+    payment; one whose payment is not recorded yet waits, unmatched, until the payment's event
+    arrives and takes it in (``orders.on_session_paid``)."""
     amount, model = int(stripe_refund["amount"]), owner.model
     intent = stripe_refund.get("payment_intent")
+    intent = intent if isinstance(intent, str) else None
+    against = owner.counts_against(intent)
     refund_id = f"rf_ext_{stripe_refund['id']}"
     refund = records.Refund(
         *records.Refund.key(owner.item.PK, refund_id),
@@ -666,21 +726,38 @@ def _record_external(owner: Owner, stripe_refund: dict[str, Any]) -> None:
         status=records.SUCCEEDED,
         source="external",
         stripe_refund_ids=[stripe_refund["id"]],
+        against=None if against == records.OWNER else against,
     )
     link = records.StripeRefundLink(
         *records.StripeRefundLink.key(owner.item.conference_id, stripe_refund["id"]),
         owner_pk=owner.item.PK, refund_id=refund_id, amount=amount, payment_intent_id=intent,
     )  # fmt: skip
+    payment = owner.payment_for(intent) if intent else None
     try:
         with store.transaction() as tx:
             tx.save(link, condition=records.StripeRefundLink.PK.does_not_exist())
             tx.save(refund, condition=records.Refund.PK.does_not_exist())
-            tx.update(
-                owner.item,
-                actions=[model.amount_refunded.add(amount), model.refundable.add(-amount)],
-                add_version_condition=False,
-            )
-            payment = owner.payment_for(intent) if isinstance(intent, str) else None
+            if against == records.OWNER:
+                tx.update(
+                    owner.item,
+                    actions=[model.amount_refunded.add(amount), *owner.balance_actions(-amount, "card")],
+                    add_version_condition=False,
+                )
+            elif against == records.UNMATCHED:
+                # Waits for its payment: the payment's transaction reads this sum and takes it in.
+                tx.update(
+                    owner.item,
+                    actions=[order_records.Order.unmatched_refunds.add(amount)],
+                    add_version_condition=False,
+                )
+                if intent:
+                    tx.condition_check(
+                        order_records.Payment,
+                        *order_records.Payment.key(
+                            owner.item.conference_id, owner.record_id, f"pay_{intent}"
+                        ),
+                        condition=order_records.Payment.PK.does_not_exist(),
+                    )
             if payment is not None:
                 tx.update(
                     payment,
@@ -690,15 +767,49 @@ def _record_external(owner: Owner, stripe_refund: dict[str, Any]) -> None:
     except TransactWriteError as exc:
         if not store.is_condition_failure(exc):
             raise
+        if records.get_link(owner.item.conference_id, stripe_refund["id"]) is None:
+            # Not a duplicate: the payment was recorded meanwhile. Decide again.
+            fresh = owner.reload()
+            if fresh is not None:
+                _record_external(fresh, stripe_refund)
         return
-    logger.info("external refund recorded", extra={"owner": owner.item.PK, "amount": amount})
+    logger.info(
+        "external refund recorded", extra={"owner": owner.item.PK, "amount": amount, "against": against}
+    )
+    if against == records.OWNER:
+        freeze_double_paid(owner)
+
+
+def freeze_double_paid(owner: Owner) -> None:
+    """Refunds now exceed what was paid: a store credit issued for money that also went back to the
+    card. The order and every credit it issued are flagged, and flagged credits cannot be applied."""
+    fresh = owner.reload()
+    if fresh is None or not isinstance(fresh.item, order_records.Order):
+        return
+    order = fresh.item
+    if int(order.amount_refunded) <= int(order.amount_paid):
+        return
+    over = money.format_amount(int(order.amount_refunded) - int(order.amount_paid), order.currency)
+    reason = f"refunds exceed what was paid by {over}: a store credit and a card refund paid the same money"
+    store.update_if(order, [order_records.Order.attention.set(reason)], order_records.Order.PK.exists())
+    for refund in records.list_refunds(order.PK):
+        if refund.destination != "store_credit" or not refund.credit_id:
+            continue
+        credit = credit_records.get(order.conference_id, refund.credit_id)
+        if credit is not None and credit.attention is None:
+            store.update_if(
+                credit, [credit_records.Credit.attention.set(reason)], credit_records.Credit.PK.exists()
+            )
+    logger.warning("money paid twice; credits frozen", extra={"order_id": order.order_id})
 
 
 def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
     """A part of a refund that had succeeded failed at the bank: that part is refundable again.
 
     Each Stripe refund (one part of a split refund) is given back once, guarded by its link; the
-    Refund itself becomes failed with the first failed part.
+    Refund itself becomes failed with the first failed part. What is given back is what was counted:
+    the owner's amounts for its own payment, the payment's alone for a duplicate, nothing for a
+    refund still waiting for its payment.
     """
     link = records.get_link(owner.item.conference_id, stripe_refund["id"])
     refund = records.get_refund(link.owner_pk, link.refund_id) if link else None
@@ -706,6 +817,7 @@ def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
         return
     amount, model = int(link.amount or refund.amount), owner.model
     reason = str(stripe_refund.get("failure_reason") or "failed")
+    against = refund.counts_against
     try:
         with store.transaction() as tx:
             tx.update(
@@ -714,17 +826,24 @@ def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
                 condition=records.StripeRefundLink.failed.does_not_exist(),
                 add_version_condition=False,
             )
+            refund_actions = [records.Refund.failure_reason.set(reason)]
             if refund.status == records.SUCCEEDED:
-                store.transition_in(
-                    tx, refund, records.FAILED, records.MACHINE, [records.Refund.failure_reason.set(reason)]
+                # Versioned: a refund taken in by its payment meanwhile (against moved) is decided again.
+                store.transition_in(tx, refund, records.FAILED, records.MACHINE, refund_actions)
+            if against == records.OWNER:
+                tx.update(
+                    owner.item,
+                    actions=[model.amount_refunded.add(-amount), *owner.balance_actions(amount, "card")],
+                    add_version_condition=False,
                 )
-            tx.update(
-                owner.item,
-                actions=[model.amount_refunded.add(-amount), model.refundable.add(amount)],
-                add_version_condition=False,
-            )
+            elif against == records.UNMATCHED:
+                tx.update(
+                    owner.item,
+                    actions=[order_records.Order.unmatched_refunds.add(-amount)],
+                    add_version_condition=False,
+                )
             payment = owner.payment_for(link.payment_intent_id) if link.payment_intent_id else None
-            if payment is not None:
+            if payment is not None and against != records.UNMATCHED:
                 tx.update(
                     payment,
                     actions=[order_records.Payment.amount_refunded.add(-amount)],
@@ -767,8 +886,53 @@ def on_stripe_refund(conference_id: str, stripe_refund: dict[str, Any]) -> None:
         if set(refund.split or {}) == {intent}:
             _complete(owner, refund, {intent: (stripe_refund["id"], int(stripe_refund["amount"]))})
     elif records.get_link(conference_id, stripe_refund["id"]) is None:
-        _record_external(owner, stripe_refund)
+        now = _as_stripe_has_it(conference_id, stripe_refund)
+        if now.get("status") in ("failed", "canceled"):
+            logger.info("refund already failed at Stripe; not counted", extra={"refund": now.get("id")})
+        else:
+            _record_external(owner, now)
     owner.settle()
+
+
+def _as_stripe_has_it(conference_id: str, stripe_refund: dict[str, Any]) -> dict[str, Any]:
+    """The refund as Stripe has it now (an event carries a snapshot), with the event's owner ids."""
+    from boxoffice import stripe_gateway
+
+    conference = store.get_conference(conference_id)
+    if conference is None or conference.stripe_secret_name is None:
+        return stripe_refund
+    fresh = stripe_gateway.retrieve_refund(conference.stripe_secret_name, stripe_refund["id"])
+    metadata = {**(stripe_refund.get("metadata") or {}), **(fresh.get("metadata") or {})}
+    return {**fresh, "metadata": metadata}
+
+
+def sync_with_stripe(owner: Owner, secret_name: str) -> Owner:
+    """Before money leaves in any form: every refund Stripe has on the owner's payments is recorded,
+    so the balance is the one Stripe would confirm now (a dashboard refund whose events are late
+    cannot be paid out again as store credit)."""
+    from boxoffice import stripe_gateway
+
+    if isinstance(owner.item, order_records.Order):
+        intents = {
+            str(p.payment_intent_id)
+            for p in order_records.payments_of(owner.item.conference_id, owner.item.order_id)
+            if p.method == "stripe" and p.payment_intent_id
+        }
+    else:
+        intents = {owner.item.payment_intent_id} if owner.item.payment_intent_id else set()
+    owner_ids = {k: v for k, v in owner.ids().items() if v}
+    for intent in sorted(intents):
+        for stripe_refund in stripe_gateway.list_refunds(secret_name, intent):
+            if records.get_link(owner.item.conference_id, stripe_refund["id"]) is not None:
+                if stripe_refund.get("status") in ("failed", "canceled"):
+                    _record_failure(owner, stripe_refund)
+                continue
+            if (stripe_refund.get("metadata") or {}).get("refund_id"):
+                continue  # one of ours still in flight: its own request, event or the sweep completes it
+            if stripe_refund.get("status") not in ("failed", "canceled"):
+                _record_external(owner, {**stripe_refund, "metadata": owner_ids})
+    owner.settle()
+    return owner.reload() or owner
 
 
 def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:

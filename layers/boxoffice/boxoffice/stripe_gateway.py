@@ -193,3 +193,12 @@ def retrieve_payment_intent(secret_name: str, payment_intent_id: str) -> dict[st
         return client_for(secret_name).v1.payment_intents.retrieve(payment_intent_id).to_dict()
     except stripe.StripeError as exc:
         raise _fail("read the payment intent", exc) from exc
+
+
+def retrieve_refund(secret_name: str, refund_id: str) -> dict[str, Any]:
+    """A refund as Stripe has it now: what Stripe says now beats an event's snapshot."""
+    stripe = _stripe()
+    try:
+        return client_for(secret_name).v1.refunds.retrieve(refund_id).to_dict()
+    except stripe.StripeError as exc:
+        raise _fail("read the refund", exc) from exc

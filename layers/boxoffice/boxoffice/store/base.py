@@ -181,9 +181,13 @@ def transition_in(
     actions: Iterable[Action] = (),
     *,
     attr: str = "status",
+    also: Any = None,
 ) -> None:
-    """Add the same guarded move to a transaction, so it commits with other writes or not at all."""
+    """Add the same guarded move to a transaction, so it commits with other writes or not at all.
+    ``also`` is a further condition on the item (a transaction names an item once)."""
     condition, all_actions = _transition_parts(item, to_state, machine, actions, attr)
+    if also is not None:
+        condition &= also
     transaction.update(item, actions=all_actions, condition=condition)
 
 

@@ -39,6 +39,8 @@ class Credit(Item, discriminator="credit"):
     applications = ListAttribute(of=Application, default=list)
     expires_at = UTCDateTimeAttribute(null=True)
     note = UnicodeAttribute(default="")
+    attention = UnicodeAttribute(null=True)
+    """Set when the money behind the credit also went back to the card: the credit is frozen."""
 
     @classmethod
     def key(cls, conference_id: str, credit_id: str) -> tuple[str, str]:

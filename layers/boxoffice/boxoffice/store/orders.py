@@ -36,14 +36,16 @@ PENDING, PAID, CANCELLED, PARTIALLY_REFUNDED, REFUNDED = (
 )
 MACHINE = StateMachine.of(
     {
-        PENDING: {PAID, CANCELLED},
+        PENDING: {PAID, CANCELLED, PARTIALLY_REFUNDED, REFUNDED},
         PAID: {PARTIALLY_REFUNDED, REFUNDED},
         PARTIALLY_REFUNDED: {PAID, REFUNDED},
         REFUNDED: {PARTIALLY_REFUNDED, PAID},
     }
 )
 """Refund states follow the recorded refunds: a refund that fails later may move them back; a late
-event never does, because the status is computed from our records, not from the event."""
+event never does, because the status is computed from our records, not from the event. A pending
+order whose payment is recorded after its refunds (events out of order) goes straight to the
+status its amounts give."""
 
 
 class Order(Item, discriminator="order"):
@@ -60,7 +62,12 @@ class Order(Item, discriminator="order"):
     amount_paid = NumberAttribute(default=0)
     amount_refunded = NumberAttribute(default=0)
     refundable = NumberAttribute(default=0)
+    """What may still go back to the card: own Stripe payments minus card refunds pending or succeeded."""
+    refundable_total = NumberAttribute(default=0)
+    """What may still go back as store credit: everything paid (Stripe and credit) minus every refund."""
     refund_reserved = NumberAttribute(default=0)
+    unmatched_refunds = NumberAttribute(default=0)
+    """Refunds seen at Stripe whose payment is not recorded yet; its event takes them in."""
     voucher_code = UnicodeAttribute(null=True)
     voucher_units = NumberAttribute(null=True)
     """How many of the voucher's uses (units) the order took; given back exactly on cancel."""
@@ -74,6 +81,8 @@ class Order(Item, discriminator="order"):
     """The expiry sent with that key, fixed once so a retried create sends the same parameters."""
     attention = UnicodeAttribute(null=True)
     paid_announced = BooleanAttribute(null=True)
+    settling = UnicodeAttribute(null=True)
+    """The session whose delayed payment (a bank debit) is still settling: the order is not cancelled."""
 
     @classmethod
     def key(cls, conference_id: str, order_id: str) -> tuple[str, str]:
@@ -91,6 +100,13 @@ class Payment(Item, discriminator="payment"):
     payment_intent_id = UnicodeAttribute(null=True)
     charge_id = UnicodeAttribute(null=True)
     credit_id = UnicodeAttribute(null=True)
+    own = BooleanAttribute(null=True)
+    """False for money that is not the order's payment (a second tab, after cancellation, a wrong
+    amount): refundable to its card, never counted in the order's amounts. Absent means own."""
+
+    @property
+    def is_own(self) -> bool:
+        return self.own is not False
 
     @classmethod
     def key(cls, conference_id: str, order_id: str, payment_id: str) -> tuple[str, str]:

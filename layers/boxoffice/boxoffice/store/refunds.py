@@ -16,6 +16,9 @@ from pynamodb.attributes import (
 from boxoffice.store.base import Item, StateMachine, get_or_none
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
+OWNER, EXTRA, UNMATCHED = "owner", "extra", "unmatched"
+"""What a refund counts against: the owner's own payment (absent means this), money that is not
+the owner's own payment (a duplicate), or a payment not recorded yet (its events are late)."""
 MACHINE = StateMachine.of({PENDING: {SUCCEEDED, FAILED}, SUCCEEDED: {FAILED}})
 """pending → succeeded | failed (Stripe refused); succeeded → failed (the bank failed it later)."""
 
@@ -39,6 +42,14 @@ class Refund(Item, discriminator="refund"):
     """For card refunds: {payment_intent_id: amount}, newest intent first."""
     created_by = UnicodeAttribute(null=True)
     failure_reason = UnicodeAttribute(null=True)
+    against = UnicodeAttribute(null=True)
+    """OWNER (absent), EXTRA or UNMATCHED: see the constants."""
+    request_hash = UnicodeAttribute(null=True)
+    """A hash of the staff request that created it: the same Idempotency-Key with another body is refused."""
+
+    @property
+    def counts_against(self) -> str:
+        return self.against or OWNER
 
     @classmethod
     def key(cls, owner_pk: str, refund_id: str) -> tuple[str, str]:
