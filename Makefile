@@ -56,7 +56,7 @@ setup: $(VENV)/.installed $(SAM_VENV)/.installed $(DDB_LOCAL_JAR) ## Install eve
 run: $(VENV)/.installed ## Run the whole app offline: API, Stripe emulator, embedded AWS, demo data
 	$(PY) -m local.runner
 
-test: lint test-unit test-integration test-e2e ## Everything CI runs
+test: lint test-unit test-integration test-e2e test-artifact ## Everything CI runs
 
 lint: $(VENV)/.installed $(SAM_VENV)/.installed ## ruff, cfn-lint and sam validate --lint
 	$(VENV)/bin/ruff check .
@@ -72,6 +72,12 @@ test-integration: $(VENV)/.installed $(DDB_LOCAL_JAR) ## The store on DynamoDB L
 
 test-e2e: $(VENV)/.installed ## The local stack over HTTP
 	$(PYTEST) tests/e2e -q
+
+# Each function as deployed: the layer built from its lock (cached by the lock's hash under .cache/artifact),
+# imported and invoked with events/ in a fresh python3.12 that sees nothing of the development venv.
+test-artifact: $(VENV)/.installed ## The built functions answer sample events outside the dev venv
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found"; exit 1; }
+	PYTHON312="$(PYTHON312)" $(PYTEST) tests/artifact -q
 
 # sam build installs the layer from its lock (layers/boxoffice/requirements.txt, every package hash-checked).
 build: $(SAM_VENV)/.installed ## sam build for python3.12 arm64, the layer from its lock
@@ -99,4 +105,4 @@ bench-imports: $(VENV)/.installed ## Cold import time of each function (median o
 	$(PY) -m bench.imports
 
 clean: ## Remove venvs, caches and build output
-	rm -rf $(VENV) $(SAM_VENV) .cache .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(LOCK_VENV) .cache .aws-sam .pytest_cache .ruff_cache

@@ -7,36 +7,12 @@ means the tests vouch for code that is not shipped. ``make lock`` regenerates bo
 
 import re
 from importlib import metadata
-from pathlib import Path
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from tests.support.requirements import DEV_TXT, LAYER_IN, LAYER_LOCK
+from tests.support.requirements import entries as _entries
+from tests.support.requirements import pins as _pins
 
-from local.template import ROOT
-
-LAYER_LOCK = ROOT / "layers" / "boxoffice" / "requirements.txt"
-LAYER_IN = ROOT / "layers" / "boxoffice" / "requirements.in"
-DEV_TXT = ROOT / "requirements" / "dev.txt"
 _SHA256 = re.compile(r"--hash=sha256:[0-9a-f]{64}")
-
-
-def _entries(path: Path) -> dict[str, tuple[str, str]]:
-    """Each requirement line of a pip requirements file (continuations joined): name -> (pin, line)."""
-    joined = re.sub(r"\\\n", " ", path.read_text())
-    entries: dict[str, tuple[str, str]] = {}
-    for raw in joined.splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith(("#", "-")):
-            continue
-        requirement = Requirement(line.split(" --hash", 1)[0].strip())
-        (spec,) = requirement.specifier  # every line is pinned with exactly one ==
-        assert spec.operator == "==", f"{path.name}: {line} is not an exact pin"
-        entries[canonicalize_name(requirement.name)] = (spec.version, line)
-    return entries
-
-
-def _pins(path: Path) -> dict[str, str]:
-    return {name: version for name, (version, _) in _entries(path).items()}
 
 
 def test_the_lock_pins_boto3_and_botocore_so_the_layer_ships_the_tested_sdk() -> None:
