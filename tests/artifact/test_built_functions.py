@@ -13,6 +13,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from local.stripe_emulator import sign
+from local.template import load as load_template
 from tests.artifact.conftest import LAYER_SOURCE, LOCK, FunctionFailed, run_function, sample
 from tests.support.requirements import pins
 
@@ -110,3 +111,52 @@ def test_expiry_function_sweeps_the_conference_against_stripe(
     assert secret_key in stripe_emulator.store.accounts, (
         "the sweep never reached Stripe with the conference's key"
     )
+
+
+@pytest.mark.parametrize(
+    ("function", "event"),
+    [
+        ("api", "http-api-put-conference.json"),
+        ("api", "http-api-put-ticket-type.json"),
+        ("api", "http-api-get-health.json"),
+        ("checkout", "http-api-post-order.json"),
+        ("webhook", "http-api-post-stripe-webhook-checkout-session-completed.json"),
+        ("webhook", "http-api-post-stripe-webhook-charge-refunded.json"),
+    ],
+)
+def test_each_sample_http_event_is_one_that_api_gateway_sends_that_function(
+    function: str, event: str
+) -> None:
+    """The route key, path parameters and authorizer of each sample are the template's for that function."""
+    template = load_template()
+    sample_event = sample(event)
+    found = template.route_for(sample_event["requestContext"]["http"]["method"], sample_event["rawPath"])
+    assert found is not None
+    route, params = found
+    assert template.functions[route.function].code_uri.name == function
+    assert sample_event["routeKey"] == sample_event["requestContext"]["routeKey"] == route.route_key
+    assert sample_event.get("pathParameters", {}) == params
+    assert ("authorizer" in sample_event["requestContext"]) == route.authorized
+
+
+@pytest.mark.parametrize(
+    ("function", "event"),
+    [
+        ("fulfillment", "eventbridge-stripe-checkout-session-completed.json"),
+        ("refunds", "eventbridge-stripe-charge-refunded.json"),
+    ],
+)
+def test_each_sample_bus_event_is_one_a_template_rule_sends_that_function(function: str, event: str) -> None:
+    template = load_template()
+    sample_event = sample(event)
+    targets = {
+        template.functions[rule.function].code_uri.name
+        for rule in template.rules
+        if sample_event["source"] in rule.pattern.get("source", [])
+        and any(
+            sample_event["detail-type"] == want
+            or (isinstance(want, dict) and sample_event["detail-type"].startswith(want["prefix"]))
+            for want in rule.pattern.get("detail-type", [])
+        )
+    }
+    assert targets == {function}
