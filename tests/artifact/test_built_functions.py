@@ -1,0 +1,162 @@
+"""Every function, built from the lock, imports and answers a sample event outside the development venv.
+
+The chain follows a deployment's first minutes: the API function sets up a conference, checkout
+takes an order, the webhook records two signed Stripe events, fulfillment and refunds process
+what the webhook recorded, and the expiry sweep reconciles the conference with Stripe.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from local.stripe_emulator import sign
+from local.template import load as load_template
+from tests.artifact.conftest import LAYER_SOURCE, LOCK, FunctionFailed, run_function, sample
+from tests.support.requirements import pins
+
+
+def _status(reply: dict[str, Any]) -> int:
+    return reply["statusCode"]
+
+
+@pytest.fixture(scope="session")
+def api_report(layer: Path, moto_server: str, stripe_emulator: Any, tmp_path_factory: pytest.TempPathFactory):
+    events = [
+        sample("http-api-put-conference.json"),
+        sample("http-api-put-ticket-type.json"),
+        sample("http-api-get-health.json"),
+    ]
+    return run_function("api", events, layer, tmp_path_factory.mktemp("api"))
+
+
+@pytest.fixture(scope="session")
+def webhook_report(api_report: dict[str, Any], layer: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Both sample deliveries, signed now with the webhook secret the conference was set up with."""
+    secret = json.loads(sample("http-api-put-conference.json")["body"])["stripe"]["webhook_secret"]
+    events = []
+    for name in ("checkout-session-completed", "charge-refunded"):
+        event = sample(f"http-api-post-stripe-webhook-{name}.json")
+        event["headers"]["stripe-signature"] = sign(event["body"], secret)
+        events.append(event)
+    return run_function("webhook", events, layer, tmp_path_factory.mktemp("webhook"))
+
+
+def test_api_function_sets_up_a_conference_and_answers_health(api_report: dict[str, Any]) -> None:
+    put_conference, put_ticket_type, health = api_report["replies"]
+    assert _status(put_conference) == 201, put_conference
+    assert _status(put_ticket_type) == 201, put_ticket_type
+    assert _status(health) == 200, health
+
+
+def test_functions_take_the_sdks_from_the_built_layer_not_the_runtime(
+    api_report: dict[str, Any], webhook_report: dict[str, Any], layer: Path
+) -> None:
+    """boto3 and botocore (and stripe, which the webhook verifies with) are the layer's own copies."""
+    origins = {**api_report["origins"], **webhook_report["origins"]}
+    assert origins.pop("boxoffice").startswith(str(LAYER_SOURCE / "boxoffice"))
+    assert set(origins) == {"boto3", "botocore", "stripe"}
+    outside = {name: path for name, path in origins.items() if not path.startswith(str(layer))}
+    assert outside == {}, f"imported from outside the built layer: {outside}"
+
+
+def test_the_built_layer_holds_exactly_the_locked_versions(api_report: dict[str, Any]) -> None:
+    built = {canonicalize_name(name): version for name, version in api_report["layer_versions"].items()}
+    assert built == pins(LOCK)
+
+
+def test_a_function_without_the_layer_cannot_even_import(layer: Path, tmp_path: Path) -> None:
+    with pytest.raises(FunctionFailed, match="ModuleNotFoundError"):
+        run_function("api", [sample("http-api-get-health.json")], layer, tmp_path, with_layer=False)
+
+
+def test_checkout_function_takes_an_order_for_the_conference(
+    api_report: dict[str, Any], layer: Path, tmp_path: Path
+) -> None:
+    (reply,) = run_function("checkout", [sample("http-api-post-order.json")], layer, tmp_path)["replies"]
+    assert _status(reply) == 201, reply
+    order = json.loads(reply["body"])
+    assert order["status"] == "pending"
+    assert order["total"] == 2 * 25000
+
+
+def test_webhook_function_records_signed_stripe_deliveries(webhook_report: dict[str, Any]) -> None:
+    assert [_status(reply) for reply in webhook_report["replies"]] == [200, 200], webhook_report["replies"]
+
+
+@pytest.mark.parametrize(
+    ("function", "event"),
+    [
+        ("fulfillment", "eventbridge-stripe-checkout-session-completed.json"),
+        ("refunds", "eventbridge-stripe-charge-refunded.json"),
+    ],
+)
+def test_processor_functions_process_what_the_webhook_recorded(
+    webhook_report: dict[str, Any], layer: Path, tmp_path: Path, function: str, event: str
+) -> None:
+    (reply,) = run_function(function, [sample(event)], layer, tmp_path)["replies"]
+    assert reply == {"status": "processed"}
+
+
+def test_expiry_function_sweeps_the_conference_against_stripe(
+    webhook_report: dict[str, Any], stripe_emulator: Any, layer: Path, tmp_path: Path
+) -> None:
+    secret_key = json.loads(sample("http-api-put-conference.json")["body"])["stripe"]["secret_key"]
+    assert secret_key not in stripe_emulator.store.accounts  # nothing before the sweep called Stripe
+    (report,) = run_function("expiry", [sample("scheduled-expiry.json")], layer, tmp_path)["replies"]
+    assert report["conferences"] == 1
+    assert report["failures"] == []
+    assert secret_key in stripe_emulator.store.accounts, (
+        "the sweep never reached Stripe with the conference's key"
+    )
+
+
+@pytest.mark.parametrize(
+    ("function", "event"),
+    [
+        ("api", "http-api-put-conference.json"),
+        ("api", "http-api-put-ticket-type.json"),
+        ("api", "http-api-get-health.json"),
+        ("checkout", "http-api-post-order.json"),
+        ("webhook", "http-api-post-stripe-webhook-checkout-session-completed.json"),
+        ("webhook", "http-api-post-stripe-webhook-charge-refunded.json"),
+    ],
+)
+def test_each_sample_http_event_is_one_that_api_gateway_sends_that_function(
+    function: str, event: str
+) -> None:
+    """The route key, path parameters and authorizer of each sample are the template's for that function."""
+    template = load_template()
+    sample_event = sample(event)
+    found = template.route_for(sample_event["requestContext"]["http"]["method"], sample_event["rawPath"])
+    assert found is not None
+    route, params = found
+    assert template.functions[route.function].code_uri.name == function
+    assert sample_event["routeKey"] == sample_event["requestContext"]["routeKey"] == route.route_key
+    assert sample_event.get("pathParameters", {}) == params
+    assert ("authorizer" in sample_event["requestContext"]) == route.authorized
+
+
+@pytest.mark.parametrize(
+    ("function", "event"),
+    [
+        ("fulfillment", "eventbridge-stripe-checkout-session-completed.json"),
+        ("refunds", "eventbridge-stripe-charge-refunded.json"),
+    ],
+)
+def test_each_sample_bus_event_is_one_a_template_rule_sends_that_function(function: str, event: str) -> None:
+    template = load_template()
+    sample_event = sample(event)
+    targets = {
+        template.functions[rule.function].code_uri.name
+        for rule in template.rules
+        if sample_event["source"] in rule.pattern.get("source", [])
+        and any(
+            sample_event["detail-type"] == want
+            or (isinstance(want, dict) and sample_event["detail-type"].startswith(want["prefix"]))
+            for want in rule.pattern.get("detail-type", [])
+        )
+    }
+    assert targets == {function}
