@@ -2,7 +2,12 @@
 
 from typing import Any
 
-from boxoffice import books
+from boxoffice import books, stripe_events
+from boxoffice.store import books as book_records
+from boxoffice.store import bulk_purchases as purchases
+from boxoffice.store import credits as credit_records
+from boxoffice.store import orders as order_records
+from boxoffice.store import vouchers as voucher_store
 from tests.support.http import ATTENDEE, STAFF, call
 from tests.unit import bulk_fixtures as bulk
 from tests.unit import refund_fixtures as rf
@@ -48,3 +53,138 @@ def healthy(emulator) -> dict[str, Any]:
 def test_a_healthy_conference_audits_clean(demo, emulator):
     healthy(emulator)
     assert books.audit_all("demo") == []
+
+
+# --- each invariant, broken on purpose -------------------------------------------------------------------------
+
+
+def test_an_order_counter_written_wrong_is_reported(demo, emulator):
+    order = rf.paid_order(emulator, 10000)
+    rf.bump(order["id"], amount_paid=500, amount_refunded=700, refund_reserved=100)
+    found = books.audit_record("demo", "order", order["id"])
+    assert invariants(found) == {"order.amount_paid", "order.amount_refunded", "order.refund_reserved"}
+    (paid,) = [b for b in found if b.invariant == "order.amount_paid"]
+    assert (paid.kind, paid.record, paid.ours, paid.stripe) == ("order", order["id"], 10500, 10000)
+
+
+def test_an_order_status_that_does_not_follow_its_amounts_is_reported(demo, emulator):
+    order = rf.paid_order(emulator, 10000)
+    stored = rf.stored(order["id"])
+    stored.update(actions=[order_records.Order.status.set("refunded")], add_version_condition=False)
+    (found,) = books.audit_record("demo", "order", order["id"])
+    assert (found.invariant, found.ours, found.stripe) == ("order.status", "refunded", "paid")
+
+
+def test_a_dashboard_refund_whose_events_never_arrived_is_reported(demo, emulator):
+    order = rf.paid_order(emulator, 10000)
+    rf.stripe_client(emulator).v1.refunds.create(
+        params={"payment_intent": order["payment_intent_id"], "amount": 2500}
+    )
+    found = books.audit_all("demo")
+    assert {"order.card_refunds_match_stripe", "event.unrecorded"} <= invariants(found)
+    (mismatch,) = [b for b in found if b.invariant == "order.card_refunds_match_stripe"]
+    assert mismatch.ours == {} and list(mismatch.stripe.values()) == [2500]
+    assert books.audit_all("demo", with_stripe=False) == []
+    rf.sync(emulator)
+    assert books.audit_all("demo") == [], "once the events arrive the books hold again"
+
+
+def test_a_paid_session_no_record_holds_is_unclaimed_money(demo, emulator):
+    order = rf.new_order(10000)
+    reply = call(
+        rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/checkout", body=rf.URLS, claims=ATTENDEE
+    )
+    emulator.pay(reply.json["session_id"], "succeed")
+    found = books.audit_all("demo")
+    (unclaimed,) = [b for b in found if b.invariant == "money.unclaimed_charge"]
+    assert (unclaimed.kind, unclaimed.record) == ("order", order["id"])
+    assert unclaimed.stripe["amount"] == 10000 and unclaimed.stripe["refunded"] == 0
+    assert "event.unrecorded" in invariants(found)
+
+
+def test_money_on_a_cancelled_order_must_be_flagged(demo, emulator):
+    order = rf.new_order(10000)
+    assert call(rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/cancel", claims=ATTENDEE).status == 200
+    rf.add_payment(order["id"], "stripe", 10000, payment_intent_id="pi_stray")
+    rf.bump(order["id"], amount_paid=10000)
+    assert invariants(books.audit_record("demo", "order", order["id"], with_stripe=False)) == {
+        "money.unflagged"
+    }
+    book_records.add_attention(rf.stored(order["id"]), "a payment arrived after cancellation; refund it")
+    assert books.audit_record("demo", "order", order["id"], with_stripe=False) == []
+
+
+def test_voucher_use_that_does_not_match_its_orders_is_reported(demo, emulator):
+    healthy_order = call(
+        rf.checkout_fn(), "POST", rf.ORDERS,
+        body={"lines": [{"addon_id": "workshop", "quantity": 1}], "voucher_code": rf.comp_voucher("COMPED")},
+        claims=ATTENDEE,
+    )  # fmt: skip
+    assert healthy_order.status == 201
+    assert books.audit_record("demo", "voucher", "comped") == []
+    voucher = voucher_store.get_voucher("demo", "COMPED")
+    voucher.update(actions=[voucher_store.Voucher.times_used.set(3)], add_version_condition=False)
+    (found,) = books.audit_record("demo", "voucher", "COMPED")
+    assert (found.invariant, found.ours, found.stripe) == ("voucher.times_used", 3, 1)
+    voucher.update(
+        actions=[voucher_store.Voucher.times_used.set(1), voucher_store.Voucher.max_uses.set(0)],
+        add_version_condition=False,
+    )
+    assert invariants(books.audit_all("demo")) == {"voucher.max_uses"}
+
+
+def test_a_paid_purchase_missing_a_code_or_with_a_code_off_is_reported(demo, emulator):
+    purchase = bulk.comp_fulfilled(3)
+    stored = bulk.stored(purchase["id"])
+    codes = books._codes(stored)
+    voucher_store.get_voucher("demo", codes[0]).delete()
+    voucher_store.deactivate("demo", [codes[1]])
+    found = books.audit_record("demo", "bulk_purchase", purchase["id"])
+    assert invariants(found) == {"bulk.codes", "bulk.codes_active"}
+    (active,) = [b for b in found if b.invariant == "bulk.codes_active"]
+    assert active.ours["sample"] == [codes[1]]
+
+
+def test_a_purchase_counting_a_refund_of_another_payment_is_reported(demo, emulator):
+    purchase, _ = bulk.paid(emulator, bulk.staff_body(quantity=2))
+    stored = bulk.stored(purchase["id"])
+    stored.update(actions=[purchases.BulkPurchase.amount_refunded.add(1000)], add_version_condition=False)
+    found = books.audit_record("demo", "bulk_purchase", purchase["id"])
+    assert invariants(found) == {"bulk.amount_refunded"}
+
+
+def test_a_credit_whose_remaining_amount_is_not_its_ledger_is_reported(demo, emulator):
+    order = rf.paid_order(emulator, 10000)
+    credit_id = rf.refund_ok(order["id"], 10000, destination="store_credit")["credit"]["id"]
+    credit = rf.credit(credit_id)
+    credit.update(actions=[credit_records.Credit.remaining_amount.set(12000)], add_version_condition=False)
+    (found,) = books.audit_record("demo", "credit", credit_id)
+    assert (found.invariant, found.ours, found.stripe) == ("credit.remaining", 12000, 10000)
+
+
+def test_a_credit_for_money_also_refunded_on_the_card_is_reported(demo, emulator):
+    """Staff refund as credit while a dashboard refund of the same payment is still on its way."""
+    order = rf.paid_order(emulator, 10000)
+    credit_id = rf.refund_ok(order["id"], 10000, destination="store_credit")["credit"]["id"]
+    rf.stripe_client(emulator).v1.refunds.create(
+        params={"payment_intent": order["payment_intent_id"], "amount": 10000}
+    )
+    rf.sync(emulator)
+    found = books.audit_all("demo")
+    assert "credit.double_paid" in invariants(found)
+    (double,) = [b for b in found if b.invariant == "credit.double_paid"]
+    assert double.record == credit_id and double.ours["spendable"] is True
+
+
+def test_an_event_recorded_but_never_processed_is_reported(demo, emulator):
+    order = rf.new_order(10000)
+    reply = call(
+        rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/checkout", body=rf.URLS, claims=ATTENDEE
+    )
+    emulator.pay(reply.json["session_id"], "succeed")
+    (completed,) = rf.emulator_events(emulator, "checkout.session.completed")
+    assert stripe_events.admit("demo", completed, source="webhook") == "recorded"
+    found = [b for b in books.audit_all("demo") if b.kind == "event"]
+    assert {(b.record, b.invariant) for b in found if b.record == completed["id"]} == {
+        (completed["id"], "event.unfinished")
+    }
