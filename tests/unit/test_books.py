@@ -1,14 +1,18 @@
 """The books: a healthy conference audits clean, and each invariant's break is reported by name."""
 
+import json
+from datetime import timedelta
 from typing import Any
 
-from boxoffice import books, stripe_events
+from boxoffice import books, expiry, stripe_events
 from boxoffice.store import books as book_records
 from boxoffice.store import bulk_purchases as purchases
 from boxoffice.store import credits as credit_records
 from boxoffice.store import orders as order_records
 from boxoffice.store import vouchers as voucher_store
-from tests.support.http import ATTENDEE, STAFF, call
+from local.lambda_runtime import LambdaContext
+from tests.support.functions import load_function
+from tests.support.http import ADMIN, ATTENDEE, OTHER_STAFF, STAFF, call
 from tests.unit import bulk_fixtures as bulk
 from tests.unit import refund_fixtures as rf
 
@@ -188,3 +192,110 @@ def test_an_event_recorded_but_never_processed_is_reported(demo, emulator):
     assert {(b.record, b.invariant) for b in found if b.record == completed["id"]} == {
         (completed["id"], "event.unfinished")
     }
+
+
+# --- the route ---------------------------------------------------------------------------------------------------
+
+AUDIT = "/v1/conferences/demo/audit"
+
+
+def audit_call(claims: dict[str, Any] = STAFF, query: str = "", path: str = AUDIT):
+    return call(rf.refunds_fn(), "GET", path, claims=claims, query=query)
+
+
+def test_the_audit_route_is_for_staff_of_a_known_conference(demo):
+    assert audit_call(ATTENDEE).status == 403
+    assert audit_call(ATTENDEE).json["error"]["code"] == "forbidden"
+    assert audit_call(OTHER_STAFF).status == 403
+    assert audit_call(claims=None).status == 401
+    missing = audit_call(ADMIN, path="/v1/conferences/nowhere/audit")
+    assert missing.status == 404 and missing.json["error"]["code"] == "not_found"
+    assert audit_call(query="limit=0").status == 422
+    bad = audit_call(query="cursor=bm90LWEtY3Vyc29y")
+    assert bad.status == 422 and bad.json["error"]["code"] == "validation_error"
+
+
+def test_the_audit_route_pages_through_every_break_in_the_api_shape(demo, emulator):
+    for _ in range(3):
+        order = rf.paid_order(emulator, 5000)
+        rf.bump(order["id"], amount_paid=1)
+    whole = audit_call()
+    assert whole.status == 200, whole.text
+    assert set(whole.json) == {"checked", "items", "next"}
+    assert whole.json["checked"]["order"] == 3
+    for item in whole.json["items"]:
+        assert set(item) == {"kind", "record", "invariant", "ours", "stripe", "detail"}
+    seen, cursor, pages = [], None, 0
+    while True:
+        reply = audit_call(query=f"limit=1{'&cursor=' + cursor if cursor else ''}")
+        assert reply.status == 200, reply.text
+        assert sum(reply.json["checked"].values()) <= 1
+        seen += reply.json["items"]
+        pages += 1
+        cursor = reply.json["next"]
+        if cursor is None:
+            break
+    assert pages > 3
+    expected = [b.model_dump(mode="json") for b in books.audit_all("demo")]
+    assert sorted(map(str, seen)) == sorted(map(str, expected))
+    assert {(b["kind"], b["invariant"]) for b in seen} == {("order", "order.amount_paid")}
+
+
+def test_a_cursor_of_another_conference_is_refused(demo, emulator):
+    rf.paid_order(emulator, 5000)
+    rf.paid_order(emulator, 5000)
+    first = books.audit_conference("demo", limit=1)
+    assert first.next is not None
+    bulk.other_conference()
+    reply = audit_call(ADMIN, query=f"cursor={first.next}", path="/v1/conferences/other/audit")
+    assert reply.status == 422, reply.text
+
+
+# --- the sweep -------------------------------------------------------------------------------------------------
+
+
+def emitted_metrics(text: str) -> list[dict[str, Any]]:
+    found = []
+    for line in text.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            found.append(json.loads(line))
+    return found
+
+
+def test_the_sweep_flags_what_broke_since_its_last_run_and_emits_a_metric(demo, emulator, capsys):
+    broken = rf.paid_order(emulator, 10000)
+    fine = rf.paid_order(emulator, 10000)
+    rf.bump(broken["id"], amount_refunded=2000)
+    book_records.add_attention(rf.stored(broken["id"]), "dispute du_1 opened")
+    capsys.readouterr()
+    assert books.sweep_changes("demo") == 1
+    assert rf.stored(broken["id"]).attention == "dispute du_1 opened; books: order.amount_refunded"
+    assert rf.stored(fine["id"]).attention is None
+    assert int(rf.stored(broken["id"]).amount_refunded) == 2000, "nothing is corrected"
+    (metric,) = [m for m in emitted_metrics(capsys.readouterr().out) if "BooksBreak" in m]
+    assert metric["invariant"] == "order.amount_refunded" and metric["BooksBreak"] == [1.0]
+    assert "invariant" in metric["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+    assert books.sweep_changes("demo") == 1, "the overlap looks at it again"
+    assert rf.stored(broken["id"]).attention.count("books:") == 1, "a reason is appended once"
+
+
+def test_the_sweep_only_reads_what_changed_since_its_cursor(demo, emulator):
+    order = rf.paid_order(emulator, 10000)
+    assert books.sweep_changes("demo") == 0
+    cursor = book_records.get_cursor("demo")
+    cursor.update(
+        actions=[book_records.BooksCursor.audited_until.set(rf.now() + timedelta(hours=1))],
+        add_version_condition=False,
+    )
+    rf.bump(order["id"], amount_paid=1)
+    assert books.sweep_changes("demo") == 0, "an order untouched since the cursor is left to the full audit"
+    assert invariants(books.audit_all("demo")) == {"order.amount_paid"}
+
+
+def test_the_expiry_function_runs_the_audit_last(demo, emulator):
+    order = rf.paid_order(emulator, 10000)
+    rf.bump(order["id"], amount_paid=1)
+    assert list(expiry.STEPS)[-1] == "books_breaks"
+    result = load_function("expiry").handler({"detail-type": "Scheduled Event"}, LambdaContext())
+    assert result["books_breaks"] == 1 and result["failures"] == []
+    assert "books: order.amount_paid" in rf.stored(order["id"]).attention

@@ -17,6 +17,7 @@ order's ``voucher_units`` (absent = 1 with a code, else 0), a Credit's ``attenti
 
 import base64
 import json
+import os
 import re
 import time
 from collections import defaultdict
@@ -833,7 +834,8 @@ def _flag_target(run: _Run, found: Break) -> Any:
 def _emit(found: Break) -> None:
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-    with single_metric(name="BooksBreak", unit=MetricUnit.Count, value=1) as metric:
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Boxoffice"
+    with single_metric(name="BooksBreak", unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
         metric.add_dimension(name="invariant", value=found.invariant)
 
 
