@@ -140,7 +140,7 @@ def test_voucher_use_that_does_not_match_its_orders_is_reported(demo, emulator):
 def test_a_paid_purchase_missing_a_code_or_with_a_code_off_is_reported(demo, emulator):
     purchase = bulk.comp_fulfilled(3)
     stored = bulk.stored(purchase["id"])
-    codes = books._codes(stored)
+    codes = books.codes_of(stored)
     voucher_store.get_voucher("demo", codes[0]).delete()
     voucher_store.deactivate("demo", [codes[1]])
     found = books.audit_record("demo", "bulk_purchase", purchase["id"])

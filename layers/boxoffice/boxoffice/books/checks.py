@@ -1,36 +1,20 @@
-"""The books as code: DOMAIN.md's invariants checked against our records and Stripe's.
+"""The checks of the books, one record (or one Stripe object) at a time.
 
-Every expected value is derived from primary records (payments, refunds and their Stripe links,
-credits and their ledgers, orders, vouchers, Stripe's own objects), never from the counter being
-checked. A break names the record, the invariant, what we hold and what Stripe (or the primary
-records) say. Nothing here writes, except :func:`sweep_changes`, which only appends ``attention``
-reasons and emits a metric per break: nothing is corrected in either direction.
-
-A whole-conference audit walks sections in a fixed order (orders, bulk purchases, vouchers,
-credits, Stripe's checkout sessions, Stripe's events, our unfinished events); a page covers up to
-``limit`` records and its ``next`` cursor says where the next page starts. Invariant 6 (capacity)
-has no records yet: :func:`_check_capacity` is its hook.
-
-Semantics tolerant of fields not yet on today's records: a Payment's ``own`` (absent = True), an
-order's ``voucher_units`` (absent = 1 with a code, else 0), a Credit's ``attention``/``frozen``.
+Each ``check_*`` reads the record's primary facts (its partition, its Stripe links, Stripe's own
+objects) and returns the invariants that do not hold, as :class:`Break` items. ``Run`` holds what
+one audit reads once: the Stripe refunds per payment intent, the credits, and the units each code
+redeemed (which needs every order of the conference).
 """
 
-import base64
-import json
-import os
-import re
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
 from boxoffice import store, voucher_codes
-from boxoffice.errors import NotFound, ValidationFailed
-from boxoffice.pagination import decode_cursor, encode_cursor
+from boxoffice.errors import NotFound
 from boxoffice.store import books as book_records
 from boxoffice.store import bulk_purchases as purchases
 from boxoffice.store import credits as credit_records
@@ -69,7 +53,7 @@ class Audit(BaseModel):
 
 
 @dataclass
-class _Run:
+class Run:
     conference_id: str
     secret: str | None
     """The conference's Stripe secret name, or None when Stripe is not consulted."""
@@ -115,7 +99,7 @@ def is_own(payment: order_records.Payment) -> bool:
     return getattr(payment, "own", None) is not False
 
 
-def _brk(kind: str, record: str, invariant: str, ours: Any, stripe: Any, detail: str) -> Break:
+def new_break(kind: str, record: str, invariant: str, ours: Any, stripe: Any, detail: str) -> Break:
     return Break(kind=kind, record=record, invariant=invariant, ours=ours, stripe=stripe, detail=detail)
 
 
@@ -171,7 +155,7 @@ def _tally(conference_id: str, refunds: list[refund_records.Refund]) -> _Refunde
 
 
 def _match_stripe(
-    run: _Run, kind: str, record: str, intents: Iterable[str], tally: _Refunded, invariant: str
+    run: Run, kind: str, record: str, intents: Iterable[str], tally: _Refunded, invariant: str
 ) -> list[Break]:
     """Stripe's live refunds on ``intents`` equal our linked card refunds on them, one for one."""
     breaks: list[Break] = []
@@ -187,7 +171,7 @@ def _match_stripe(
             missing = sorted(set(at_stripe) - set(ours))
             extra = sorted(set(ours) - set(at_stripe))
             breaks.append(
-                _brk(
+                new_break(
                     kind,
                     record,
                     invariant,
@@ -203,7 +187,7 @@ def _match_stripe(
 # --- 1. orders (and the order side of 2 and 5) ---------------------------------------------------------------
 
 
-def _order_parts(
+def order_parts(
     conference_id: str, order_id: str
 ) -> tuple[order_records.Order | None, list[order_records.Payment], list[refund_records.Refund]]:
     order, payments, refunds = None, [], []
@@ -221,8 +205,8 @@ PAID_STATUSES = ("succeeded", "refunded")
 """A payment that succeeded stays paid when it is given back (a credit returned on cancel)."""
 
 
-def check_order(run: _Run, order_id: str) -> list[Break]:
-    order, payments, refunds = _order_parts(run.conference_id, order_id)
+def check_order(run: Run, order_id: str) -> list[Break]:
+    order, payments, refunds = order_parts(run.conference_id, order_id)
     if order is None:
         return []
     run.checked["order"] += 1
@@ -243,7 +227,7 @@ def check_order(run: _Run, order_id: str) -> list[Break]:
     ]
     tally = _tally(run.conference_id, refunds)
     for problem in tally.problems:
-        breaks.append(_brk("order", rid, "order.refund_links", None, None, problem))
+        breaks.append(new_break("order", rid, "order.refund_links", None, None, problem))
 
     card_done = sum(v for k, v in tally.done_by_intent.items() if k in own_intents)
     card_pending = sum(v for k, v in tally.pending_by_intent.items() if k in own_intents or k is None)
@@ -252,18 +236,18 @@ def check_order(run: _Run, order_id: str) -> list[Break]:
 
     if int(order.amount_paid) != own_paid:
         breaks.append(
-            _brk("order", rid, "order.amount_paid", int(order.amount_paid), own_paid,
+            new_break("order", rid, "order.amount_paid", int(order.amount_paid), own_paid,
                  "amount_paid is not the sum of the order's own succeeded payments")
         )  # fmt: skip
     if int(order.amount_refunded) != refunded:
         breaks.append(
-            _brk("order", rid, "order.amount_refunded", int(order.amount_refunded), refunded,
+            new_break("order", rid, "order.amount_refunded", int(order.amount_refunded), refunded,
                  "amount_refunded is not the sum of its completed refunds of its own payments "
                  f"(card {card_done}, store credit {tally.credit_done})")
         )  # fmt: skip
     if int(order.refund_reserved) != reserved:
         breaks.append(
-            _brk("order", rid, "order.refund_reserved", int(order.refund_reserved), reserved,
+            new_break("order", rid, "order.refund_reserved", int(order.refund_reserved), reserved,
                  "refund_reserved is not the sum of its pending refunds")
         )  # fmt: skip
     if not cancelled:
@@ -279,13 +263,13 @@ def check_order(run: _Run, order_id: str) -> list[Break]:
         )
         if order.status != expected:
             breaks.append(
-                _brk("order", rid, "order.status", order.status, expected,
+                new_break("order", rid, "order.status", order.status, expected,
                      f"paid {own_paid} of {total}, refunded {refunded}: the status should be {expected}")
             )  # fmt: skip
     card_all = card_done + card_pending
     if card_all > own_stripe_paid or card_all + tally.credit_done + tally.credit_pending > own_paid:
         breaks.append(
-            _brk("order", rid, "order.refunds_within_paid",
+            new_break("order", rid, "order.refunds_within_paid",
                  {"card": card_all, "store_credit": tally.credit_done + tally.credit_pending},
                  {"paid": own_paid, "paid_by_card": own_stripe_paid},
                  "card refunds and store credit issued exceed what was paid")
@@ -295,7 +279,7 @@ def check_order(run: _Run, order_id: str) -> list[Break]:
         taken = tally.done_by_intent.get(intent, 0) + tally.pending_by_intent.get(intent, 0)
         if taken > int(payment.amount):
             breaks.append(
-                _brk("order", rid, "order.refunds_within_paid", taken, int(payment.amount),
+                new_break("order", rid, "order.refunds_within_paid", taken, int(payment.amount),
                      f"payment intent {intent} is refunded beyond what it paid")
             )  # fmt: skip
     for payment in stray:
@@ -303,7 +287,7 @@ def check_order(run: _Run, order_id: str) -> list[Break]:
         left = int(payment.amount) - tally.done_by_intent.get(intent, 0)
         if left > 0 and not order.attention:
             breaks.append(
-                _brk("order", rid, "money.unflagged", {"payment_intent": intent, "left": left}, None,
+                new_break("order", rid, "money.unflagged", {"payment_intent": intent, "left": left}, None,
                      f"{left} arrived on {intent} that is not the order's own payment and nobody was told")
             )  # fmt: skip
     breaks += _check_credit_payments(run, order, payments)
@@ -315,7 +299,7 @@ def check_order(run: _Run, order_id: str) -> list[Break]:
 
 
 def _check_credit_payments(
-    run: _Run, order: order_records.Order, payments: list[order_records.Payment]
+    run: Run, order: order_records.Order, payments: list[order_records.Payment]
 ) -> list[Break]:
     """Each credit payment on the order has its entry in the credit's ledger (no spend unrecorded)."""
     breaks = []
@@ -330,7 +314,7 @@ def _check_credit_payments(
         ]
         if int(payment.amount) not in entries:
             breaks.append(
-                _brk("credit", payment.credit_id, "credit.ledger", entries, int(payment.amount),
+                new_break("credit", payment.credit_id, "credit.ledger", entries, int(payment.amount),
                      f"order {order.order_id} holds a credit payment of {int(payment.amount)} "
                      "that the credit's ledger does not record")
             )  # fmt: skip
@@ -340,7 +324,7 @@ def _check_credit_payments(
 # --- 4. bulk purchases -----------------------------------------------------------------------------------------
 
 
-def check_purchase(run: _Run, purchase_id: str) -> list[Break]:
+def check_purchase(run: Run, purchase_id: str) -> list[Break]:
     purchase, refunds = None, []
     for item in book_records.partition(purchases.BulkPurchase.key(run.conference_id, purchase_id)[0]):
         if isinstance(item, purchases.BulkPurchase):
@@ -354,24 +338,24 @@ def check_purchase(run: _Run, purchase_id: str) -> list[Break]:
     own = purchase.payment_intent_id
     tally = _tally(run.conference_id, refunds)
     for problem in tally.problems:
-        breaks.append(_brk("bulk_purchase", rid, "bulk.refund_links", None, None, problem))
+        breaks.append(new_break("bulk_purchase", rid, "bulk.refund_links", None, None, problem))
     settled = purchase.status in (purchases.PAID, purchases.REFUNDED)
     paid = int(purchase.total_amount) if settled and own else 0
     done = tally.done_by_intent.get(own, 0) if own else 0
     pending = sum(tally.pending_by_intent.values())
     if settled and int(purchase.amount_paid) != paid:
         breaks.append(
-            _brk("bulk_purchase", rid, "bulk.amount_paid", int(purchase.amount_paid), paid,
+            new_break("bulk_purchase", rid, "bulk.amount_paid", int(purchase.amount_paid), paid,
                  "a paid purchase's amount_paid is its total, paid by its own payment intent")
         )  # fmt: skip
     if int(purchase.amount_refunded) != done:
         breaks.append(
-            _brk("bulk_purchase", rid, "bulk.amount_refunded", int(purchase.amount_refunded), done,
+            new_break("bulk_purchase", rid, "bulk.amount_refunded", int(purchase.amount_refunded), done,
                  "amount_refunded counts only completed refunds of the purchase's own payment")
         )  # fmt: skip
     if int(purchase.refund_reserved) != pending:
         breaks.append(
-            _brk("bulk_purchase", rid, "bulk.refund_reserved", int(purchase.refund_reserved), pending,
+            new_break("bulk_purchase", rid, "bulk.refund_reserved", int(purchase.refund_reserved), pending,
                  "refund_reserved is not the sum of its pending refunds")
         )  # fmt: skip
     fully = paid > 0 and done >= paid
@@ -379,10 +363,10 @@ def check_purchase(run: _Run, purchase_id: str) -> list[Break]:
         expected = purchases.REFUNDED if fully else purchases.PAID
         if purchase.status != expected:
             breaks.append(
-                _brk("bulk_purchase", rid, "bulk.status", purchase.status, expected,
+                new_break("bulk_purchase", rid, "bulk.status", purchase.status, expected,
                      f"paid {paid}, refunded {done} of its own payment: the status should be {expected}")
             )  # fmt: skip
-    breaks += _check_codes(run, purchase, settled, fully)
+    breaks += _checkcodes_of(run, purchase, settled, fully)
     if run.secret is not None and own:
         breaks += _match_stripe(run, "bulk_purchase", rid, [own], tally, "bulk.card_refunds_match_stripe")
         intents = {str(v["payment_intent"]) for v in tally.ours_at_stripe.values()} - {own}
@@ -390,24 +374,24 @@ def check_purchase(run: _Run, purchase_id: str) -> list[Break]:
     return breaks
 
 
-def _codes(purchase: purchases.BulkPurchase) -> list[str]:
+def codes_of(purchase: purchases.BulkPurchase) -> list[str]:
     return voucher_codes.codes(
         purchase.code_prefix, purchase.code_segment, purchase.code_key, int(purchase.quantity)
     )
 
 
-def _check_codes(run: _Run, purchase: purchases.BulkPurchase, settled: bool, fully: bool) -> list[Break]:
+def _checkcodes_of(run: Run, purchase: purchases.BulkPurchase, settled: bool, fully: bool) -> list[Break]:
     rid = purchase.purchase_id
     leased = purchase.fulfillment_lease_until is not None and purchase.fulfillment_lease_until > store.now()
     if not settled and (int(purchase.fulfillment_attempts or 0) == 0 or leased):
         return []  # never fulfilled, or a fulfillment is running now
-    codes = _codes(purchase)
+    codes = codes_of(purchase)
     found = voucher_store.get_vouchers(run.conference_id, codes)
     breaks = []
     expected = int(purchase.quantity) if settled else 0
     if len(found) != expected or (settled and int(purchase.vouchers_generated) != expected):
         breaks.append(
-            _brk("bulk_purchase", rid, "bulk.codes",
+            new_break("bulk_purchase", rid, "bulk.codes",
                  {"codes": len(found), "vouchers_generated": int(purchase.vouchers_generated)}, expected,
                  f"a {purchase.status} purchase must have exactly {expected} codes")
         )  # fmt: skip
@@ -415,7 +399,7 @@ def _check_codes(run: _Run, purchase: purchases.BulkPurchase, settled: bool, ful
         wrong = sorted(code for code, v in found.items() if bool(v.is_active) == fully)
         if wrong:
             breaks.append(
-                _brk("bulk_purchase", rid, "bulk.codes_active", {"wrong": len(wrong), "sample": wrong[:5]},
+                new_break("bulk_purchase", rid, "bulk.codes_active", {"wrong": len(wrong), "sample": wrong[:5]},
                      {"active": not fully},
                      "codes are inactive exactly when the purchase's own payment is fully refunded")
             )  # fmt: skip
@@ -425,7 +409,7 @@ def _check_codes(run: _Run, purchase: purchases.BulkPurchase, settled: bool, ful
 # --- 3. vouchers -------------------------------------------------------------------------------------------------
 
 
-def _all_codes(run: _Run) -> list[str]:
+def all_codes(run: Run) -> list[str]:
     """Every code worth checking: those orders name and those settled purchases issued."""
     codes = set(run.usage())
     cursor = None
@@ -433,12 +417,12 @@ def _all_codes(run: _Run) -> list[str]:
         entries, cursor = purchases.list_entries(run.conference_id, None, limit=100, cursor=cursor)
         for purchase in purchases.get_many(run.conference_id, [e.purchase_id for e in entries]).values():
             if purchase.status in (purchases.PAID, purchases.REFUNDED):
-                codes.update(_codes(purchase))
+                codes.update(codes_of(purchase))
         if not cursor:
             return sorted(codes)
 
 
-def check_vouchers(run: _Run, codes: list[str]) -> list[Break]:
+def check_vouchers(run: Run, codes: list[str]) -> list[Break]:
     usage = run.usage()
     found = voucher_store.get_vouchers(run.conference_id, codes)
     breaks = []
@@ -449,18 +433,18 @@ def check_vouchers(run: _Run, codes: list[str]) -> list[Break]:
         if voucher is None:
             if used:
                 breaks.append(
-                    _brk("voucher", code, "voucher.times_used", None, used,
+                    new_break("voucher", code, "voucher.times_used", None, used,
                          "orders redeemed a code that does not exist")
                 )  # fmt: skip
             continue
         if int(voucher.times_used) != used:
             breaks.append(
-                _brk("voucher", code, "voucher.times_used", int(voucher.times_used), used,
+                new_break("voucher", code, "voucher.times_used", int(voucher.times_used), used,
                      "times_used is not the units redeemed by the code's orders that are not cancelled")
             )  # fmt: skip
         if max(int(voucher.times_used), used) > int(voucher.max_uses):
             breaks.append(
-                _brk("voucher", code, "voucher.max_uses", max(int(voucher.times_used), used),
+                new_break("voucher", code, "voucher.max_uses", max(int(voucher.times_used), used),
                      int(voucher.max_uses), "the code was used more than max_uses")
             )  # fmt: skip
     return breaks
@@ -469,26 +453,26 @@ def check_vouchers(run: _Run, codes: list[str]) -> list[Break]:
 # --- 5. store credit ------------------------------------------------------------------------------------------------
 
 
-def check_credit(run: _Run, credit: credit_records.Credit) -> list[Break]:
+def check_credit(run: Run, credit: credit_records.Credit) -> list[Break]:
     run.checked["credit"] += 1
     rid, breaks = credit.credit_id, []
     applied = sum(int(a.amount) for a in credit.applications or [])
     returned = 0
     for order_id in sorted({a.order_id for a in credit.applications or []}):
-        _, payments, _ = _order_parts(run.conference_id, order_id)
+        _, payments, _ = order_parts(run.conference_id, order_id)
         mine = [p for p in payments if p.method == "credit" and p.credit_id == credit.credit_id]
         returned += sum(int(p.amount) for p in mine if p.status == "refunded")
         for entry in [a for a in credit.applications or [] if a.order_id == order_id]:
             if int(entry.amount) not in [int(p.amount) for p in mine]:
                 breaks.append(
-                    _brk("credit", rid, "credit.ledger", int(entry.amount), [int(p.amount) for p in mine],
+                    new_break("credit", rid, "credit.ledger", int(entry.amount), [int(p.amount) for p in mine],
                          f"the ledger applies {int(entry.amount)} to order {order_id}, which has no such payment")
                 )  # fmt: skip
     expected = int(credit.amount) - applied + returned
     remaining = int(credit.remaining_amount)
     if remaining != expected or expected < 0 or remaining > int(credit.amount):
         breaks.append(
-            _brk("credit", rid, "credit.remaining", remaining, expected,
+            new_break("credit", rid, "credit.remaining", remaining, expected,
                  f"remaining must be amount {int(credit.amount)} - applied {applied} + returned {returned}, "
                  "never below 0 (below 0: the credit was spent twice)")
         )  # fmt: skip
@@ -496,7 +480,7 @@ def check_credit(run: _Run, credit: credit_records.Credit) -> list[Break]:
         remaining == 0
     ):
         breaks.append(
-            _brk("credit", rid, "credit.status", credit.status,
+            new_break("credit", rid, "credit.status", credit.status,
                  credit_records.APPLIED if remaining == 0 else credit_records.AVAILABLE,
                  "a credit is applied exactly when nothing remains")
         )  # fmt: skip
@@ -505,9 +489,9 @@ def check_credit(run: _Run, credit: credit_records.Credit) -> list[Break]:
     return breaks
 
 
-def _check_double_paid(run: _Run, credit: credit_records.Credit) -> list[Break]:
+def _check_double_paid(run: Run, credit: credit_records.Credit) -> list[Break]:
     """A credit issued for money also refunded on the card must be flagged and frozen."""
-    order, payments, refunds = _order_parts(run.conference_id, str(credit.source_order_id))
+    order, payments, refunds = order_parts(run.conference_id, str(credit.source_order_id))
     if order is None:
         return []
     own_paid = sum(int(p.amount) for p in payments if is_own(p) and p.status in PAID_STATUSES)
@@ -525,7 +509,7 @@ def _check_double_paid(run: _Run, credit: credit_records.Credit) -> list[Break]:
     if flagged and not spendable:
         return []
     return [
-        _brk("credit", credit.credit_id, "credit.double_paid",
+        new_break("credit", credit.credit_id, "credit.double_paid",
              {"card_refunds": card, "store_credit": issued, "flagged": flagged, "spendable": spendable},
              {"paid": own_paid},
              f"order {order.order_id} paid {own_paid} but got back {card} on the card and {issued} as credit; "
@@ -536,7 +520,7 @@ def _check_double_paid(run: _Run, credit: credit_records.Credit) -> list[Break]:
 # --- 6. capacity (no records yet) ------------------------------------------------------------------------------
 
 
-def _check_capacity(run: _Run) -> list[Break]:
+def check_capacity(run: Run) -> list[Break]:
     """Invariant 6 hook: units held by pending and paid orders and bulk blocks ≤ each capacity.
 
     Capacity is not recorded by the services yet; when it is, derive held units from the orders and
@@ -548,18 +532,18 @@ def _check_capacity(run: _Run) -> list[Break]:
 # --- 2. money nobody keeps, and 7. events, from Stripe's side ----------------------------------------------------
 
 
-def _intent_of(obj: dict[str, Any]) -> str | None:
+def intent_of(obj: dict[str, Any]) -> str | None:
     intent = obj.get("payment_intent")
     return intent.get("id") if isinstance(intent, dict) else intent
 
 
-def check_session(run: _Run, session: dict[str, Any]) -> list[Break]:
+def check_session(run: Run, session: dict[str, Any]) -> list[Break]:
     """A paid session with our metadata is some record's own payment, or flagged, or refunded in full."""
     metadata = session.get("metadata") or {}
     if session.get("payment_status") != "paid" or metadata.get("conference_id") != run.conference_id:
         return []
     run.checked["stripe_payment"] += 1
-    intent = _intent_of(session)
+    intent = intent_of(session)
     amount = int(session.get("amount_total") or 0)
     owner, own, flagged = None, False, False
     if isinstance(metadata.get("order_id"), str):
@@ -582,24 +566,24 @@ def check_session(run: _Run, session: dict[str, Any]) -> list[Break]:
         return []
     kind, record = owner or ("payment_intent", intent)
     return [
-        _brk(kind, record, "money.unclaimed_charge", None,
+        new_break(kind, record, "money.unclaimed_charge", None,
              {"payment_intent": intent, "amount": amount, "refunded": refunded, "session": session.get("id")},
              f"Stripe holds {amount - refunded} on {intent} that is neither this record's payment nor flagged")
     ]  # fmt: skip
 
 
-def check_stripe_events(run: _Run, events: list[dict[str, Any]]) -> list[Break]:
+def check_stripe_events(run: Run, events: list[dict[str, Any]]) -> list[Break]:
     recorded = book_records.event_records(run.conference_id, [e["id"] for e in events])
     run.checked["stripe_event"] += len(events)
     return [
-        _brk("event", e["id"], "event.unrecorded", None, {"type": e["type"], "created": e["created"]},
+        new_break("event", e["id"], "event.unrecorded", None, {"type": e["type"], "created": e["created"]},
              "Stripe has this event and we never recorded it")
         for e in events
         if e["id"] not in recorded
     ]  # fmt: skip
 
 
-def check_unfinished_events(run: _Run) -> list[Break]:
+def check_unfinished_events(run: Run) -> list[Break]:
     breaks = []
     at = store.now()
     for status in (event_records.RECEIVED, event_records.PROCESSING):
@@ -608,329 +592,14 @@ def check_unfinished_events(run: _Run) -> list[Break]:
             stuck = status == event_records.RECEIVED or record.lease_until is None or record.lease_until < at
             if stuck:
                 breaks.append(
-                    _brk("event", record.event_id, "event.unfinished", status, None,
+                    new_break("event", record.event_id, "event.unfinished", status, None,
                          f"{record.event_type} was recorded but never finished processing")
                 )  # fmt: skip
     return breaks
 
 
-# --- paging through the sections ----------------------------------------------------------------------------------
-
-Page = tuple[list[Break], Any]
-"""A section's breaks for one page and its next key (None when the section is done)."""
-
-
-def _orders_page(run: _Run, limit: int, key: Any) -> Page:
-    entries, last = order_records.list_entries(run.conference_id, limit=limit, cursor=key)
-    return [b for e in entries for b in check_order(run, e.order_id)], last
-
-
-def _purchases_page(run: _Run, limit: int, key: Any) -> Page:
-    entries, last = purchases.list_entries(run.conference_id, None, limit=limit, cursor=key)
-    return [b for e in entries for b in check_purchase(run, e.purchase_id)], last
-
-
-def _vouchers_page(run: _Run, limit: int, key: Any) -> Page:
-    codes = [c for c in _all_codes(run) if key is None or c > key]
-    page = codes[:limit]
-    return check_vouchers(run, page), (page[-1] if len(codes) > limit else None)
-
-
-def _credits_page(run: _Run, limit: int, key: Any) -> Page:
-    found, last = credit_records.list_credits(run.conference_id, None, limit=limit, cursor=key)
-    return [b for c in found for b in check_credit(run, c)], last
-
-
-def _sessions_page(run: _Run, limit: int, key: Any) -> Page:
-    from boxoffice import stripe_gateway
-
-    assert run.secret is not None
-    sessions, after = stripe_gateway.list_checkout_sessions(
-        run.secret, status="complete", limit=limit, starting_after=key
-    )
-    return [b for s in sessions for b in check_session(run, s)], after
-
-
-def _stripe_events_page(run: _Run, limit: int, key: Any) -> Page:
-    from boxoffice import stripe_events, stripe_gateway
-
-    assert run.secret is not None
-    events, after = stripe_gateway.list_events_page(
-        run.secret,
-        created_gte=int(time.time()) - STRIPE_EVENT_WINDOW,
-        types=sorted(stripe_events.HANDLED_TYPES),
-        limit=limit,
-        starting_after=key,
-    )
-    return check_stripe_events(run, events), after
-
-
-def _events_page(run: _Run, limit: int, key: Any) -> Page:
-    return check_unfinished_events(run) + _check_capacity(run), None
-
-
-@dataclass(frozen=True)
-class _Section:
-    name: str
-    run: Callable[[_Run, int, Any], Page]
-    needs_stripe: bool
-    key_shape: dict[str, str] | None
-    """For a DynamoDB key: the expected attribute (formatted with the conference id); None: a string key."""
-    attributes: int = 2
-
-
-SECTIONS = (
-    _Section("orders", _orders_page, False, {"PK": "ORDERS#{cid}"}),
-    _Section("purchases", _purchases_page, False, {"PK": "BPS#{cid}"}),
-    _Section("vouchers", _vouchers_page, False, None),
-    _Section("credits", _credits_page, False, {"GSI1PK": "CREDITS#{cid}"}, 4),
-    _Section("sessions", _sessions_page, True, None),
-    _Section("stripe_events", _stripe_events_page, True, None),
-    _Section("events", _events_page, False, None),
-)
-STRING_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
-
-
-def _encode(section: int, key: Any) -> str:
-    return base64.urlsafe_b64encode(
-        json.dumps({"s": section, "k": key}, separators=(",", ":")).encode()
-    ).decode()
-
-
-def _decode(cursor: str | None, conference_id: str) -> tuple[int, Any]:
-    """(section index, that section's key), or ValidationFailed for anything not made by :func:`_encode`."""
-    if not cursor:
-        return 0, None
-    invalid = ValidationFailed(
-        "invalid cursor",
-        details=[{"loc": ["query", "cursor"], "msg": "not a cursor of this audit", "type": "value_error"}],
-    )
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        section, key = int(raw["s"]), raw["k"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise invalid from exc
-    if not 0 <= section < len(SECTIONS):
-        raise invalid
-    shape = SECTIONS[section].key_shape
-    if key is None:
-        return section, None
-    if shape is None:
-        if not isinstance(key, str) or not STRING_KEY.match(key):
-            raise invalid
-        return section, key
-    expected = {name: value.format(cid=conference_id) for name, value in shape.items()}
-    try:
-        return section, decode_cursor(encode_cursor(key), expected, attributes=SECTIONS[section].attributes)
-    except (ValidationFailed, AttributeError, TypeError) as exc:
-        raise invalid from exc
-
-
-def _run_for(conference_id: str, with_stripe: bool) -> _Run:
+def run_for(conference_id: str, with_stripe: bool) -> Run:
     conference = store.get_conference(conference_id)
     if conference is None:
         raise NotFound(f"conference {conference_id} not found")
-    return _Run(conference_id, conference.stripe_secret_name if with_stripe else None)
-
-
-def _page(run: _Run, limit: int, cursor: str | None) -> tuple[list[Break], str | None]:
-    section, key = _decode(cursor, run.conference_id)
-    breaks: list[Break] = []
-    budget = max(1, min(limit, MAX_LIMIT))
-    while section < len(SECTIONS):
-        part = SECTIONS[section]
-        if part.needs_stripe and run.secret is None:
-            section, key = section + 1, None
-            continue
-        before = sum(run.checked.values())
-        found, key = part.run(run, budget, key)
-        breaks += found
-        budget -= max(sum(run.checked.values()) - before, 1)
-        if key is None:
-            section += 1
-        if key is not None or budget <= 0:
-            break
-    return breaks, (_encode(section, key) if section < len(SECTIONS) else None)
-
-
-def audit_conference(
-    conference_id: str, *, limit: int = 50, cursor: str | None = None, with_stripe: bool = True
-) -> Audit:
-    """One page of the conference's audit: about ``limit`` records checked, and the cursor of the next page."""
-    run = _run_for(conference_id, with_stripe)
-    breaks, next_cursor = _page(run, limit, cursor)
-    return Audit(checked=dict(run.checked), items=breaks, next=next_cursor)
-
-
-def audit_all(conference_id: str, *, with_stripe: bool = True) -> list[Break]:
-    """Every break of the conference, all pages (one run, so conference-wide reads happen once)."""
-    run = _run_for(conference_id, with_stripe)
-    breaks, cursor = _page(run, MAX_LIMIT, None)
-    while cursor is not None:
-        more, cursor = _page(run, MAX_LIMIT, cursor)
-        breaks += more
-    return breaks
-
-
-KINDS = ("order", "bulk_purchase", "credit", "voucher")
-
-
-def audit_record(conference_id: str, kind: str, record_id: str, *, with_stripe: bool = True) -> list[Break]:
-    """The breaks of one order, bulk purchase, credit or voucher code (a code reads every order)."""
-    run = _run_for(conference_id, with_stripe)
-    if kind == "order":
-        return check_order(run, record_id)
-    if kind == "bulk_purchase":
-        return check_purchase(run, record_id)
-    if kind == "credit":
-        credit = credit_records.get(conference_id, record_id)
-        return check_credit(run, credit) if credit else []
-    if kind == "voucher":
-        return check_vouchers(run, [voucher_codes.normalize(record_id)])
-    raise ValueError(f"kind must be one of {', '.join(KINDS)}")
-
-
-# --- the sweep: what changed since its last run ----------------------------------------------------------------
-
-SWEEP_OVERLAP = timedelta(minutes=2)
-"""Each run looks back this far before its cursor: writes landing while the last run read are not missed."""
-SWEEP_FIRST_LOOKBACK = timedelta(days=1)
-
-
-def _records_named(run: _Run, record: event_records.StripeEventRecord) -> set[tuple[str, str]]:
-    obj = record.event.get("data", {}).get("object", {})
-    metadata = obj.get("metadata") or {}
-    named: set[tuple[str, str]] = set()
-    if isinstance(metadata.get("order_id"), str):
-        named.add(("order", metadata["order_id"]))
-    if isinstance(metadata.get("bulk_purchase_id"), str):
-        named.add(("bulk_purchase", metadata["bulk_purchase_id"]))
-    intent = _intent_of(obj) if obj.get("object") != "payment_intent" else obj.get("id")
-    if not named and isinstance(intent, str) and intent:
-        link = purchases.find_by_payment_intent(run.conference_id, intent)
-        if link is not None and link.kind in ("order", "bulk_purchase"):
-            named.add((link.kind, link.record_id))
-    return named
-
-
-def _flag_target(run: _Run, found: Break) -> Any:
-    """The record that carries ``attention`` for a break, or None (events and unnamed charges: metric only)."""
-    cid = run.conference_id
-    if found.kind == "order":
-        return order_records.get(cid, found.record)
-    if found.kind == "bulk_purchase":
-        return purchases.get(cid, found.record)
-    if found.kind == "credit":
-        credit = credit_records.get(cid, found.record)
-        if credit is not None and hasattr(type(credit), "attention"):
-            return credit
-        return order_records.get(cid, credit.source_order_id) if credit and credit.source_order_id else None
-    if found.kind == "voucher":
-        voucher = voucher_store.get_voucher(cid, found.record)
-        return purchases.get(cid, voucher.bulk_purchase_id) if voucher and voucher.bulk_purchase_id else None
-    return None
-
-
-def _emit(found: Break) -> None:
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Boxoffice"
-    with single_metric(name="BooksBreak", unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
-        metric.add_dimension(name="invariant", value=found.invariant)
-
-
-def flag(conference_id: str, breaks: Iterable[Break]) -> int:
-    """Append ``books: <invariant>`` to the attention of each broken record and emit ``BooksBreak`` per break.
-
-    Returns how many records got a new reason. Nothing else is written: no amount is corrected.
-    """
-    from boxoffice.observability import logger
-
-    run = _Run(conference_id, None)
-    flagged = 0
-    for found in breaks:
-        _emit(found)
-        logger.warning("books break", extra={"conference_id": conference_id, **found.model_dump(mode="json")})
-        target = _flag_target(run, found)
-        if target is not None and book_records.add_attention(target, f"books: {found.invariant}"):
-            flagged += 1
-    return flagged
-
-
-def changed_breaks(conference_id: str, since: Any) -> list[Break]:
-    """The audit of what changed after ``since``, read without scanning the conference.
-
-    Looked at: orders created since; orders and purchases named by Stripe events that finished
-    since (by metadata, or by their payment intent's link); credits created since and their source
-    orders; the codes those orders redeemed (against ``max_uses`` only: their exact count needs every
-    order and is left to the full audit); Stripe's sessions and events created since; unfinished
-    events. Cost: one query per list, one partition read per named record, one Stripe refund list
-    per payment intent of those records, and Stripe list pages of what is new.
-    """
-    from boxoffice import stripe_events, stripe_gateway
-
-    run = _run_for(conference_id, True)
-    targets: set[tuple[str, str]] = {
-        ("order", o) for o in book_records.orders_created_since(conference_id, since)
-    }
-    for status in (event_records.PROCESSED, event_records.FAILED, event_records.REJECTED):
-        for record in book_records.events_finished_since(conference_id, status, since):
-            targets |= _records_named(run, record)
-    credits = book_records.credits_created_since(conference_id, since)
-    targets |= {("order", str(c.source_order_id)) for c in credits if c.source_order_id}
-    breaks: list[Break] = []
-    codes: set[str] = set()
-    for kind, record_id in sorted(targets):
-        if kind == "order":
-            breaks += check_order(run, record_id)
-            order = order_records.get(conference_id, record_id)
-            if order is not None and order.voucher_code:
-                codes.add(order.voucher_code)
-        else:
-            breaks += check_purchase(run, record_id)
-    for credit in credits:
-        breaks += check_credit(run, credit)
-    for code, voucher in voucher_store.get_vouchers(conference_id, sorted(codes)).items():
-        run.checked["voucher"] += 1
-        if int(voucher.times_used) > int(voucher.max_uses):
-            breaks.append(
-                _brk("voucher", code, "voucher.max_uses", int(voucher.times_used), int(voucher.max_uses),
-                     "the code was used more than max_uses")
-            )  # fmt: skip
-    if run.secret is not None:
-        # A session can be paid until it expires, up to a day after it was created.
-        created = int((since - timedelta(days=1)).timestamp())
-        after = None
-        while True:
-            sessions, after = stripe_gateway.list_checkout_sessions(
-                run.secret, status="complete", created_gte=created, starting_after=after
-            )
-            breaks += [b for s in sessions for b in check_session(run, s)]
-            if after is None:
-                break
-        after = None
-        while True:
-            events, after = stripe_gateway.list_events_page(
-                run.secret,
-                created_gte=int(since.timestamp()),
-                types=sorted(stripe_events.HANDLED_TYPES),
-                starting_after=after,
-            )
-            breaks += check_stripe_events(run, events)
-            if after is None:
-                break
-    return breaks + check_unfinished_events(run)
-
-
-def sweep_changes(conference_id: str) -> int:
-    """The sweep's step: audit what changed since the last run, flag every break. Returns the breaks found.
-
-    The cursor moves only after a complete run, so a run that fails (Stripe down) is redone by the next.
-    """
-    started = store.now()
-    cursor = book_records.get_cursor(conference_id)
-    since = (cursor.audited_until if cursor else started - SWEEP_FIRST_LOOKBACK) - SWEEP_OVERLAP
-    breaks = changed_breaks(conference_id, since)
-    flag(conference_id, breaks)
-    book_records.advance_cursor(conference_id, started)
-    return len(breaks)
+    return Run(conference_id, conference.stripe_secret_name if with_stripe else None)
