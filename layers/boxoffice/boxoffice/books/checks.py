@@ -201,8 +201,8 @@ def order_parts(
     return order, payments, refunds
 
 
-PAID_STATUSES = ("succeeded", "refunded")
-"""A payment that succeeded stays paid when it is given back (a credit returned on cancel)."""
+PAID_STATUSES = ("succeeded",)
+"""A credit payment given back when its order is cancelled is ``refunded``: no longer paid."""
 
 
 def check_order(run: Run, order_id: str) -> list[Break]:
