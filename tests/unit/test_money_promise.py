@@ -6,8 +6,11 @@ the dashboard, a second tab, a bank debit still settling, one Idempotency-Key fr
 
 from typing import Any
 
+import pytest
+
 from boxoffice import orders
 from boxoffice.store import credits as credit_records
+from tests.support.books import assert_books_hold
 from tests.support.bus import BusTap
 from tests.support.http import ATTENDEE, STAFF
 from tests.unit.order_fixtures import GENERAL, create_ok, make_voucher, move_hold_into_past, times_used
@@ -31,6 +34,24 @@ from tests.unit.refund_fixtures import (
     stripe_refunds,
     sync,
 )
+
+
+@pytest.fixture(autouse=True)
+def books_hold_after_each_story(demo, emulator):
+    """The audit is the oracle: once each story settles, no break is silent."""
+    yield
+    sync(emulator)  # every event delivered, late or not
+    assert_books_hold(demo)
+
+
+@pytest.fixture
+def slow_bank(emulator):
+    """Bank debits settle only when the test says so (``complete_async``), not after half a second."""
+    before = emulator.store.async_payment_delay
+    emulator.configure(async_payment_delay=3600)
+    yield emulator
+    emulator.configure(async_payment_delay=before)
+
 
 OTHER_STAFF_MEMBER = {**STAFF, "sub": "user-staff-2", "email": "second@boxoffice.example"}
 
@@ -144,7 +165,7 @@ def test_one_staff_member_reusing_a_key_with_another_amount_is_a_conflict(demo, 
     assert money(order["id"])["amount_refunded"] == 3000
 
 
-def test_an_order_whose_bank_debit_is_settling_is_not_cancelled_at_the_end_of_its_hold(demo, emulator):
+def test_an_order_whose_bank_debit_is_settling_is_not_cancelled_at_the_end_of_its_hold(demo, emulator, slow_bank):
     make_voucher("SOLO", voucher_type="percentage", discount_value=10, max_uses=1)
     order = create_ok([GENERAL], "SOLO")
     session_id = checkout_session(order["id"])
@@ -160,7 +181,7 @@ def test_an_order_whose_bank_debit_is_settling_is_not_cancelled_at_the_end_of_it
     assert times_used("SOLO") == 1
 
 
-def test_a_settling_debit_whose_event_is_late_still_stops_the_cancel(demo, emulator):
+def test_a_settling_debit_whose_event_is_late_still_stops_the_cancel(demo, emulator, slow_bank):
     order = new_order(10000)
     session_id = checkout_session(order["id"])
     emulator.pay(session_id, "async_succeed")  # its completed event is not processed
@@ -170,7 +191,7 @@ def test_a_settling_debit_whose_event_is_late_still_stops_the_cancel(demo, emula
     assert stored(order["id"]).settling == session_id
 
 
-def test_a_failed_bank_debit_lets_the_sweep_cancel_the_order(demo, emulator):
+def test_a_failed_bank_debit_lets_the_sweep_cancel_the_order(demo, emulator, slow_bank):
     order = new_order(10000)
     session_id = checkout_session(order["id"])
     emulator.pay(session_id, "async_fail")
