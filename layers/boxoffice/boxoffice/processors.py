@@ -68,7 +68,13 @@ def refunds_registry() -> Registry:
     registry.on("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")(
         _object(refunds.on_stripe_refund)
     )
-    registry.on("charge.dispute.created")(_object(refunds.on_dispute))
+    registry.on(
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+    )(_object(refunds.on_dispute))
     return registry
 
 

@@ -569,6 +569,10 @@ def _create(
             )
         if destination == "card" and conference.stripe_secret_name is None:
             raise InvalidState("this conference has no Stripe account configured")
+        if owner.item.dispute:
+            raise InvalidState(
+                f"the payment is disputed ({owner.item.dispute}); refunds wait for the dispute"
+            )
         if conference.stripe_secret_name is not None:
             owner = sync_with_stripe(owner, conference.stripe_secret_name)
         balance = owner.balance(destination)
@@ -935,20 +939,41 @@ def sync_with_stripe(owner: Owner, secret_name: str) -> Owner:
     return owner.reload() or owner
 
 
+DISPUTE_OPEN = frozenset({"warning_needs_response", "warning_under_review", "needs_response", "under_review"})
+
+
 def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
-    """``charge.dispute.created``: flag the order or bulk purchase the disputed payment paid for."""
+    """``charge.dispute.*``: the disputed payment's order or purchase follows the dispute as Stripe
+    has it now (events may come in any order): flagged while open, refunds refused while open or
+    after it was lost (the cardholder already has the money back), cleared when won."""
+    from boxoffice import stripe_gateway
+
     owner = _owner_of(conference_id, dispute)
-    if owner is None:
+    conference = store.get_conference(conference_id)
+    if owner is None or conference is None:
         return
+    if conference.stripe_secret_name is not None and isinstance(dispute.get("id"), str):
+        dispute = {**dispute, **stripe_gateway.retrieve_dispute(conference.stripe_secret_name, dispute["id"])}
+    status, dispute_id = str(dispute.get("status")), str(dispute.get("id"))
     amount = money.format_amount(
         int(dispute.get("amount") or 0), str(dispute.get("currency") or owner.item.currency)
     )
-    reason = f"dispute {dispute.get('id')} opened ({dispute.get('reason')}) for {amount}"
-    owner.item.update(
-        actions=[owner.model.attention.set(reason), owner.model.updated_at.set(store.now())],
-        add_version_condition=False,
+    model = owner.model
+    if status in DISPUTE_OPEN:
+        state: str | None = f"open:{dispute_id}"
+        reason = f"dispute {dispute_id} open ({dispute.get('reason')}) for {amount}; refunds wait for it"
+    elif status == "lost":
+        state = f"lost:{dispute_id}"
+        reason = f"dispute {dispute_id} lost: the cardholder got {amount} back through the bank"
+    else:
+        state, reason = None, f"dispute {dispute_id} {status} for {amount}"
+    mine = (model.dispute == f"open:{dispute_id}") | (model.dispute == f"lost:{dispute_id}")
+    actions = [model.attention.set(reason)]
+    actions.append(model.dispute.set(state) if state else model.dispute.remove())
+    store.update_if(owner.item, actions, model.dispute.does_not_exist() | mine)
+    logger.warning(
+        "payment disputed", extra={"owner": owner.item.PK, "dispute": dispute_id, "status": status}
     )
-    logger.warning("payment disputed", extra={"owner": owner.item.PK, "dispute": dispute.get("id")})
 
 
 def on_charge_refunded(conference_id: str, charge: dict[str, Any]) -> None:

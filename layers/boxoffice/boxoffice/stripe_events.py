@@ -42,6 +42,10 @@ HANDLED_TYPES: frozenset[str] = frozenset(
         "refund.updated",
         "refund.failed",
         "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
     }
 )
 """Types the template's rules route to a processor. Others are recorded as ignored and acknowledged."""

@@ -253,3 +253,12 @@ def list_events_page(
         raise _fail("list the events", exc) from exc
     items = [e.to_dict() for e in page.data]
     return items, (items[-1]["id"] if page.has_more and items else None)
+
+
+def retrieve_dispute(secret_name: str, dispute_id: str) -> dict[str, Any]:
+    """A dispute as Stripe has it now (its events may arrive in any order)."""
+    stripe = _stripe()
+    try:
+        return client_for(secret_name).v1.disputes.retrieve(dispute_id).to_dict()
+    except stripe.StripeError as exc:
+        raise _fail("read the dispute", exc) from exc

@@ -89,6 +89,8 @@ class BulkPurchase(Item, discriminator="bulk_purchase"):
     vouchers_deactivated = BooleanAttribute(null=True, attr_name="vd")
     refund_announced = BooleanAttribute(null=True, attr_name="ran")
     attention = UnicodeAttribute(null=True, attr_name="at")
+    dispute = UnicodeAttribute(null=True, attr_name="dp")
+    """``open:{id}`` or ``lost:{id}`` while the payment is disputed or was charged back."""
     requested_by = UnicodeAttribute(attr_name="rb")
     approved_by = UnicodeAttribute(null=True, attr_name="ab")
 

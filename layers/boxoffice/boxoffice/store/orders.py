@@ -81,6 +81,8 @@ class Order(Item, discriminator="order"):
     """The expiry sent with that key, fixed once so a retried create sends the same parameters."""
     attention = UnicodeAttribute(null=True)
     paid_announced = BooleanAttribute(null=True)
+    dispute = UnicodeAttribute(null=True)
+    """``open:{id}`` or ``lost:{id}`` while the payment is disputed or was charged back."""
     settling = UnicodeAttribute(null=True)
     """The session whose delayed payment (a bank debit) is still settling: the order is not cancelled."""
 
