@@ -165,7 +165,9 @@ def test_one_staff_member_reusing_a_key_with_another_amount_is_a_conflict(demo, 
     assert money(order["id"])["amount_refunded"] == 3000
 
 
-def test_an_order_whose_bank_debit_is_settling_is_not_cancelled_at_the_end_of_its_hold(demo, emulator, slow_bank):
+def test_an_order_whose_bank_debit_is_settling_is_not_cancelled_at_the_end_of_its_hold(
+    demo, emulator, slow_bank
+):
     make_voucher("SOLO", voucher_type="percentage", discount_value=10, max_uses=1)
     order = create_ok([GENERAL], "SOLO")
     session_id = checkout_session(order["id"])
