@@ -10,6 +10,7 @@ PYTHON312 ?= $(shell for p in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/
 VENV := .venv
 SAM_VENV := .venv-sam
 LOCK_VENV := .venv-lock
+CHECKOV_VENV := .venv-checkov
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
@@ -43,6 +44,12 @@ $(LOCK_VENV)/.installed: requirements/uv.txt
 	$(LOCK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/uv.txt
 	touch $@
 
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found"; exit 1; }
+	$(PYTHON312) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
+	touch $@
+
 # AWS's DynamoDBLocal.jar ships inside this npm package; only the tarball is needed, not its dependencies.
 $(DDB_LOCAL_JAR):
 	mkdir -p $(DDB_LOCAL_DIR)
@@ -51,18 +58,24 @@ $(DDB_LOCAL_JAR):
 	  && rm -f amplify-dynamodb-simulator-$(DDB_LOCAL_VERSION).tgz
 	test -f $@
 
-setup: $(VENV)/.installed $(SAM_VENV)/.installed $(DDB_LOCAL_JAR) ## Install everything (venvs, DynamoDB Local)
+setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(DDB_LOCAL_JAR) ## Install everything (venvs, DynamoDB Local)
 
 run: $(VENV)/.installed ## Run the whole app offline: API, Stripe emulator, embedded AWS, demo data
 	$(PY) -m local.runner
 
 test: lint test-unit test-integration test-e2e test-artifact ## Everything CI runs
 
-lint: $(VENV)/.installed $(SAM_VENV)/.installed ## ruff, cfn-lint and sam validate --lint
+# cfn-lint runs with the serverless rules (cfn-lint-serverless). WS1004 is off: it looks for a log
+# group named after each function, while ours name theirs through LoggingConfig (with retention).
+CFN_LINT := $(VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules --ignore-checks WS1004
+CHECKOV := $(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
+
+lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, cfn-lint (+ serverless rules), sam validate --lint, checkov
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/cfn-lint template.yaml
+	$(CFN_LINT)
 	$(SAM) validate --lint --region $(AWS_REGION)
+	$(CHECKOV)
 
 test-unit: $(VENV)/.installed ## Every rule on moto, in-process
 	$(PYTEST) tests/unit -q
@@ -92,7 +105,7 @@ lock: $(LOCK_VENV)/.installed ## Recompile the layer lock (with hashes) and requ
 	cd requirements && ../$(LOCK_VENV)/bin/uv pip compile dev.in $(UV_COMPILE) -o dev.txt
 
 validate: $(SAM_VENV)/.installed $(VENV)/.installed
-	$(VENV)/bin/cfn-lint template.yaml
+	$(CFN_LINT)
 	$(SAM) validate --lint --region $(AWS_REGION)
 
 bench-intake: $(VENV)/.installed ## 2,000 signed webhooks (30% duplicates) on the local stack; cold imports
@@ -106,3 +119,4 @@ bench-imports: $(VENV)/.installed ## Cold import time of each function (median o
 
 clean: ## Remove venvs, caches and build output
 	rm -rf $(VENV) $(SAM_VENV) $(LOCK_VENV) .cache .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .cache .aws-sam .pytest_cache .ruff_cache

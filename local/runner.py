@@ -36,6 +36,10 @@ LOCAL_NAMES = {"table": "boxoffice-local", "bus": "boxoffice-local"}
 ASYNC_RETRIES = 2
 """Lambda retries a failed asynchronous invocation twice (the template's MaximumRetryAttempts)."""
 DLQ_NAME = "boxoffice-local-dlq"
+MAX_HEAD_BYTES = 10240
+"""API Gateway's quota on the request line and header values together (HTTP API)."""
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+"""API Gateway's payload quota (HTTP API); larger requests never reach a function."""
 RETRY_DELAY_SECONDS = float(os.environ.get("BOXOFFICE_RETRY_DELAY_SECONDS", "0.5"))
 """Lambda waits a minute, then two, between async retries; locally the wait is compressed."""
 
@@ -65,6 +69,8 @@ class LocalStack:
         self.http: ThreadingHTTPServer | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.ready = threading.Event()
+        """Set once the demo is seeded; until then every API route answers 503 (Retry-After: 1)."""
 
     # --- start-up -------------------------------------------------------------------------
     def start(self) -> None:
@@ -243,24 +249,83 @@ class LocalStack:
         stack = self
 
         class ApiGateway(BaseHTTPRequestHandler):
+            """Answers as an HTTP API does: JSON for everything, whatever the method or path.
+
+            Unrouted methods and paths are 404 ``{"message":"Not Found"}``; requests over the
+            gateway's quotas are 413; malformed framing is 400; nothing is ever an HTML page.
+            """
+
             protocol_version = "HTTP/1.1"
+            default_request_version = "HTTP/1.1"  # no HTTP/0.9: refusals always carry a status line
 
             def log_message(self, format: str, *args: Any) -> None:
-                _log(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")
+                what = f"{getattr(self, 'command', '')} {getattr(self, 'path', '')}".strip() or "request"
+                _log(f"{what} -> {args[1] if len(args) > 1 else ''}")
+
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                """http.server's own refusals (414, 431, 400, 501) as the gateway's JSON, not HTML."""
+                text = message or self.responses.get(code, ("Error",))[0]
+                self.close_connection = True
+                self._answer(code, json.dumps({"message": text}), {"Connection": "close"})
 
             def _answer(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
                 data = body.encode()
                 self.send_response(status)
-                for key, value in (headers or {"Content-Type": "application/json"}).items():
+                sent = {k.lower() for k in (headers or {})}
+                for key, value in (headers or {}).items():
                     self.send_header(key, value)
+                if "content-type" not in sent:
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            def _head_bytes(self) -> int:
+                return len(self.requestline.encode()) + sum(
+                    len(f"{k}: {v}".encode()) for k, v in self.headers.items()
+                )
+
+            def _read_body(self) -> bytes | None:
+                """The body by Content-Length or chunked framing; ValueError when framing is bad."""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    chunks: list[bytes] = []
+                    total = 0
+                    while True:
+                        size = int(self.rfile.readline(64).split(b";")[0].strip() or b"x", 16)
+                        if size == 0:
+                            self.rfile.readline(64)
+                            break
+                        total += size
+                        if total > MAX_PAYLOAD_BYTES:
+                            raise OverflowError
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline(64)
+                    return b"".join(chunks) or None
+                raw = self.headers.get("Content-Length")
+                length = int(raw) if raw is not None else 0
+                if length < 0:
+                    raise ValueError("negative Content-Length")
+                if length > MAX_PAYLOAD_BYTES:
+                    raise OverflowError
+                return self.rfile.read(length) if length else None
 
             def _handle(self) -> None:
                 url = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
+                if self._head_bytes() > MAX_HEAD_BYTES:
+                    self.close_connection = True
+                    self._answer(413, json.dumps({"message": "Request Entity Too Large"}))
+                    return
+                try:
+                    body = self._read_body()
+                except OverflowError:
+                    self.close_connection = True
+                    self._answer(413, json.dumps({"message": "Request Entity Too Large"}))
+                    return
+                except ValueError:
+                    self.close_connection = True
+                    self._answer(400, json.dumps({"message": "Bad Request"}))
+                    return
                 if (self.command, url.path) == ("POST", "/_local/dlq/replay"):
                     self._answer(200, json.dumps(stack.replay_dlq()))
                     return
@@ -268,6 +333,10 @@ class LocalStack:
                 if found is None:
                     # API Gateway answers unknown routes itself.
                     self._answer(404, json.dumps({"message": "Not Found"}))
+                    return
+                if not stack.ready.is_set():
+                    error = {"error": {"code": "unavailable", "message": "the local stack is still starting"}}
+                    self._answer(503, json.dumps(error), {"Retry-After": "1"})
                     return
                 route, params = found
                 claims = None
@@ -306,7 +375,11 @@ class LocalStack:
                     text = base64.b64decode(text).decode(errors="replace")
                 self._answer(int(result.get("statusCode", 200)), text, headers)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+            def __getattr__(self, name: str) -> Any:
+                """Every method, known or invented, is routed (HEAD, OPTIONS, PATCH, BREW…)."""
+                if name.startswith("do_"):
+                    return self._handle
+                raise AttributeError(name)
 
         return ApiGateway
 
@@ -316,6 +389,7 @@ class LocalStack:
         from local.demo import seed
 
         seed(self)
+        self.ready.set()
         return {
             role: tokens.mint(sub, email=email, groups=groups)
             for role, (sub, email, groups) in DEMO_USERS.items()

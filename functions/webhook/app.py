@@ -4,4 +4,4 @@ from boxoffice.api import lambda_handler, make_resolver
 from boxoffice.api.routes.stripe_events import WEBHOOK_MAX_BODY_BYTES, webhook_router
 
 app = make_resolver(webhook_router)
-handler = lambda_handler(app, max_body_bytes=WEBHOOK_MAX_BODY_BYTES)
+handler = lambda_handler(app, max_body_bytes=WEBHOOK_MAX_BODY_BYTES, parse_body=False)

@@ -108,7 +108,8 @@ def test_ctrl_c_stops_the_runner_cleanly():
             if requests.get(f"http://127.0.0.1:{api_port}/v1/health", timeout=1).ok:
                 break
         except requests.ConnectionError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)  # not listening yet, or 503 while the demo is seeded
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
     try:

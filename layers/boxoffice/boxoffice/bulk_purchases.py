@@ -351,7 +351,8 @@ def list_purchases(
             if len(viewer.sponsor_ids) != 1:
                 return BulkPurchasePage(items=[], next=None)
             (sponsor_id,) = viewer.sponsor_ids
-    key = decode_cursor(cursor, {"PK": f"BPS#{conference_id}"}, attributes=2)
+    prefix = f"{sponsor_id}#" if sponsor_id else None  # the query's begins_with, which DynamoDB checks
+    key = decode_cursor(cursor, {"PK": f"BPS#{conference_id}"}, attributes=2, sort_prefix=prefix)
     entries, last = records.list_entries(conference_id, sponsor_id, limit=limit, cursor=key)
     ids = [e.purchase_id for e in entries]
     found, details = records.get_many(conference_id, ids), records.details_of_many(conference_id, ids)

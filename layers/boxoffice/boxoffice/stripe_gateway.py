@@ -6,11 +6,12 @@ is pinned so Stripe's object shapes cannot change under us. Every POST made from
 idempotency key chosen by the caller from the record it acts for.
 """
 
+import json
 from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from boxoffice import secrets
+from boxoffice import secrets, strict_json
 from boxoffice.config import settings
 from boxoffice.errors import BadRequest, PaymentProviderError
 
@@ -51,22 +52,27 @@ def verify_webhook(payload: str, signature_header: str | None, secret: str) -> d
     """The event in ``payload`` if its ``Stripe-Signature`` is valid for ``secret``, else BadRequest.
 
     Verification is Stripe's own (HMAC-SHA256 over ``t.payload``, any of several ``v1`` values,
-    300 s tolerance). The event comes back as a plain dict, exactly as Stripe sent it.
+    300 s tolerance), over the raw body and before any parsing. Only then is the body read, by
+    ``strict_json``: a signed body that is not strict JSON (NaN, duplicate keys, deep nesting,
+    endless numbers, lone surrogates) is refused rather than stored. The event comes back as a
+    plain dict, exactly as Stripe sent it.
     """
     stripe = _stripe()
     if not signature_header:
         raise BadRequest("missing Stripe-Signature header")
-    if not payload.lstrip().startswith("{"):
-        raise BadRequest("the webhook body is not a Stripe event")
     try:
-        event = stripe.Webhook.construct_event(
+        stripe.WebhookSignature.verify_header(
             payload, signature_header, secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
         )
     except stripe.SignatureVerificationError as exc:
         raise BadRequest("the Stripe signature does not match this conference's signing secret") from exc
-    except ValueError as exc:
-        raise BadRequest("the webhook body is not a Stripe event") from exc
-    return event.to_dict()
+    try:
+        event = strict_json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"the webhook body is not a Stripe event: {exc.msg}") from exc
+    if not isinstance(event, dict):
+        raise BadRequest("the webhook body is not a Stripe event")
+    return event
 
 
 def list_events(secret_name: str, *, created_gte: int, types: Sequence[str]) -> Iterator[dict[str, Any]]:

@@ -62,9 +62,13 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(RequestValidationError)
     def _validation(exc: RequestValidationError) -> Response:
+        invalid = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if invalid is not None:
+            # The reason is the parser's own sentence (strict_json's never quote the input).
+            reason = (invalid.get("ctx") or {}).get("error")
+            suffix = f": {reason}" if isinstance(reason, str) and reason else ""
+            return error_response(400, "bad_request", f"the request body is not valid JSON{suffix}")
         problems = _field_problems(exc)
-        if any(p["type"] == "json_invalid" for p in problems):
-            return error_response(400, "bad_request", "the request body is not valid JSON")
         return error_response(422, "validation_error", "the request has invalid fields", problems)
 
     @app.not_found
