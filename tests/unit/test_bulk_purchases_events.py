@@ -8,9 +8,8 @@ import pytest
 import boxoffice.store.vouchers as voucher_store
 from boxoffice import bulk_purchases, stripe_events
 from boxoffice.bulk_purchases import FulfillmentBusy
-from tests.support.bus import BusTap
-from tests.unit import bulk_fixtures as bf
-from tests.unit.bulk_fixtures import (
+from tests.support import bulk_fixtures as bf
+from tests.support.bulk_fixtures import (
     checked_out,
     create_ok,
     event_status,
@@ -23,6 +22,7 @@ from tests.unit.bulk_fixtures import (
     stored_vouchers,
     variant,
 )
+from tests.support.bus import BusTap
 
 
 def refund(emulator, purchase_id: str, amount: int | None = None) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from boxoffice import orders
 from tests.support.http import ATTENDEE, OTHER_STAFF, STAFF
-from tests.unit.order_fixtures import (
+from tests.support.order_fixtures import (
     GENERAL,
     OTHER_ATTENDEE,
     WORKSHOP,

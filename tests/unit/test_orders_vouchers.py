@@ -9,7 +9,7 @@ import pytest
 from boxoffice.orders import voucher_problem
 from boxoffice.store import vouchers as voucher_store
 from tests.support.http import ATTENDEE, SPONSOR, STAFF
-from tests.unit.order_fixtures import (
+from tests.support.order_fixtures import (
     GENERAL,
     WORKSHOP,
     cancel,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from boxoffice import refunds
-from tests.unit.refund_fixtures import (
+from tests.support.refund_fixtures import (
     all_credit_items,
     make_stale,
     money,

@@ -16,7 +16,7 @@ from boxoffice.store import credits as credit_records
 from boxoffice.store import orders as order_records
 from tests.support.bus import BusTap
 from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, OTHER_STAFF, STAFF, call
-from tests.unit.refund_fixtures import (
+from tests.support.refund_fixtures import (
     OTHER_ATTENDEE,
     api_fn,
     apply_credit,
