@@ -80,7 +80,7 @@ lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ru
 test-unit: $(VENV)/.installed ## Every rule on moto, in-process
 	$(PYTEST) tests/unit -q
 
-test-integration: $(VENV)/.installed $(DDB_LOCAL_JAR) ## The store on DynamoDB Local (AWS's own engine)
+test-integration: $(VENV)/.installed $(DDB_LOCAL_JAR) ## The store and every race on DynamoDB Local (AWS's own engine)
 	$(PYTEST) tests/integration -q
 
 test-e2e: $(VENV)/.installed ## The local stack over HTTP

@@ -34,27 +34,32 @@ def test_the_table_has_the_templates_indexes(ddb):
     assert {g["IndexName"] for g in table["GlobalSecondaryIndexes"]} == {"GSI1", "GSI2"}
 
 
-def test_racing_transitions_let_exactly_one_win(ddb):
+def test_twenty_racing_transitions_to_either_target_let_exactly_one_win(ddb):
     store.save(Job("JOB#1", "JOB", status="pending"))
-    copies = [Job.get("JOB#1", "JOB", consistent_read=True) for _ in range(10)]
+    copies = [Job.get("JOB#1", "JOB", consistent_read=True) for _ in range(20)]
     barrier = threading.Barrier(len(copies))
-    won: list[bool] = []
+    won: list[str] = []
+    lost: list[str] = []
 
-    def race(copy: Job) -> None:
+    def race(copy: Job, target: str) -> None:
         barrier.wait()
         try:
-            transition(copy, "processing", MACHINE, [Job.runs.add(1)])
-            won.append(True)
+            transition(copy, target, MACHINE, [Job.runs.add(1)])
+            won.append(target)
         except TransitionRejected:
-            won.append(False)
+            lost.append(target)
 
-    threads = [threading.Thread(target=race, args=(c,)) for c in copies]
+    threads = [
+        threading.Thread(target=race, args=(c, "processing" if i % 2 else "failed"))
+        for i, c in enumerate(copies)
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert won.count(True) == 1
-    assert Job.get("JOB#1", "JOB", consistent_read=True).runs == 1
+    assert len(won) == 1 and len(lost) == 19
+    stored = Job.get("JOB#1", "JOB", consistent_read=True)
+    assert (stored.status, stored.runs, stored.version) == (won[0], 1, 2)
 
 
 def test_a_forbidden_move_in_a_transaction_cancels_every_write(ddb):

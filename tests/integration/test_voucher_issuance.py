@@ -2,16 +2,13 @@
 
 The budget (the issue): fulfilling N codes takes at most ceil(N/25) + 6 DynamoDB requests and
 N + 5 WCU. Requests and capacity are counted with the bench's botocore hooks. DynamoDB goes to
-DynamoDB Local (the lane's conftest); the ``bulk_purchase.fulfilled`` publish goes to a moto server
-started by this module, since the lane's conftest points only DynamoDB somewhere.
+DynamoDB Local (the lane's conftest); the ``bulk_purchase.fulfilled`` publish goes to the lane's moto
+server (its ``aws`` fixture).
 """
 
 import math
-import os
 import threading
-from collections.abc import Iterator
 
-import boto3
 import pytest
 
 from bench import dynamo_counts
@@ -24,35 +21,14 @@ from bench.vouchers import (
     verify,
     wcu_budget,
 )
-from local.moto_server import AtomicMotoServer
 
 dynamo_counts.install()  # at collection, before any test makes a DynamoDB client
 
 N = 500
 
 
-@pytest.fixture(scope="module", autouse=True)
-def event_bus(dynamodb_local: str) -> Iterator[str]:
-    """A moto server for everything but DynamoDB (EventBridge here), with the app's bus."""
-    from boxoffice import bus
-
-    server = AtomicMotoServer()
-    server.start()
-    previous = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = server.url
-    bus._client.cache_clear()  # a client made earlier would point elsewhere
-    boto3.client("events", endpoint_url=server.url).create_event_bus(Name=os.environ["EVENT_BUS_NAME"])
-    yield server.url
-    if previous is None:
-        os.environ.pop("AWS_ENDPOINT_URL", None)
-    else:
-        os.environ["AWS_ENDPOINT_URL"] = previous
-    bus._client.cache_clear()
-    server.stop()
-
-
 @pytest.fixture
-def conference(ddb) -> str:
+def conference(aws) -> str:
     """The bench's conference (bulk-enabled ticket ``general``, sponsor ``acme``) in a fresh table."""
     setup_conference()
     return CONFERENCE

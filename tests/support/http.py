@@ -34,6 +34,42 @@ class Reply:
         return json.loads(self.text)
 
 
+def api_event(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    raw_body: str | None = None,
+    claims: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    query: str = "",
+) -> dict[str, Any]:
+    """The event API Gateway sends for ``method path``, routed by template.yaml."""
+    found = load().route_for(method, path)
+    route_key, params = (found[0].route_key, found[1]) if found else ("$default", {})
+    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    all_headers = {"content-type": "application/json", **(headers or {})}
+    return http_api_event(
+        method,
+        path,
+        route_key=route_key,
+        path_parameters=params,
+        query=query,
+        headers=all_headers,
+        body=text,
+        claims=claims,
+    )
+
+
+def reply_of(result: dict[str, Any]) -> Reply:
+    """A handler's API Gateway response as a Reply."""
+    return Reply(
+        result["statusCode"],
+        {k.lower(): v for k, v in (result.get("headers") or {}).items()},
+        result.get("body") or "",
+    )
+
+
 def call(
     handler: Callable[[dict[str, Any], Any], dict[str, Any]],
     method: str,
@@ -46,23 +82,5 @@ def call(
     query: str = "",
 ) -> Reply:
     """Invoke ``handler`` as API Gateway would for ``method path``, routed by template.yaml."""
-    found = load().route_for(method, path)
-    route_key, params = (found[0].route_key, found[1]) if found else ("$default", {})
-    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
-    all_headers = {"content-type": "application/json", **(headers or {})}
-    event = http_api_event(
-        method,
-        path,
-        route_key=route_key,
-        path_parameters=params,
-        query=query,
-        headers=all_headers,
-        body=text,
-        claims=claims,
-    )
-    result = handler(event, LambdaContext())
-    return Reply(
-        result["statusCode"],
-        {k.lower(): v for k, v in (result.get("headers") or {}).items()},
-        result.get("body") or "",
-    )
+    event = api_event(method, path, body=body, raw_body=raw_body, claims=claims, headers=headers, query=query)
+    return reply_of(handler(event, LambdaContext()))

@@ -33,10 +33,10 @@ def stripe_event(
     }
 
 
-def deliver_webhook(
+def webhook_event(
     payload: str, signature: str | None, cid: str = "demo", *, base64_body: bool = False
-) -> Reply:
-    """POST ``payload`` to the webhook function exactly as API Gateway would."""
+) -> dict[str, Any]:
+    """The event API Gateway sends the webhook function for Stripe's POST of ``payload``."""
     headers = {"content-type": "application/json; charset=utf-8"}
     if signature is not None:
         headers["stripe-signature"] = signature
@@ -51,6 +51,14 @@ def deliver_webhook(
     if base64_body:
         event["body"] = base64.b64encode(payload.encode()).decode()
         event["isBase64Encoded"] = True
+    return event
+
+
+def deliver_webhook(
+    payload: str, signature: str | None, cid: str = "demo", *, base64_body: bool = False
+) -> Reply:
+    """POST ``payload`` to the webhook function exactly as API Gateway would."""
+    event = webhook_event(payload, signature, cid, base64_body=base64_body)
     result = load_function("webhook").handler(event, LambdaContext())
     return Reply(result["statusCode"], result.get("headers") or {}, result["body"])
 

@@ -1,16 +1,11 @@
 """Bulk purchases driven by the Stripe events the emulator really produced, through the processors."""
 
-import threading
-import time
-
 import pytest
 
 import boxoffice.store.vouchers as voucher_store
 from boxoffice import bulk_purchases, stripe_events
-from boxoffice.bulk_purchases import FulfillmentBusy
-from tests.support.bus import BusTap
-from tests.unit import bulk_fixtures as bf
-from tests.unit.bulk_fixtures import (
+from tests.support import bulk_fixtures as bf
+from tests.support.bulk_fixtures import (
     checked_out,
     create_ok,
     event_status,
@@ -23,6 +18,7 @@ from tests.unit.bulk_fixtures import (
     stored_vouchers,
     variant,
 )
+from tests.support.bus import BusTap
 
 
 def refund(emulator, purchase_id: str, amount: int | None = None) -> None:
@@ -277,88 +273,6 @@ def test_an_amount_or_currency_mismatch_leaves_the_purchase_unfulfilled_and_flag
     record = state(other["id"])
     assert record["status"] == "processing" and record["attention"]
     assert stored_vouchers() == []
-
-
-# --- concurrency ----------------------------------------------------------------------------------------------------
-
-
-def until_settled(action, deadline: float) -> None:
-    """Run ``action`` as Lambda would retry it: again after FulfillmentBusy, until the deadline."""
-    while True:
-        try:
-            action()
-            return
-        except (FulfillmentBusy, stripe_events.EventBusy):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def test_ten_concurrent_fulfil_triggers_end_with_exactly_quantity_codes(demo, emulator):
-    tap = BusTap(("boxoffice",))
-    purchase, session_id = checked_out(emulator, staff_body(quantity=50, unit_price=1000))
-    emulator.pay(session_id, "succeed")
-    completed = one_event(emulator, "checkout.session.completed", id=session_id)
-    envelope = bf.admit(completed)
-    session = completed["data"]["object"]
-    barrier = threading.Barrier(10)
-    errors: list[BaseException] = []
-    deadline = time.monotonic() + 20
-
-    def trigger(n: int) -> None:
-        barrier.wait()
-        try:
-            if n % 3 == 0:
-                until_settled(
-                    lambda: stripe_events.handle_bus_event(
-                        envelope, bf.registry_for(completed["type"]), bf.LEASE
-                    ),
-                    deadline,
-                )
-            else:
-                until_settled(lambda: bulk_purchases.on_session_paid("demo", session), deadline)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=trigger, args=(n,)) for n in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    found = stored_vouchers()
-    assert len(found) == len({v.code for v in found}) == 50
-    record = state(purchase["id"])
-    assert (record["status"], record["vouchers_generated"]) == ("paid", 50)
-    assert record["attention"] is None  # duplicates of one payment are not an anomaly for staff
-    announced = bf.domain_events(tap, "bulk_purchase.fulfilled")
-    assert announced and {e["bulk_purchase_id"] for e in announced} == {purchase["id"]}
-
-
-def test_ten_concurrent_staff_fulfils_of_a_comp_deal_end_with_exactly_quantity_codes(demo):
-    purchase = create_ok(bf.comp_body(quantity=50))
-    assert bf.approve(purchase["id"]).status == 200
-    barrier = threading.Barrier(10)
-    statuses: list[int] = []
-    created: list[int] = []
-
-    def trigger() -> None:
-        barrier.wait()
-        reply = bf.fulfill(purchase["id"])
-        statuses.append(reply.status)
-        if reply.status == 200:
-            created.append(reply.json["vouchers_created"])
-
-    threads = [threading.Thread(target=trigger) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert set(statuses) <= {200, 409} and 200 in statuses
-    assert sum(created) == 50
-    assert len(stored_vouchers()) == 50
-    record = state(purchase["id"])
-    assert (record["status"], record["vouchers_generated"]) == ("paid", 50)
 
 
 def test_a_fulfillment_crashed_after_two_batches_resumes_and_keeps_a_redemption(demo, emulator, monkeypatch):

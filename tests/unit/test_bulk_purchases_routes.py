@@ -3,9 +3,8 @@
 import csv
 import io
 
-from tests.support.http import ADMIN, ATTENDEE, OTHER_STAFF, SPONSOR, STAFF, call
-from tests.unit import bulk_fixtures as bf
-from tests.unit.bulk_fixtures import (
+from tests.support import bulk_fixtures as bf
+from tests.support.bulk_fixtures import (
     BASE,
     ZETA,
     approve,
@@ -21,6 +20,7 @@ from tests.unit.bulk_fixtures import (
     stored_vouchers,
     vouchers,
 )
+from tests.support.http import ADMIN, ATTENDEE, OTHER_STAFF, SPONSOR, STAFF, call
 
 
 def voucher(code: str, claims: dict, cid: str = "demo") -> bf.Reply:

@@ -5,10 +5,8 @@ from datetime import datetime, timedelta
 from boxoffice import bulk_purchases, store
 from boxoffice.store import bulk_purchases as purchase_records
 from boxoffice.voucher_codes import ALPHABET
-from tests.support.bus import BusTap
-from tests.support.http import ADMIN, DEMO_CONFERENCE, call
-from tests.unit import bulk_fixtures as bf
-from tests.unit.bulk_fixtures import (
+from tests.support import bulk_fixtures as bf
+from tests.support.bulk_fixtures import (
     approve,
     checkout,
     comp_body,
@@ -21,6 +19,8 @@ from tests.unit.bulk_fixtures import (
     stored,
     stored_vouchers,
 )
+from tests.support.bus import BusTap
+from tests.support.http import ADMIN, DEMO_CONFERENCE, call
 
 # --- create -------------------------------------------------------------------------------------
 

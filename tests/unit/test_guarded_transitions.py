@@ -1,7 +1,5 @@
 """The one way to change state: a conditional write on the allowed from-states plus the version."""
 
-import threading
-
 import pytest
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import TransactWriteError
@@ -70,33 +68,6 @@ def test_a_stale_copy_cannot_overwrite_a_newer_state():
 def test_a_target_no_state_can_reach_is_a_programming_error():
     with pytest.raises(ValueError, match="no state may move"):
         transition(new_purchase(), "pending", MACHINE)
-
-
-def test_concurrent_transitions_let_exactly_one_win():
-    new_purchase()
-    copies = [Purchase.get("TEST#p1", "PURCHASE", consistent_read=True) for _ in range(8)]
-    barrier = threading.Barrier(len(copies))
-    outcomes: list[str] = []
-
-    def race(copy: Purchase, target: str) -> None:
-        barrier.wait()
-        try:
-            transition(copy, target, MACHINE, [Purchase.attempts.add(1)])
-            outcomes.append("won")
-        except TransitionRejected:
-            outcomes.append("lost")
-
-    threads = [
-        threading.Thread(target=race, args=(c, "processing" if i % 2 else "approved"))
-        for i, c in enumerate(copies)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes) == ["lost"] * 7 + ["won"]
-    stored = Purchase.get("TEST#p1", "PURCHASE", consistent_read=True)
-    assert stored.attempts == 1 and stored.version == 2
 
 
 def test_transition_in_a_transaction_commits_with_the_other_writes_or_not_at_all():

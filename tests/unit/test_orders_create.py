@@ -7,7 +7,7 @@ import pytest
 from boxoffice.store.vouchers import Voucher
 from tests.support.bus import BusTap
 from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, call
-from tests.unit.order_fixtures import (
+from tests.support.order_fixtures import (
     GENERAL,
     WORKSHOP,
     api_fn,

@@ -9,7 +9,7 @@ from boxoffice import orders, store
 from boxoffice.store import orders as order_records
 from tests.support.bus import BusTap
 from tests.support.http import STAFF
-from tests.unit.order_fixtures import (
+from tests.support.order_fixtures import (
     GENERAL,
     OTHER_ATTENDEE,
     WORKSHOP,

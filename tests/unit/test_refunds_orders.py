@@ -10,7 +10,7 @@ import pytest
 
 from boxoffice.store import orders as order_records
 from tests.support.http import ATTENDEE, OTHER_STAFF, SPONSOR, STAFF, call
-from tests.unit.refund_fixtures import (
+from tests.support.refund_fixtures import (
     OTHER_ATTENDEE,
     add_payment,
     all_credit_items,

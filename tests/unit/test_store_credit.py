@@ -1,22 +1,20 @@
-"""Store credit: applying a credit to an order (the checks, what it moves, order.paid), listing, races.
+"""Store credit: applying a credit to an order (the checks, what it moves, order.paid), listing (its races run on DynamoDB Local).
 
 Credits come from a ``store_credit`` refund or are written straight into the table (indexed, so the
 listings find them). Orders are made of workshops (5000 each) through the real handlers.
 """
 
-import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from boxoffice import credits, orders
-from boxoffice.errors import BoxofficeError
 from boxoffice.store import credits as credit_records
 from boxoffice.store import orders as order_records
 from tests.support.bus import BusTap
 from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, OTHER_STAFF, STAFF, call
-from tests.unit.refund_fixtures import (
+from tests.support.refund_fixtures import (
     OTHER_ATTENDEE,
     api_fn,
     apply_credit,
@@ -406,78 +404,3 @@ def test_the_credit_listing_pages_with_a_cursor(demo):
     assert len(first["items"]) == 3 and first["next"]
     rest = list_credits(STAFF, f"limit=3&cursor={first['next']}").json
     assert {c["id"] for c in first["items"] + rest["items"]} == made
-
-
-# --- concurrency ------------------------------------------------------------------------------------------------
-# The service is called from threads: the Powertools resolver keeps the current request in a class
-# attribute, so concurrent requests in one process would read each other's bodies.
-
-
-def race(calls: list[Any]) -> list[Any]:
-    """Run each call at the same moment; returns each one's result or the BoxofficeError it raised."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = calls[i]()
-        except BoxofficeError as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
-def apply_as_owner(credit_id: str, order_id: str):
-    return lambda: credits.apply("demo", credit_id, order_id, user_id=ATTENDEE["sub"], is_staff=False)
-
-
-def credit_payments(order_id: str) -> int:
-    return sum(int(p.amount) for p in order_records.payments_of("demo", order_id) if p.method == "credit")
-
-
-def test_one_credit_applied_to_five_orders_at_once_is_never_overspent(demo):
-    order_ids = [new_order(5000)["id"] for _ in range(5)]
-    make_credit(12000)
-    results = race([apply_as_owner(CREDIT, oid) for oid in order_ids])
-    payments = [r for r in results if isinstance(r, order_records.Payment)]
-    refused = [r for r in results if not isinstance(r, order_records.Payment)]
-    # Each loss of the race is someone else's win, so the credit is spent to the last unit: 50 + 50 + 20.
-    assert sorted(int(p.amount) for p in payments) == [2000, 5000, 5000]
-    assert [(type(r).__name__, r.status) for r in refused] == [("CreditError", 409)] * 2
-    remaining, status, entries = credit_state(CREDIT)
-    assert (remaining, status) == (0, "applied")
-    assert sum(amount for _, amount in entries) == 12000
-    for oid in order_ids:
-        assert money(oid)["amount_paid"] == credit_payments(oid) == sum(a for o, a in entries if o == oid)
-    assert sorted(money(oid)["status"] for oid in order_ids) == [
-        "paid",
-        "paid",
-        "pending",
-        "pending",
-        "pending",
-    ]
-
-
-def test_two_credits_racing_onto_one_order_never_over_cover_it(demo):
-    for n in range(3):
-        order = new_order(10000)
-        first, second = f"cr_00000000000000{n}a", f"cr_00000000000000{n}b"
-        make_credit(8000, credit_id=first)
-        make_credit(7000, credit_id=second)
-        tap = BusTap(("boxoffice",))
-        results = race([apply_as_owner(first, order["id"]), apply_as_owner(second, order["id"])])
-        # Whichever lands first, the other tops the order up to its total and no further.
-        assert sorted(int(r.amount) for r in results) in ([2000, 8000], [3000, 7000])
-        state = money(order["id"])
-        assert (state["status"], state["amount_paid"]) == ("paid", 10000)
-        assert credit_payments(order["id"]) == 10000
-        assert sum(a for c in (first, second) for _, a in ledger(c)) == 10000
-        for c, amount in ((first, 8000), (second, 7000)):
-            assert int(credit(c).remaining_amount) == amount - sum(a for _, a in ledger(c)) >= 0
-        assert len(order_paid_events(tap)) == 1

@@ -77,26 +77,6 @@ def test_an_admitted_event_is_processed_once(demo):
     assert record.ttl is not None
 
 
-def test_twenty_concurrent_deliveries_have_one_effect(demo):
-    handler = Counting()
-    envelope = admitted(stripe_event("evt_race"))
-    barrier = threading.Barrier(20)
-    outcomes: list[str] = []
-
-    def deliver() -> None:
-        barrier.wait()
-        outcome = run_like_lambda(envelope, registry_with(handler), attempts=20)
-        outcomes.append(outcome or "gave up")
-
-    threads = [threading.Thread(target=deliver) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert handler.calls == ["evt_race"]
-    assert set(outcomes) == {"processed"}
-
-
 def test_a_processor_failing_twice_then_succeeding_ends_processed_after_three_attempts(demo):
     handler = Counting(failures=2)
     envelope = admitted(stripe_event("evt_flaky"))
