@@ -74,3 +74,13 @@ def demo(aws: None, api: Any) -> str:
         reply = call(api, "PUT", f"/v1/conferences/demo/{path}", body=body, claims=STAFF)
         assert reply.status == 201, reply.text
     return "demo"
+
+
+@pytest.fixture
+def slow_bank(emulator: Any) -> Iterator[Any]:
+    """Bank debits settle only when the test says so (``complete_async``), not after half a second,
+    so a slow machine cannot settle them before the test looks."""
+    before = emulator.store.async_payment_delay
+    emulator.configure(async_payment_delay=3600)
+    yield emulator
+    emulator.configure(async_payment_delay=before)

@@ -14,7 +14,15 @@ import pytest
 import requests
 
 from local.moto_server import AtomicMotoServer
-from tests.support.fixtures import api, demo, emulator, forget_cached_state, free_port, stripe_emulator
+from tests.support.fixtures import (  # noqa: F401 - fixtures
+    api,
+    demo,
+    emulator,
+    forget_cached_state,
+    free_port,
+    slow_bank,
+    stripe_emulator,
+)
 
 __all__ = ["api", "demo", "emulator", "stripe_emulator"]
 

@@ -11,10 +11,10 @@ from boxoffice.store import credits as credit_records
 from boxoffice.store import orders as order_records
 from boxoffice.store import vouchers as voucher_store
 from local.lambda_runtime import LambdaContext
+from tests.support import bulk_fixtures as bulk
+from tests.support import refund_fixtures as rf
 from tests.support.functions import load_function
 from tests.support.http import ADMIN, ATTENDEE, OTHER_STAFF, STAFF, call
-from tests.unit import bulk_fixtures as bulk
-from tests.unit import refund_fixtures as rf
 
 
 def invariants(breaks: list[books.Break]) -> set[str]:

@@ -81,7 +81,7 @@ def test_a_crash_between_session_creation_and_our_write_still_fulfils_through_th
 # --- async payment methods ------------------------------------------------------------------------------------
 
 
-def test_an_async_payment_that_succeeds_fulfils_on_async_payment_succeeded(demo, emulator):
+def test_an_async_payment_that_succeeds_fulfils_on_async_payment_succeeded(demo, emulator, slow_bank):
     purchase, session_id = checked_out(emulator)
     emulator.pay(session_id, "async_succeed")
     completed = one_event(emulator, "checkout.session.completed", id=session_id)
@@ -98,7 +98,7 @@ def test_an_async_payment_that_succeeds_fulfils_on_async_payment_succeeded(demo,
     assert len(stored_vouchers()) == 10
 
 
-def test_an_async_payment_that_fails_marks_the_purchase_failed(demo, emulator):
+def test_an_async_payment_that_fails_marks_the_purchase_failed(demo, emulator, slow_bank):
     purchase, session_id = checked_out(emulator)
     emulator.pay(session_id, "async_fail")
     assert process(one_event(emulator, "checkout.session.completed", id=session_id)) == "processed"

@@ -4,7 +4,15 @@ shapes, and the order follows the dispute as Stripe has it now."""
 import pytest
 
 from tests.support.books import assert_books_hold
-from tests.unit.refund_fixtures import emulator_events, paid_order, process, refund, refund_ok, stored, sync
+from tests.support.refund_fixtures import (
+    emulator_events,
+    paid_order,
+    process,
+    refund,
+    refund_ok,
+    stored,
+    sync,
+)
 
 
 @pytest.fixture(autouse=True)

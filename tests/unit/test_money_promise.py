@@ -13,8 +13,8 @@ from boxoffice.store import credits as credit_records
 from tests.support.books import assert_books_hold
 from tests.support.bus import BusTap
 from tests.support.http import ATTENDEE, STAFF
-from tests.unit.order_fixtures import GENERAL, create_ok, make_voucher, move_hold_into_past, times_used
-from tests.unit.refund_fixtures import (
+from tests.support.order_fixtures import GENERAL, create_ok, make_voucher, move_hold_into_past, times_used
+from tests.support.refund_fixtures import (
     ORDERS,
     URLS,
     all_credit_items,
@@ -42,15 +42,6 @@ def books_hold_after_each_story(demo, emulator):
     yield
     sync(emulator)  # every event delivered, late or not
     assert_books_hold(demo)
-
-
-@pytest.fixture
-def slow_bank(emulator):
-    """Bank debits settle only when the test says so (``complete_async``), not after half a second."""
-    before = emulator.store.async_payment_delay
-    emulator.configure(async_payment_delay=3600)
-    yield emulator
-    emulator.configure(async_payment_delay=before)
 
 
 OTHER_STAFF_MEMBER = {**STAFF, "sub": "user-staff-2", "email": "second@boxoffice.example"}
@@ -218,7 +209,7 @@ def test_credit_for_a_cancelled_order_is_returned_and_no_longer_counts_as_paid(d
 
 def test_refunding_a_second_tabs_payment_in_the_dashboard_never_touches_the_kept_one(demo, emulator):
     """Two tabs, two paid sessions: refunding the duplicate leaves the purchase paid and its codes alive."""
-    from tests.unit import bulk_fixtures as bulk
+    from tests.support import bulk_fixtures as bulk
 
     purchase, _ = bulk.paid(emulator)
     metadata = {"bulk_purchase_id": purchase["id"], "conference_id": "demo"}

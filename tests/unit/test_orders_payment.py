@@ -239,7 +239,7 @@ def test_cancelling_an_order_whose_session_was_already_paid_keeps_the_payment_an
     assert [p["method"] for p in view["payments"]] == ["stripe"]
 
 
-def test_an_async_payment_that_succeeds_later_pays_the_order_once_it_settles(demo, emulator):
+def test_an_async_payment_that_succeeds_later_pays_the_order_once_it_settles(demo, emulator, slow_bank):
     order = create_ok()
     tap = BusTap(("boxoffice",))
     session_id = paid_by_card(emulator, order["id"], "async_succeed")
@@ -256,7 +256,9 @@ def test_an_async_payment_that_succeeds_later_pays_the_order_once_it_settles(dem
     assert len(domain_events(tap)) == 1
 
 
-def test_an_async_payment_that_fails_later_records_a_failure_and_the_order_stays_pending(demo, emulator):
+def test_an_async_payment_that_fails_later_records_a_failure_and_the_order_stays_pending(
+    demo, emulator, slow_bank
+):
     order = create_ok()
     session_id = paid_by_card(emulator, order["id"], "async_fail")
     emulator.complete_async(session_id)

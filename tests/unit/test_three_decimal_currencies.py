@@ -11,7 +11,7 @@ import pytest
 
 from boxoffice.store import vouchers as voucher_store
 from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, STAFF, call
-from tests.unit.order_fixtures import URLS, api_fn, checkout_fn
+from tests.support.order_fixtures import URLS, api_fn, checkout_fn
 
 KWD = "/v1/conferences/kwdconf"
 
