@@ -19,7 +19,7 @@ AWS_REGION ?= us-east-1
 
 export DYNAMODB_LOCAL_DIR := $(abspath $(DDB_LOCAL_DIR))
 
-.PHONY: help setup run test lint test-unit test-integration test-e2e build validate clean bench-intake bench-imports bench-vouchers
+.PHONY: help setup run test lint test-unit test-integration test-e2e test-explore explore build validate clean bench-intake bench-imports bench-vouchers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,7 +49,7 @@ setup: $(VENV)/.installed $(SAM_VENV)/.installed $(DDB_LOCAL_JAR) ## Install eve
 run: $(VENV)/.installed ## Run the whole app offline: API, Stripe emulator, embedded AWS, demo data
 	$(PY) -m local.runner
 
-test: lint test-unit test-integration test-e2e ## Everything CI runs
+test: lint test-unit test-integration test-e2e test-explore ## Everything CI runs
 
 lint: $(VENV)/.installed $(SAM_VENV)/.installed ## ruff, cfn-lint and sam validate --lint
 	$(VENV)/bin/ruff check .
@@ -65,6 +65,17 @@ test-integration: $(VENV)/.installed $(DDB_LOCAL_JAR) ## The store on DynamoDB L
 
 test-e2e: $(VENV)/.installed ## The local stack over HTTP
 	$(PYTEST) tests/e2e -q
+
+# The books machine: a bounded run in CI, under a printed seed so a failure replays with EXPLORE_SEED=<seed>.
+EXPLORE_SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+EXPLORE_MINUTES ?= 10
+
+test-explore: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Hypothesis explores the money invariants (bounded, ~5 min)
+	@echo "explore seed: $(EXPLORE_SEED) (replay: make test-explore EXPLORE_SEED=$(EXPLORE_SEED))"
+	$(PYTEST) tests/explore -q -s --hypothesis-seed=$(EXPLORE_SEED)
+
+explore: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Explore for EXPLORE_MINUTES (default 10), then print coverage and breaks
+	EXPLORE_MINUTES=$(EXPLORE_MINUTES) $(PYTEST) tests/explore/test_explore.py::test_explore_for_minutes -q -s
 
 build: $(SAM_VENV)/.installed ## sam build for python3.12 (offline)
 	PATH="$(dir $(PYTHON312)):$$PATH" $(SAM) build --region $(AWS_REGION)

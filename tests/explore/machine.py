@@ -8,6 +8,7 @@ skipped only while the network holds or has lost events, which is when the books
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
@@ -39,6 +40,10 @@ CRASHES = st.sampled_from(
 )
 """Where a refund can die between two phases: Stripe refunded but we never heard, before Stripe,
 after the reservation, before completion."""
+
+
+KNOWN = frozenset(filter(None, os.environ.get("EXPLORE_KNOWN", "").split(",")))
+"""Invariants whose breaks are known and being fixed: counted, not failed, so exploration goes past them."""
 
 
 def _pick(items: list[Any], index: int) -> Any:
@@ -403,5 +408,10 @@ class BooksMachine(RuleBasedStateMachine):
         """Once what can arrive has arrived, the audit finds nothing."""
         self.world.settle()
         with_stripe = not self.world.holding and not self.lost
-        breaks = oracle.audit(CID, self.world.stripe, with_stripe=with_stripe)
+        breaks = []
+        for found in oracle.audit(CID, self.world.stripe, with_stripe=with_stripe):
+            if found.invariant in KNOWN:
+                STATS.outcome(f"known:{found.invariant}")
+            else:
+                breaks.append(found)
         assert not breaks, "the books do not balance:\n" + "\n".join(str(b) for b in breaks)
