@@ -43,6 +43,9 @@ def world() -> Iterator[object]:
     stripe.enable_telemetry = False
     moto = AtomicMotoServer(port=_MOTO_PORT)
     moto.start()
+    endpoints = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_ENDPOINT_URL")}
+    _DDB.start()  # without the endpoints: the jar's own AWS SDK would send its telemetry to moto
+    os.environ.update(endpoints)
     with (
         _DDB,
         StripeEmulator(
