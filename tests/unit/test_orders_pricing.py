@@ -1,4 +1,4 @@
-"""Pricing in integer minor units: voucher types, scope, half-up rounding, fixed-amount sharing, no negatives."""
+"""Pricing in integer minor units: a use is one unit, voucher types, scope, half-up rounding, the grid, no negatives."""
 
 import pytest
 
@@ -89,7 +89,7 @@ CASES = [
     # zero-decimal currency amounts are whole units (JPY 1500 = ¥1,500)
     ("jpy_whole_units_percentage", [ticket(1500, 2)], voucher("percentage", 15), [450], 2550),
     ("jpy_whole_units_half_up", [ticket(1510)], voucher("percentage", 5), [76], 1434),  # 75.5 -> 76
-    ("jpy_whole_units_fixed", [ticket(1500), addon(500)], voucher("fixed_amount", 1000), [750, 250], 1000),
+    ("jpy_whole_units_fixed", [ticket(1500), addon(500)], voucher("fixed_amount", 1000), [1000, 500], 500),
     # fixed amount
     (
         "fixed_larger_than_subtotal_gives_zero",
@@ -100,18 +100,18 @@ CASES = [
     ),
     ("fixed_equal_to_subtotal_gives_zero", [ticket(700)], voucher("fixed_amount", 700), [700], 0),
     (
-        "fixed_split_in_proportion",
+        "fixed_takes_its_value_off_each_unit",
         [ticket(3000), addon(1000)],
         voucher("fixed_amount", 1000),
-        [750, 250],
-        3000,
+        [1000, 1000],
+        2000,
     ),
     (
-        "fixed_remainder_goes_to_last_line",
+        "fixed_never_takes_more_than_the_unit",
         [ticket(100), ticket(100, tid="student"), addon(100)],
-        voucher("fixed_amount", 100),
-        [33, 33, 34],
-        200,
+        voucher("fixed_amount", 150),
+        [100, 100, 100],
+        0,
     ),
     (
         "fixed_ticket_scoped_does_not_discount_addons",
@@ -128,11 +128,11 @@ CASES = [
         25000,
     ),
     (
-        "fixed_remainder_larger_than_last_line_moves_up_never_below_zero",
+        "fixed_on_small_units_stops_at_each_unit_price",
         [ticket(5), ticket(5, tid="student"), addon(1)],
-        voucher("fixed_amount", 10),  # 4 + 4 rounded down, remainder 2 but the last line holds 1
-        [4, 5, 1],
-        1,
+        voucher("fixed_amount", 10),
+        [5, 5, 1],
+        0,
     ),
     (
         "fixed_on_free_lines_discounts_nothing",
@@ -145,8 +145,8 @@ CASES = [
         "mixed_free_and_paid_lines_with_fixed",
         [ticket(25000), ticket(0, tid="speaker"), addon(5000, 2)],
         voucher("fixed_amount", 7000),
-        [5000, 0, 2000],
-        28000,
+        [7000, 0, 10000],
+        18000,
     ),
 ]
 
@@ -193,8 +193,50 @@ def test_percent_half_up_rounds_halves_up_in_integers(amount, percent, expected)
     ],
     ids=["tiny", "realistic", "skewed"],
 )
-def test_fixed_amount_spends_exactly_its_budget_and_never_pushes_a_line_below_zero(lines, value):
+def test_fixed_amount_takes_its_value_off_every_unit_and_never_pushes_a_line_below_zero(lines, value):
     priced = price(lines, voucher("fixed_amount", value))
-    assert priced.discount == min(value, priced.subtotal)
+    assert priced.discount == sum(min(value, line.unit_price) * line.quantity for line in lines)
     assert all(0 <= d <= line.total for line, d in priced.lines)
     assert priced.total >= 0
+
+
+def test_a_single_use_comp_code_covers_one_ticket_of_ten():
+    """The sponsor paid for one ticket's code: one ticket is free, the other nine pay."""
+    priced = price([ticket(25000, 10)], voucher("comp"), uses_left=1)
+    assert priced.units == 1
+    assert priced.discount == 25000
+    assert priced.total == 9 * 25000
+
+
+def test_uses_go_to_the_most_expensive_applicable_units_first_ties_in_line_order():
+    lines = [addon(5000, 2), ticket(25000), ticket(25000, tid="student"), addon(6000, aid="dinner")]
+    priced = price(lines, voucher("comp"), uses_left=3)
+    assert [d for _, d in priced.lines] == [0, 25000, 25000, 6000]
+    assert priced.units == 3
+
+
+def test_uses_apply_only_to_applicable_units():
+    lines = [ticket(25000, 2), addon(5000, 3)]
+    priced = price(lines, voucher("percentage", 50, addons=("workshop",)), uses_left=2)
+    assert [d for _, d in priced.lines] == [0, 5000]
+    assert priced.units == 2
+
+
+def test_no_uses_left_discounts_nothing():
+    priced = price([ticket(25000, 2)], voucher("comp"), uses_left=0)
+    assert priced.discount == 0 and priced.units == 0
+
+
+def test_three_decimal_percentage_stays_on_stripes_grid():
+    """KWD: 15% of 10.010 is 1.5015; the discount is rounded half-up to 1.500 so the total ends in 0."""
+    priced = price([ticket(10010, 3)], voucher("percentage", 15), grid=10)
+    assert [d for _, d in priced.lines] == [4500]
+    assert priced.total == 3 * 8510
+    assert priced.total % 10 == 0
+
+
+def test_percent_half_up_on_a_grid_of_ten():
+    assert percent_half_up(10010, 15, 10) == 1500
+    assert percent_half_up(10030, 15, 10) == 1500  # 1504.5 -> 1500
+    assert percent_half_up(10070, 15, 10) == 1510  # 1510.5 -> 1510
+    assert percent_half_up(100, 5, 10) == 10  # 5 -> 10, half-up

@@ -167,3 +167,30 @@ def test_a_cancelled_order_releases_its_use_but_never_below_zero(demo):
     assert reply.status == 200, reply.text
     assert reply.json["status"] == "cancelled"
     assert times_used("ZERO") == 0
+
+
+def test_a_single_use_comp_code_frees_one_ticket_of_an_order_of_ten(demo):
+    """Seen broken: one code bought at one ticket's price made an order of 10 tickets free."""
+    make_voucher("ONEUSE", voucher_type="comp", max_uses=1)
+    order = create_ok([{"ticket_type_id": "general", "quantity": 10}], "ONEUSE")
+    assert (order["discount_amount"], order["total"]) == (25000, 9 * 25000)
+    assert times_used("ONEUSE") == 1
+    assert voucher_reason(create({"lines": [GENERAL], "voucher_code": "ONEUSE"})) == "used_up"
+
+
+def test_a_code_with_three_uses_left_discounts_three_units_and_the_rest_pay(demo):
+    make_voucher("THREE", voucher_type="percentage", discount_value=50, max_uses=5, times_used=2)
+    order = create_ok([{"ticket_type_id": "general", "quantity": 4}, WORKSHOP], "THREE")
+    # most expensive first: three tickets at half price; the fourth ticket and the add-on pay in full
+    assert [line["discount"] for line in order["lines"]] == [3 * 12500, 0]
+    assert times_used("THREE") == 5
+
+
+def test_cancelling_gives_back_exactly_the_units_the_order_took(demo):
+    make_voucher("MULTI", voucher_type="percentage", discount_value=10, max_uses=10, times_used=1)
+    order = create_ok([{"ticket_type_id": "general", "quantity": 3}, WORKSHOP], "MULTI")
+    assert times_used("MULTI") == 5
+    assert cancel(order["id"]).status == 200
+    assert times_used("MULTI") == 1
+    assert cancel(order["id"]).status == 409
+    assert times_used("MULTI") == 1

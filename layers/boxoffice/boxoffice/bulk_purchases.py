@@ -267,6 +267,11 @@ def create(
         if sponsor is None or not sponsor.is_active:
             raise InvalidPurchase("sponsor_id", f"sponsor {sponsor_id} not found or inactive")
         sponsor_slug = sponsor.slug
+    money.require_on_grid(unit_price, conference.currency, ["body", "unit_price"])
+    if config.voucher_type == "fixed_amount":
+        money.require_on_grid(
+            config.discount_value, conference.currency, ["body", "voucher_config", "discount_value"]
+        )
     total = unit_price * request.quantity
     if total > money.MAX_AMOUNT:
         raise InvalidPurchase("quantity", "the total is more than Stripe can charge at once")

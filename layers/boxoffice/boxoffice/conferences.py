@@ -202,7 +202,10 @@ def get_conference(conference_id: str, *, include_inactive: bool) -> store.Confe
 def _put_entry[E: store.Item](
     conference_id: str, cls: type[E], entry_id: str, **fields: object
 ) -> tuple[E, bool]:
-    get_conference(conference_id, include_inactive=True)
+    conference = get_conference(conference_id, include_inactive=True)
+    price = fields.get("price")
+    if isinstance(price, int):
+        money.require_on_grid(price, conference.currency, ["body", "price"])
     pk, sk = cls.key(conference_id, entry_id)  # type: ignore[attr-defined]
     try:
         entry = cls.get(pk, sk, consistent_read=True)

@@ -192,6 +192,25 @@ def decimals(currency: str) -> int:
     return 2
 
 
+def grid(currency: str) -> int:
+    """The step every amount sent to Stripe must be a multiple of: 10 for three-decimal currencies."""
+    return 10 if currency in THREE_DECIMAL else 1
+
+
+def on_grid(amount: int, currency: str) -> bool:
+    """True when Stripe accepts ``amount`` for ``currency`` (three-decimal amounts end in 0)."""
+    return amount % grid(currency) == 0
+
+
+def require_on_grid(amount: int, currency: str, loc: list[str | int]) -> None:
+    """Refuse (422) an amount Stripe would refuse for the currency, naming the field."""
+    if not on_grid(amount, currency):
+        from boxoffice.errors import ValidationFailed
+
+        message = f"{currency.upper()} amounts must be multiples of {grid(currency)} minor units"
+        raise ValidationFailed(message, details=[{"loc": loc, "msg": message, "type": "value_error"}])
+
+
 def format_amount(amount: int, currency: str) -> str:
     """Human form such as ``12.50 USD`` or ``1500 JPY``; for messages, never for arithmetic."""
     places = decimals(currency)

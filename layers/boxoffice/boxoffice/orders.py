@@ -37,6 +37,8 @@ from boxoffice.store import vouchers as voucher_store
 from boxoffice.store.bulk_purchases import PaymentIntentLink
 
 REFERENCE_DRAWS = 8
+REPRICES = 20
+"""How often an order is priced again after racers took the voucher's uses, before it gives up."""
 TRANSACTION_ATTEMPTS = 6
 VoucherReason = Literal["expired", "not_yet_valid", "used_up", "inactive", "not_applicable", "unknown"]
 
@@ -228,9 +230,10 @@ def _line_problem(index: int, field: str, message: str) -> ValidationFailed:
     )
 
 
-def _price_lines(
+def _catalog_lines(
     conference_id: str, request: OrderRequest, voucher: voucher_store.Voucher | None
-) -> pricing.Priced:
+) -> list[pricing.Line]:
+    """The request's lines at catalog prices; a hidden ticket type only where the voucher unlocks it."""
     lines: list[pricing.Line] = []
     for i, line in enumerate(request.lines):
         if line.ticket_type_id is not None:
@@ -251,17 +254,29 @@ def _price_lines(
                 raise _line_problem(i, "addon_id", f"add-on {line.addon_id} not found")
             price = int(addon.price)
         lines.append(pricing.Line(line.ticket_type_id, line.addon_id, line.quantity, price))
-    discount = None
-    if voucher is not None:
-        discount = pricing.Discount(
-            voucher.voucher_type,
-            int(voucher.discount_value),
-            frozenset(voucher.ticket_type_ids or []),
-            frozenset(voucher.addon_ids or []),
-        )
-        if not any(discount.applies_to(line) for line in lines):
-            raise VoucherInvalid("not_applicable")
-    return pricing.price(lines, discount)
+    return lines
+
+
+def _discount_of(voucher: voucher_store.Voucher) -> pricing.Discount:
+    return pricing.Discount(
+        voucher.voucher_type,
+        int(voucher.discount_value),
+        frozenset(voucher.ticket_type_ids or []),
+        frozenset(voucher.addon_ids or []),
+    )
+
+
+def _price(lines: list[pricing.Line], voucher: voucher_store.Voucher | None, currency: str) -> pricing.Priced:
+    """The order priced with the voucher on at most the uses it has left (DOMAIN.md "Vouchers")."""
+    if voucher is None:
+        return pricing.price(lines, None)
+    discount = _discount_of(voucher)
+    if not any(discount.applies_to(line) for line in lines):
+        raise VoucherInvalid("not_applicable")
+    left = int(voucher.max_uses) - int(voucher.times_used)
+    if left <= 0:
+        raise VoucherInvalid("used_up")
+    return pricing.price(lines, discount, uses_left=left, grid=money.grid(currency))
 
 
 def _new_reference() -> str:
@@ -278,11 +293,13 @@ def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView
     voucher = voucher_store.get_voucher(conference_id, code) if code else None
     if code is not None and (reason := voucher_problem(voucher, at)):
         raise VoucherInvalid(reason)
-    priced = _price_lines(conference_id, request, voucher)
-    if priced.total > money.MAX_AMOUNT:
-        raise ValidationFailed("the order total is more than Stripe can charge at once")
-    free = priced.total == 0
-    for _ in range(REFERENCE_DRAWS):
+    lines = _catalog_lines(conference_id, request, voucher)
+    priced = _price(lines, voucher, conference.currency)
+    draws = repriced = 0
+    while draws < REFERENCE_DRAWS:
+        if priced.total > money.MAX_AMOUNT:
+            raise ValidationFailed("the order total is more than Stripe can charge at once")
+        free = priced.total == 0
         order_id = f"ord_{secrets.token_hex(8)}"
         order = records.Order(
             *records.Order.key(conference_id, order_id),
@@ -307,6 +324,7 @@ def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView
             discount_amount=priced.discount,
             total=priced.total,
             voucher_code=code,
+            voucher_units=priced.units if code else None,
             paid_announced=False if free else None,
             created_at=at,
             updated_at=at,
@@ -323,14 +341,18 @@ def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView
             order.hold_expires_at = at + timedelta(minutes=int(conference.order_hold_minutes))
             records.pending_index(order)
         try:
-            _create_with_retries(order, payment, code)
+            _create_with_retries(order, payment, None if voucher is None else int(voucher.max_uses))
         except records.ReferenceTaken:
+            draws += 1
             continue
         except records.VoucherRefused as exc:
-            reason = (
-                voucher_problem(voucher_store.get_voucher(conference_id, str(code)), store.now()) or "used_up"
-            )
-            raise VoucherInvalid(reason) from exc
+            # A racer took uses meanwhile: price again with what is left, or refuse.
+            repriced += 1
+            voucher = voucher_store.get_voucher(conference_id, str(code))
+            if reason := voucher_problem(voucher, store.now()) or (repriced > REPRICES and "used_up"):
+                raise VoucherInvalid(reason) from exc
+            priced = _price(lines, voucher, conference.currency)
+            continue
         if free:
             announce_paid(order)
         return view(order, [payment] if payment else [])
@@ -342,11 +364,13 @@ def _back_off(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.02 * 2**attempt))
 
 
-def _create_with_retries(order: records.Order, payment: records.Payment | None, code: str | None) -> None:
+def _create_with_retries(
+    order: records.Order, payment: records.Payment | None, voucher_max_uses: int | None
+) -> None:
     """DynamoDB cancels a transaction that meets a concurrent one on the same voucher; try again."""
     for attempt in range(TRANSACTION_ATTEMPTS):
         try:
-            records.create(order, payment, code)
+            records.create(order, payment, voucher_max_uses)
             return
         except TransactWriteError as exc:
             reasons = exc.cancellation_reasons or []
@@ -660,7 +684,8 @@ def cancel(conference_id: str, order_id: str, viewer: OrderViewer | None) -> Ord
 def _cancel_record(order: records.Order) -> None:
     from boxoffice import credits
 
-    with_voucher = order.voucher_code is not None
+    units = records.voucher_units(order)
+    with_voucher = units > 0
     for attempt in range(TRANSACTION_ATTEMPTS):
         returns = credits.credit_returns(order)
         try:
@@ -674,8 +699,8 @@ def _cancel_record(order: records.Order) -> None:
                     )
                     tx.update(
                         voucher,
-                        actions=[voucher_store.Voucher.times_used.add(-1)],
-                        condition=voucher_store.Voucher.times_used > 0,
+                        actions=[voucher_store.Voucher.times_used.add(-units)],
+                        condition=voucher_store.Voucher.times_used >= units,
                         add_version_condition=False,
                     )
                 credits.add_credit_returns(tx, returns)
@@ -689,7 +714,7 @@ def _cancel_record(order: records.Order) -> None:
             if fresh is None or fresh.status != records.PENDING:
                 raise InvalidState("the order is no longer pending") from exc
             if with_voucher and 1 in failed:
-                with_voucher = False  # its use is already at 0: never below
+                with_voucher = False  # fewer uses recorded than it took: never below 0
             if attempt + 1 == TRANSACTION_ATTEMPTS:
                 raise
             _back_off(attempt)

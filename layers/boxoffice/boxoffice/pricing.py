@@ -1,15 +1,16 @@
-"""Pricing an order in integer minor units (DOMAIN.md "Money").
+"""Pricing an order in integer minor units (DOMAIN.md "Money" and "Vouchers").
 
-- comp covers every applicable line whole;
-- a percentage is applied per applicable line and rounded half-up to the minor unit;
-- a fixed amount's budget is min(value, applicable subtotal), shared across applicable lines in
-  proportion to their totals (rounded down), the last applicable line taking the remainder (and,
-  in the rare case it cannot hold it all, the line before it the rest);
-- a voucher scoped to ticket types or add-ons applies only to those lines; an empty scope in both
-  applies to every line;
-- no total is negative.
+A voucher use is one unit: one ticket or one add-on. An order applies its code to at most the
+uses the code has left, to applicable units only, most expensive first (ties in line order);
+every other unit pays full price. Per discounted unit:
 
-Minor units are what Stripe counts, so zero-decimal currencies need no special case here.
+- ``comp`` makes the unit free;
+- ``percentage`` takes that percent off the unit, rounded half-up to the currency's grid;
+- ``fixed_amount`` takes min(value, unit price) off the unit.
+
+A voucher scoped to ticket types or add-ons applies only to those lines; an empty scope in both
+applies to every line. No total is negative. Amounts stay on Stripe's grid for the currency
+(``money.grid``): with prices and fixed values on it, every discount and total is on it too.
 """
 
 from collections.abc import Sequence
@@ -40,6 +41,16 @@ class Discount:
             return True
         return (line.ticket_type_id in self.ticket_type_ids) or (line.addon_id in self.addon_ids)
 
+    def off_one_unit(self, unit_price: int, grid: int = 1) -> int:
+        """What this voucher takes off one unit of ``unit_price`` (never more than the unit)."""
+        if self.voucher_type == "comp":
+            return unit_price
+        if self.voucher_type == "percentage":
+            return min(unit_price, percent_half_up(unit_price, self.value, grid))
+        if self.voucher_type == "fixed_amount":
+            return min(self.value, unit_price)
+        return 0
+
 
 @dataclass(frozen=True)
 class Priced:
@@ -47,38 +58,48 @@ class Priced:
     """Each line with its discount."""
     subtotal: int
     discount: int
+    units: int
+    """How many of the voucher's uses the order takes: the units it discounted."""
 
     @property
     def total(self) -> int:
         return self.subtotal - self.discount
 
 
-def percent_half_up(amount: int, percent: int) -> int:
-    """``amount * percent / 100`` rounded half-up, in integers."""
-    return (amount * percent + 50) // 100
+def percent_half_up(amount: int, percent: int, grid: int = 1) -> int:
+    """``amount * percent / 100`` rounded half-up to a multiple of ``grid``, in integers."""
+    return (amount * percent + 50 * grid) // (100 * grid) * grid
 
 
-def price(lines: Sequence[Line], discount: Discount | None) -> Priced:
+def applicable_units(lines: Sequence[Line], discount: Discount) -> int:
+    """How many units of the order the voucher could discount, uses permitting."""
+    return sum(line.quantity for line in lines if discount.applies_to(line))
+
+
+def price(
+    lines: Sequence[Line], discount: Discount | None, *, uses_left: int | None = None, grid: int = 1
+) -> Priced:
+    """The order's prices with ``discount`` on at most ``uses_left`` units (None: no limit)."""
     subtotal = sum(line.total for line in lines)
     discounts = [0] * len(lines)
+    units = 0
     if discount is not None:
-        applicable = [i for i, line in enumerate(lines) if discount.applies_to(line)]
-        if discount.voucher_type == "comp":
-            for i in applicable:
-                discounts[i] = lines[i].total
-        elif discount.voucher_type == "percentage":
-            for i in applicable:
-                discounts[i] = min(lines[i].total, percent_half_up(lines[i].total, discount.value))
-        elif discount.voucher_type == "fixed_amount" and applicable:
-            base = sum(lines[i].total for i in applicable)
-            budget = min(discount.value, base)
-            for i in applicable[:-1]:
-                discounts[i] = budget * lines[i].total // base if base else 0
-            remainder = budget - sum(discounts)
-            # The last line takes the remainder; what it cannot hold (its total is smaller than
-            # the rounding left over) goes back up the lines, so no line is discounted below 0.
-            for i in reversed(applicable):
-                taken = min(remainder, lines[i].total - discounts[i])
-                discounts[i] += taken
-                remainder -= taken
-    return Priced(lines=list(zip(lines, discounts, strict=True)), subtotal=subtotal, discount=sum(discounts))
+        # Most expensive unit first; a stable sort keeps ties in line order.
+        order = sorted(
+            (i for i, line in enumerate(lines) if discount.applies_to(line)),
+            key=lambda i: -lines[i].unit_price,
+        )
+        left = applicable_units(lines, discount) if uses_left is None else max(uses_left, 0)
+        for i in order:
+            take = min(lines[i].quantity, left)
+            if take <= 0:
+                break
+            discounts[i] = take * discount.off_one_unit(lines[i].unit_price, grid)
+            units += take
+            left -= take
+    return Priced(
+        lines=list(zip(lines, discounts, strict=True)),
+        subtotal=subtotal,
+        discount=sum(discounts),
+        units=units,
+    )

@@ -506,6 +506,7 @@ def _create(
     conference = store.require_conference(owner.item.conference_id)
     refund_id, refund = _existing_or_next_id(owner.item.PK, idempotency_key)
     if refund is None:
+        money.require_on_grid(amount, owner.item.currency, ["body", "amount"])
         if owner.item.status not in owner.refundable_states:
             raise InvalidState(
                 f"a {owner.item.status} {'order' if owner.is_order else 'bulk purchase'} cannot be refunded"

@@ -8,7 +8,8 @@
 - ``ORDERS#{cid}`` has a write-once entry per order for staff listings.
 
 Redemption is a conditional update on the voucher item inside the order's creation transaction:
-active, inside its window (both ends inclusive), and ``times_used < max_uses``.
+active, inside its window (both ends inclusive), and ``times_used + units <= max_uses`` (a use
+is one unit: one ticket or one add-on).
 """
 
 from datetime import datetime
@@ -61,6 +62,8 @@ class Order(Item, discriminator="order"):
     refundable = NumberAttribute(default=0)
     refund_reserved = NumberAttribute(default=0)
     voucher_code = UnicodeAttribute(null=True)
+    voucher_units = NumberAttribute(null=True)
+    """How many of the voucher's uses (units) the order took; given back exactly on cancel."""
     hold_expires_at = UTCDateTimeAttribute(null=True)
     checkout_session_id = UnicodeAttribute(null=True)
     checkout_url = UnicodeAttribute(null=True)
@@ -121,11 +124,20 @@ def leave_pending_index() -> list[Any]:
     return [Order.GSI1PK.remove(), Order.GSI1SK.remove(), Order.hold_expires_at.remove()]
 
 
-def redemption_condition(at: datetime) -> Any:
-    """The voucher may be used now: active, in its window (inclusive), and not used up."""
+def voucher_units(order: Order) -> int:
+    """The voucher uses the order holds (records from before units were counted took one)."""
+    if order.voucher_code is None:
+        return 0
+    return 1 if order.voucher_units is None else int(order.voucher_units)
+
+
+def redemption_condition(at: datetime, units: int, max_uses: int) -> Any:
+    """The voucher may give ``units`` uses now: active, in its window (inclusive), and
+    ``times_used + units <= max_uses`` (``max_uses`` as read, and unchanged since)."""
     return (
         (Voucher.is_active == True)  # noqa: E712 - a DynamoDB condition, not a Python comparison
-        & (Voucher.times_used < Voucher.max_uses)
+        & (Voucher.max_uses == max_uses)
+        & (Voucher.times_used <= max_uses - units)
         & (Voucher.valid_from.does_not_exist() | (Voucher.valid_from <= at))
         & (Voucher.valid_until.does_not_exist() | (Voucher.valid_until >= at))
     )
@@ -139,8 +151,14 @@ class VoucherRefused(Exception):
     """The voucher's guard failed inside the creation transaction."""
 
 
-def create(order: Order, payment: Payment | None, voucher_code: str | None) -> None:
-    """Order, reference, list entry, (comp payment) and the voucher's use, all or nothing."""
+def create(order: Order, payment: Payment | None, voucher_max_uses: int | None = None) -> None:
+    """Order, reference, list entry, (comp payment) and the voucher's uses, all or nothing.
+
+    The order's ``voucher_units`` uses are taken from its ``voucher_code``, guarded against
+    ``voucher_max_uses`` as read; ``VoucherRefused`` when they are no longer there.
+    """
+    voucher_code = order.voucher_code
+    units = voucher_units(order)
     entry = OrderListEntry(
         *OrderListEntry.key(order.conference_id, order.created_at, order.order_id), order_id=order.order_id
     )
@@ -155,12 +173,13 @@ def create(order: Order, payment: Payment | None, voucher_code: str | None) -> N
             tx.save(entry)
             if payment is not None:
                 tx.save(payment, condition=Payment.PK.does_not_exist())
-            if voucher_code is not None:
+            if voucher_code is not None and units > 0:
+                assert voucher_max_uses is not None
                 voucher = Voucher(*Voucher.key(order.conference_id, voucher_code))
                 tx.update(
                     voucher,
-                    actions=[Voucher.times_used.add(1), Voucher.updated_at.set(at)],
-                    condition=Voucher.PK.exists() & redemption_condition(at),
+                    actions=[Voucher.times_used.add(units), Voucher.updated_at.set(at)],
+                    condition=Voucher.PK.exists() & redemption_condition(at, units, voucher_max_uses),
                     add_version_condition=False,
                 )
     except TransactWriteError as exc:
@@ -168,7 +187,7 @@ def create(order: Order, payment: Payment | None, voucher_code: str | None) -> N
         failed = [i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"]
         if 1 in failed:
             raise ReferenceTaken(order.reference) from exc
-        if voucher_code is not None and len(reasons) - 1 in failed:
+        if voucher_code is not None and units > 0 and len(reasons) - 1 in failed:
             raise VoucherRefused(voucher_code) from exc
         raise
 
