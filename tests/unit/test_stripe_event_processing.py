@@ -317,9 +317,35 @@ def test_reconciliation_admits_events_the_webhook_never_delivered(demo, emulator
 
 
 def test_the_expiry_sweep_reconciles_every_active_conference(demo, emulator):
+    """A payment whose webhook never came is admitted by the scheduled sweep itself (not by a test call)."""
+    import stripe
+
+    client = stripe.StripeClient(
+        DEMO_CONFERENCE["stripe"]["secret_key"], base_addresses={"api": emulator.url}
+    )
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "success_url": "https://example.test/ok",
+            "line_items": [
+                {
+                    "price_data": {"currency": "usd", "unit_amount": 1000, "product_data": {"name": "T"}},
+                    "quantity": 1,
+                }
+            ],
+            "metadata": {"conference_id": "demo"},
+        }
+    )
+    emulator.pay(session.id, "succeed")
+    (lost,) = [e for e in client.v1.events.list(params={"type": "checkout.session.completed"}).data]
+    assert records.get_event("demo", lost.id) is None
+    tap = BusTap(("boxoffice.stripe",))
     result = load_function("expiry").handler(
         {"detail-type": "Scheduled Event"},
         __import__("tests.support.http", fromlist=["LambdaContext"]).LambdaContext(),
     )
     assert result["conferences"] == 1
     assert result["failures"] == []
+    assert result["events_admitted"] == 1
+    assert records.get_event("demo", lost.id) is not None
+    assert [e["detail"]["event_id"] for e in tap.drain()] == [lost.id]

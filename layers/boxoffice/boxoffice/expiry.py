@@ -3,16 +3,18 @@
 It recovers Stripe events (republishes records left unprocessed, reconciles against Stripe's
 event list), settles bulk purchases whose checkout session expired by asking Stripe which way
 each went, cancels pending orders whose hold ended (expiring their sessions first), finishes
-refunds a crash left pending, and expires store credit past its date. A failing conference or
-step does not stop the others; once all were tried the sweep raises, so the function's error
-alarm fires and Lambda retries it (every step is idempotent).
+refunds a crash left pending, expires store credit past its date, and last audits the books on
+what changed since its previous run (``books.sweep_changes``), flagging each break with
+``attention`` and a metric. A failing conference or step does not stop the others; once all were
+tried the sweep raises, so the function's error alarm fires and Lambda retries it (every step is
+idempotent).
 """
 
 from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from boxoffice import bulk_purchases, credits, orders, refunds, store, stripe_events
+from boxoffice import books, bulk_purchases, credits, orders, refunds, store, stripe_events
 from boxoffice.observability import logger
 
 
@@ -26,6 +28,7 @@ class SweepReport(BaseModel):
     events_republished: int
     purchases_settled: int
     orders_cancelled: int
+    books_breaks: int = 0
     failures: list[str]
 
 
@@ -41,6 +44,7 @@ STEPS: dict[str, Callable[[str], int]] = {
     "cancelled": orders.sweep_expired_holds,
     "refunds_finished": refunds.finish_stale_pending,
     "credits_expired": credits.expire_credits,
+    "books_breaks": books.sweep_changes,
 }
 """Each step of the sweep, by the count it reports. Every step is idempotent."""
 
@@ -65,5 +69,6 @@ def sweep() -> SweepReport:
         events_republished=counts["republished"],
         purchases_settled=counts["settled"],
         orders_cancelled=counts["cancelled"],
+        books_breaks=counts["books_breaks"],
         failures=failures,
     )

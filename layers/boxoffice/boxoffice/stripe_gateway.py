@@ -193,3 +193,54 @@ def retrieve_payment_intent(secret_name: str, payment_intent_id: str) -> dict[st
         return client_for(secret_name).v1.payment_intents.retrieve(payment_intent_id).to_dict()
     except stripe.StripeError as exc:
         raise _fail("read the payment intent", exc) from exc
+
+
+# --- reads for the books (boxoffice.books): paged lists, one page per call --------------------------------------
+
+
+def list_checkout_sessions(
+    secret_name: str,
+    *,
+    status: str | None = None,
+    created_gte: int | None = None,
+    limit: int = 100,
+    starting_after: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of Checkout Sessions, newest first, and the id to pass as ``starting_after`` next (None at the end)."""
+    stripe = _stripe()
+    params: dict[str, Any] = {"limit": max(1, min(limit, 100))}
+    if status:
+        params["status"] = status
+    if created_gte is not None:
+        params["created"] = {"gte": created_gte}
+    if starting_after:
+        params["starting_after"] = starting_after
+    try:
+        page = client_for(secret_name).v1.checkout.sessions.list(params=params)
+    except stripe.StripeError as exc:
+        raise _fail("list the checkout sessions", exc) from exc
+    items = [s.to_dict() for s in page.data]
+    return items, (items[-1]["id"] if page.has_more and items else None)
+
+
+def list_events_page(
+    secret_name: str,
+    *,
+    created_gte: int,
+    types: Sequence[str],
+    limit: int = 100,
+    starting_after: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of events of ``types`` created at or after ``created_gte``, newest first, and the next cursor."""
+    stripe = _stripe()
+    params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": max(1, min(limit, 100))}
+    if types:
+        params["types"] = list(types)
+    if starting_after:
+        params["starting_after"] = starting_after
+    try:
+        page = client_for(secret_name).v1.events.list(params=params)
+    except stripe.StripeError as exc:
+        raise _fail("list the events", exc) from exc
+    items = [e.to_dict() for e in page.data]
+    return items, (items[-1]["id"] if page.has_more and items else None)

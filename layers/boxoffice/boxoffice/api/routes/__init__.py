@@ -5,7 +5,15 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 def ALL_ROUTERS() -> list[Router]:
     """Every router in the API, imported only when asked (the OpenAPI document needs them all)."""
-    from boxoffice.api.routes import bulk_purchases, conferences, health, orders, refunds, stripe_events
+    from boxoffice.api.routes import (
+        books,
+        bulk_purchases,
+        conferences,
+        health,
+        orders,
+        refunds,
+        stripe_events,
+    )
 
     return [
         health.router,
@@ -20,4 +28,5 @@ def ALL_ROUTERS() -> list[Router]:
         orders.checkout_router,
         refunds.router,
         refunds.refunds_router,
+        books.router,
     ]

@@ -1,0 +1,176 @@
+"""The sweep's audit: only what changed since its last run, each break flagged and counted.
+
+Flagging appends ``books: <invariant>`` to the broken record's ``attention`` (never overwriting a
+reason already there) and emits a ``BooksBreak`` metric per break. Nothing is corrected.
+"""
+
+import os
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from boxoffice import store
+from boxoffice.books.checks import (
+    Break,
+    Run,
+    check_credit,
+    check_order,
+    check_purchase,
+    check_session,
+    check_stripe_events,
+    check_unfinished_events,
+    intent_of,
+    new_break,
+    run_for,
+)
+from boxoffice.store import books as book_records
+from boxoffice.store import bulk_purchases as purchases
+from boxoffice.store import credits as credit_records
+from boxoffice.store import orders as order_records
+from boxoffice.store import stripe_events as event_records
+from boxoffice.store import vouchers as voucher_store
+
+# --- the sweep: what changed since its last run ----------------------------------------------------------------
+
+SWEEP_OVERLAP = timedelta(minutes=2)
+"""Each run looks back this far before its cursor: writes landing while the last run read are not missed."""
+SWEEP_FIRST_LOOKBACK = timedelta(days=1)
+
+
+def _records_named(run: Run, record: event_records.StripeEventRecord) -> set[tuple[str, str]]:
+    obj = record.event.get("data", {}).get("object", {})
+    metadata = obj.get("metadata") or {}
+    named: set[tuple[str, str]] = set()
+    if isinstance(metadata.get("order_id"), str):
+        named.add(("order", metadata["order_id"]))
+    if isinstance(metadata.get("bulk_purchase_id"), str):
+        named.add(("bulk_purchase", metadata["bulk_purchase_id"]))
+    intent = intent_of(obj) if obj.get("object") != "payment_intent" else obj.get("id")
+    if not named and isinstance(intent, str) and intent:
+        link = purchases.find_by_payment_intent(run.conference_id, intent)
+        if link is not None and link.kind in ("order", "bulk_purchase"):
+            named.add((link.kind, link.record_id))
+    return named
+
+
+def _flag_target(run: Run, found: Break) -> Any:
+    """The record that carries ``attention`` for a break, or None (events and unnamed charges: metric only)."""
+    cid = run.conference_id
+    if found.kind == "order":
+        return order_records.get(cid, found.record)
+    if found.kind == "bulk_purchase":
+        return purchases.get(cid, found.record)
+    if found.kind == "credit":
+        credit = credit_records.get(cid, found.record)
+        if credit is not None and hasattr(type(credit), "attention"):
+            return credit
+        return order_records.get(cid, credit.source_order_id) if credit and credit.source_order_id else None
+    if found.kind == "voucher":
+        voucher = voucher_store.get_voucher(cid, found.record)
+        return purchases.get(cid, voucher.bulk_purchase_id) if voucher and voucher.bulk_purchase_id else None
+    return None
+
+
+def _emit(found: Break) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Boxoffice"
+    with single_metric(name="BooksBreak", unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
+        metric.add_dimension(name="invariant", value=found.invariant)
+
+
+def flag(conference_id: str, breaks: Iterable[Break]) -> int:
+    """Append ``books: <invariant>`` to the attention of each broken record and emit ``BooksBreak`` per break.
+
+    Returns how many records got a new reason. Nothing else is written: no amount is corrected.
+    """
+    from boxoffice.observability import logger
+
+    run = Run(conference_id, None)
+    flagged = 0
+    for found in breaks:
+        _emit(found)
+        logger.warning("books break", extra={"conference_id": conference_id, **found.model_dump(mode="json")})
+        target = _flag_target(run, found)
+        if target is not None and book_records.add_attention(target, f"books: {found.invariant}"):
+            flagged += 1
+    return flagged
+
+
+def changed_breaks(conference_id: str, since: Any) -> list[Break]:
+    """The audit of what changed after ``since``, read without scanning the conference.
+
+    Looked at: orders created since; orders and purchases named by Stripe events that finished
+    since (by metadata, or by their payment intent's link); credits created since and their source
+    orders; the codes those orders redeemed (against ``max_uses`` only: their exact count needs every
+    order and is left to the full audit); Stripe's sessions and events created since; unfinished
+    events. Cost: one query per list, one partition read per named record, one Stripe refund list
+    per payment intent of those records, and Stripe list pages of what is new.
+    """
+    from boxoffice import stripe_events, stripe_gateway
+
+    run = run_for(conference_id, True)
+    targets: set[tuple[str, str]] = {
+        ("order", o) for o in book_records.orders_created_since(conference_id, since)
+    }
+    for status in (event_records.PROCESSED, event_records.FAILED, event_records.REJECTED):
+        for record in book_records.events_finished_since(conference_id, status, since):
+            targets |= _records_named(run, record)
+    credits = book_records.credits_created_since(conference_id, since)
+    targets |= {("order", str(c.source_order_id)) for c in credits if c.source_order_id}
+    breaks: list[Break] = []
+    codes: set[str] = set()
+    for kind, record_id in sorted(targets):
+        if kind == "order":
+            breaks += check_order(run, record_id)
+            order = order_records.get(conference_id, record_id)
+            if order is not None and order.voucher_code:
+                codes.add(order.voucher_code)
+        else:
+            breaks += check_purchase(run, record_id)
+    for credit in credits:
+        breaks += check_credit(run, credit)
+    for code, voucher in voucher_store.get_vouchers(conference_id, sorted(codes)).items():
+        run.checked["voucher"] += 1
+        if int(voucher.times_used) > int(voucher.max_uses):
+            breaks.append(
+                new_break("voucher", code, "voucher.max_uses", int(voucher.times_used), int(voucher.max_uses),
+                     "the code was used more than max_uses")
+            )  # fmt: skip
+    if run.secret is not None:
+        # A session can be paid until it expires, up to a day after it was created.
+        created = int((since - timedelta(days=1)).timestamp())
+        after = None
+        while True:
+            sessions, after = stripe_gateway.list_checkout_sessions(
+                run.secret, status="complete", created_gte=created, starting_after=after
+            )
+            breaks += [b for s in sessions for b in check_session(run, s)]
+            if after is None:
+                break
+        after = None
+        while True:
+            events, after = stripe_gateway.list_events_page(
+                run.secret,
+                created_gte=int(since.timestamp()),
+                types=sorted(stripe_events.HANDLED_TYPES),
+                starting_after=after,
+            )
+            breaks += check_stripe_events(run, events)
+            if after is None:
+                break
+    return breaks + check_unfinished_events(run)
+
+
+def sweep_changes(conference_id: str) -> int:
+    """The sweep's step: audit what changed since the last run, flag every break. Returns the breaks found.
+
+    The cursor moves only after a complete run, so a run that fails (Stripe down) is redone by the next.
+    """
+    started = store.now()
+    cursor = book_records.get_cursor(conference_id)
+    since = (cursor.audited_until if cursor else started - SWEEP_FIRST_LOOKBACK) - SWEEP_OVERLAP
+    breaks = changed_breaks(conference_id, since)
+    flag(conference_id, breaks)
+    book_records.advance_cursor(conference_id, started)
+    return len(breaks)
