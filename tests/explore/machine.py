@@ -25,7 +25,9 @@ BULK = f"/v1/conferences/{CID}/bulk-purchases"
 URLS = {"success_url": "https://attendee.example/ok", "cancel_url": "https://attendee.example/cancel"}
 PRICES = {"general": 25000, "workshop": 5000}
 
-FAULTS = st.sampled_from([None, None, None, ("500", 1), ("500", 3), ("reset", 3), ("reset_after", 1), ("reset_after", 3)])
+FAULTS = st.sampled_from(
+    [None, None, None, ("500", 1), ("500", 3), ("reset", 3), ("reset_after", 1), ("reset_after", 3)]
+)
 """Stripe's answers to the app's next calls: none, a 500 the SDK retries past, every try failing,
 or the work done and the answer lost (``reset_after``)."""
 PICK = st.integers(min_value=0, max_value=1_000)
@@ -50,7 +52,7 @@ def _pick(items: list[Any], index: int) -> Any:
     return items[index % len(items)]
 
 
-class World_:  # noqa: N801 - a holder the test module fills before the machine runs
+class World_:
     world: World | None = None
 
 
@@ -104,7 +106,9 @@ class BooksMachine(RuleBasedStateMachine):
         voucher=st.sampled_from(["comp", "percentage"]),
         outcome=st.sampled_from(["succeed", "succeed", "async_succeed", "async_fail", "decline"]),
     )
-    def sponsor_buys_codes(self, paid: bool, quantity: int, max_uses: int, voucher: str, outcome: str) -> None:
+    def sponsor_buys_codes(
+        self, paid: bool, quantity: int, max_uses: int, voucher: str, outcome: str
+    ) -> None:
         """A bulk purchase of general-ticket codes: paid through Checkout, or a comp deal staff grant."""
         self._step("sponsor_buys_codes")
         config: dict[str, Any] = {"voucher_type": voucher, "max_uses": max_uses}
@@ -128,8 +132,14 @@ class BooksMachine(RuleBasedStateMachine):
                 self.sessions.append(reply.json["session_id"])
                 self._pay(reply.json["session_id"], outcome)
         else:
-            self._outcome("bulk_approve", self.world.api("POST", f"{BULK}/{pid}/approve", None, STAFF, function="checkout"))
-            self._outcome("bulk_fulfill", self.world.api("POST", f"{BULK}/{pid}/fulfill", None, STAFF, function="fulfillment"))
+            self._outcome(
+                "bulk_approve",
+                self.world.api("POST", f"{BULK}/{pid}/approve", None, STAFF, function="checkout"),
+            )
+            self._outcome(
+                "bulk_fulfill",
+                self.world.api("POST", f"{BULK}/{pid}/fulfill", None, STAFF, function="fulfillment"),
+            )
 
     @precondition(lambda self: self.purchases)
     @rule(pick=PICK, part=st.sampled_from([None, 5000, 10000]), key=st.booleans())
@@ -140,7 +150,9 @@ class BooksMachine(RuleBasedStateMachine):
         if part is not None:
             body["amount"] = part
         headers = {"Idempotency-Key": uuid.uuid4().hex} if key else None
-        reply = self.world.api("POST", f"{BULK}/{pid}/refund", body, STAFF, function="refunds", headers=headers)
+        reply = self.world.api(
+            "POST", f"{BULK}/{pid}/refund", body, STAFF, function="refunds", headers=headers
+        )
         self._outcome("bulk_refund", reply)
 
     # -- attendees --------------------------------------------------------------------------------
@@ -185,7 +197,9 @@ class BooksMachine(RuleBasedStateMachine):
         order_id = _pick(self.orders, pick)
         for _ in range(tabs):
             self._faulted(fault)
-            reply = self.world.api("POST", f"{ORDERS}/{order_id}/checkout", URLS, ATTENDEE, function="checkout")
+            reply = self.world.api(
+                "POST", f"{ORDERS}/{order_id}/checkout", URLS, ATTENDEE, function="checkout"
+            )
             self._clear_faults()
             self._outcome("order_checkout", reply)
             if reply.status == 200 and reply.json["session_id"] not in self.sessions:
@@ -201,7 +215,9 @@ class BooksMachine(RuleBasedStateMachine):
             STATS.outcome("pay:refused")
 
     @precondition(lambda self: self.sessions)
-    @rule(pick=PICK, outcome=st.sampled_from(["succeed", "succeed", "decline", "async_succeed", "async_fail"]))
+    @rule(
+        pick=PICK, outcome=st.sampled_from(["succeed", "succeed", "decline", "async_succeed", "async_fail"])
+    )
     def customer_pays(self, pick: int, outcome: str) -> None:
         """The customer submits the hosted page of any session (paying both tabs included)."""
         self._step("customer_pays")
@@ -219,7 +235,9 @@ class BooksMachine(RuleBasedStateMachine):
         self._step("order_cancelled")
         self._faulted(fault)
         claims = STAFF if by_staff else ATTENDEE
-        reply = self.world.api("POST", f"{ORDERS}/{_pick(self.orders, pick)}/cancel", None, claims, function="checkout")
+        reply = self.world.api(
+            "POST", f"{ORDERS}/{_pick(self.orders, pick)}/cancel", None, claims, function="checkout"
+        )
         self._clear_faults()
         self._outcome("order_cancel", reply)
 
@@ -235,7 +253,11 @@ class BooksMachine(RuleBasedStateMachine):
             return
         body = {"order_id": _pick(self.orders, pick)}
         reply = self.world.api(
-            "POST", f"/v1/conferences/{CID}/credits/{_pick(credits, credit_pick)}/apply", body, ATTENDEE, function="refunds"
+            "POST",
+            f"/v1/conferences/{CID}/credits/{_pick(credits, credit_pick)}/apply",
+            body,
+            ATTENDEE,
+            function="refunds",
         )
         self._outcome("credit_apply", reply)
 
@@ -244,7 +266,13 @@ class BooksMachine(RuleBasedStateMachine):
     def _refund_body(self, order_id: str, share: str, destination: str) -> dict[str, Any] | None:
         order = self._order(order_id)
         left = int(order["amount_paid"]) - int(order["amount_refunded"])
-        amount = {"all": left, "half": (left // 2) // 100 * 100, "small": 1000, "magic": 1013, "over": left + 100}[share]
+        amount = {
+            "all": left,
+            "half": (left // 2) // 100 * 100,
+            "small": 1000,
+            "magic": 1013,
+            "over": left + 100,
+        }[share]
         if amount <= 0:
             return None
         return {"amount": amount, "reason": "requested_by_customer", "destination": destination}
@@ -257,7 +285,9 @@ class BooksMachine(RuleBasedStateMachine):
         key=st.sampled_from(["none", "new", "repeat", "other_staff"]),
         fault=FAULTS,
     )
-    def staff_refunds_order(self, pick: int, share: str, destination: str, key: str, fault: tuple[str, int] | None) -> None:
+    def staff_refunds_order(
+        self, pick: int, share: str, destination: str, key: str, fault: tuple[str, int] | None
+    ) -> None:
         """A staff refund; ``repeat`` sends the last keyed request again, ``other_staff`` its key from someone else."""
         self._step("staff_refunds_order")
         if key in ("repeat", "other_staff") and self.keys:

@@ -97,22 +97,41 @@ def provisional_audit(conference_id: str, stripe_client: Any, *, with_stripe: bo
         live = [r for r in refunds_by_pk[order.PK] if r.status in REFUND_LIVE]
         refunded = sum(int(r.amount) for r in live)
         if int(order.amount_paid) != paid:
-            breaks.append(Break("order", oid, "orders.amount_paid", int(order.amount_paid), None, f"payments sum {paid}"))
+            breaks.append(
+                Break(
+                    "order", oid, "orders.amount_paid", int(order.amount_paid), None, f"payments sum {paid}"
+                )
+            )
         if int(order.amount_refunded) != refunded:
             breaks.append(
-                Break("order", oid, "orders.amount_refunded", int(order.amount_refunded), None, f"refunds sum {refunded}")
+                Break(
+                    "order",
+                    oid,
+                    "orders.amount_refunded",
+                    int(order.amount_refunded),
+                    None,
+                    f"refunds sum {refunded}",
+                )
             )
         if refunded > paid:
             breaks.append(Break("order", oid, "orders.refunds_le_paid", refunded, None, f"paid {paid}"))
         total, status = int(order.total), order.status
         if status in ("paid", "partially_refunded", "refunded"):
-            want = "refunded" if refunded >= total and refunded > 0 else "partially_refunded" if refunded else "paid"
+            want = (
+                "refunded"
+                if refunded >= total and refunded > 0
+                else "partially_refunded"
+                if refunded
+                else "paid"
+            )
             if status != want:
                 breaks.append(Break("order", oid, "orders.status", status, None, f"amounts say {want}"))
             if paid < total and not order.attention:
                 breaks.append(Break("order", oid, "orders.paid_covers_total", paid, None, f"total {total}"))
         if status == "pending" and (refunded or (paid >= total and total > 0)):
-            breaks.append(Break("order", oid, "orders.status", status, None, f"paid {paid} refunded {refunded}"))
+            breaks.append(
+                Break("order", oid, "orders.status", status, None, f"paid {paid} refunded {refunded}")
+            )
         if status == "cancelled" and paid - refunded > 0 and not order.attention:
             breaks.append(
                 Break("order", oid, "orders.cancelled_keeps_no_money", paid - refunded, None, "unflagged")
@@ -126,10 +145,26 @@ def provisional_audit(conference_id: str, stripe_client: Any, *, with_stripe: bo
     for voucher in items["Voucher"]:
         used = sum(_units_redeemed(o, voucher) for o in by_code[voucher.code])
         if int(voucher.times_used) != used:
-            breaks.append(Break("voucher", voucher.code, "vouchers.times_used", int(voucher.times_used), None, f"units {used}"))
+            breaks.append(
+                Break(
+                    "voucher",
+                    voucher.code,
+                    "vouchers.times_used",
+                    int(voucher.times_used),
+                    None,
+                    f"units {used}",
+                )
+            )
         if int(voucher.times_used) > int(voucher.max_uses) or used > int(voucher.max_uses):
             breaks.append(
-                Break("voucher", voucher.code, "vouchers.max_uses", used, None, f"max_uses {int(voucher.max_uses)}")
+                Break(
+                    "voucher",
+                    voucher.code,
+                    "vouchers.max_uses",
+                    used,
+                    None,
+                    f"max_uses {int(voucher.max_uses)}",
+                )
             )
 
     # 4. Bulk purchases: quantity codes when paid; inactive exactly when fully refunded.
@@ -141,18 +176,33 @@ def provisional_audit(conference_id: str, stripe_client: Any, *, with_stripe: bo
         pid = purchase.purchase_id
         mine = codes[pid]
         if purchase.status in ("paid", "refunded") and len(mine) != int(purchase.quantity):
-            breaks.append(Break("bulk_purchase", pid, "bulk.codes", len(mine), None, f"quantity {int(purchase.quantity)}"))
+            breaks.append(
+                Break(
+                    "bulk_purchase", pid, "bulk.codes", len(mine), None, f"quantity {int(purchase.quantity)}"
+                )
+            )
         live = [r for r in refunds_by_pk[purchase.PK] if r.status in REFUND_LIVE]
         refunded = sum(int(r.amount) for r in live)
         if int(purchase.amount_refunded) != refunded:
             breaks.append(
-                Break("bulk_purchase", pid, "bulk.amount_refunded", int(purchase.amount_refunded), None, f"refunds {refunded}")
+                Break(
+                    "bulk_purchase",
+                    pid,
+                    "bulk.amount_refunded",
+                    int(purchase.amount_refunded),
+                    None,
+                    f"refunds {refunded}",
+                )
             )
         full = int(purchase.amount_paid) > 0 and refunded >= int(purchase.amount_paid)
         if full and any(v.is_active for v in mine):
-            breaks.append(Break("bulk_purchase", pid, "bulk.codes_inactive_when_refunded", "active", None, ""))
+            breaks.append(
+                Break("bulk_purchase", pid, "bulk.codes_inactive_when_refunded", "active", None, "")
+            )
         if not full and purchase.status == "paid" and mine and not all(v.is_active for v in mine):
-            breaks.append(Break("bulk_purchase", pid, "bulk.codes_inactive_when_refunded", "inactive", None, ""))
+            breaks.append(
+                Break("bulk_purchase", pid, "bulk.codes_inactive_when_refunded", "inactive", None, "")
+            )
 
     # 5. Store credit: remaining = amount - what is spent, within [0, amount].
     spent: dict[str, int] = defaultdict(int)
@@ -162,10 +212,19 @@ def provisional_audit(conference_id: str, stripe_client: Any, *, with_stripe: bo
     for credit in credits.values():
         remaining, amount = int(credit.remaining_amount), int(credit.amount)
         if not 0 <= remaining <= amount:
-            breaks.append(Break("credit", credit.credit_id, "credits.bounds", remaining, None, f"amount {amount}"))
+            breaks.append(
+                Break("credit", credit.credit_id, "credits.bounds", remaining, None, f"amount {amount}")
+            )
         if remaining != amount - spent[credit.credit_id]:
             breaks.append(
-                Break("credit", credit.credit_id, "credits.remaining", remaining, None, f"amount {amount} spent {spent[credit.credit_id]}")
+                Break(
+                    "credit",
+                    credit.credit_id,
+                    "credits.remaining",
+                    remaining,
+                    None,
+                    f"amount {amount} spent {spent[credit.credit_id]}",
+                )
             )
 
     if with_stripe:
@@ -199,42 +258,99 @@ def _against_stripe(
             order = orders.get(metadata["order_id"])
             has = order is not None and any(p.payment_intent_id == iid for p in payments[order.order_id])
             if not has and not (order is not None and order.attention):
-                breaks.append(Break("payment_intent", iid, "money.owned", None, intent["amount"], f"order {metadata['order_id']}"))
+                breaks.append(
+                    Break(
+                        "payment_intent",
+                        iid,
+                        "money.owned",
+                        None,
+                        intent["amount"],
+                        f"order {metadata['order_id']}",
+                    )
+                )
         elif "bulk_purchase_id" in metadata:
             purchase = purchases.get(metadata["bulk_purchase_id"])
             if purchase is None or (purchase.payment_intent_id != iid and not purchase.attention):
                 breaks.append(
-                    Break("payment_intent", iid, "money.owned", None, intent["amount"], f"purchase {metadata['bulk_purchase_id']}")
+                    Break(
+                        "payment_intent",
+                        iid,
+                        "money.owned",
+                        None,
+                        intent["amount"],
+                        f"purchase {metadata['bulk_purchase_id']}",
+                    )
                 )
 
     # 1. Stripe's refunds on an order's intents equal our card refunds on them, one for one.
     for order in orders.values():
         intents = {p.payment_intent_id for p in payments[order.order_id] if p.payment_intent_id}
-        at_stripe = [r for i in intents for r in refunds_by_intent[i] if r.get("status") in STRIPE_REFUND_LIVE]
-        ours = [
-            r for r in refunds_by_pk[order.PK] if r.status in REFUND_LIVE and r.destination == "card"
+        at_stripe = [
+            r for i in intents for r in refunds_by_intent[i] if r.get("status") in STRIPE_REFUND_LIVE
         ]
+        ours = [r for r in refunds_by_pk[order.PK] if r.status in REFUND_LIVE and r.destination == "card"]
         s_sum, o_sum = sum(int(r["amount"]) for r in at_stripe), sum(int(r.amount) for r in ours)
         if s_sum != o_sum:
-            breaks.append(Break("order", order.order_id, "orders.card_refunds_match_stripe", o_sum, s_sum, ""))
+            breaks.append(
+                Break("order", order.order_id, "orders.card_refunds_match_stripe", o_sum, s_sum, "")
+            )
         for refund in at_stripe:
             link = links.get(refund["id"])
             if link is None or link.failed:
-                breaks.append(Break("refund", refund["id"], "orders.stripe_refund_recorded", None, refund["amount"], f"order {order.order_id}"))
-        credit_out = sum(int(r.amount) for r in refunds_by_pk[order.PK] if r.status in REFUND_LIVE and r.destination != "card")
-        card_in = sum(int(p.amount) for p in payments[order.order_id] if p.method == "stripe" and p.status in ("succeeded", "refunded"))
-        credit_in = sum(int(p.amount) for p in payments[order.order_id] if p.method == "credit" and p.status == "succeeded")
+                breaks.append(
+                    Break(
+                        "refund",
+                        refund["id"],
+                        "orders.stripe_refund_recorded",
+                        None,
+                        refund["amount"],
+                        f"order {order.order_id}",
+                    )
+                )
+        credit_out = sum(
+            int(r.amount)
+            for r in refunds_by_pk[order.PK]
+            if r.status in REFUND_LIVE and r.destination != "card"
+        )
+        card_in = sum(
+            int(p.amount)
+            for p in payments[order.order_id]
+            if p.method == "stripe" and p.status in ("succeeded", "refunded")
+        )
+        credit_in = sum(
+            int(p.amount)
+            for p in payments[order.order_id]
+            if p.method == "credit" and p.status == "succeeded"
+        )
         if s_sum + credit_out > card_in + credit_in:
             breaks.append(
-                Break("order", order.order_id, "orders.paid_back_at_most_once", s_sum + credit_out, None, f"in {card_in + credit_in}")
+                Break(
+                    "order",
+                    order.order_id,
+                    "orders.paid_back_at_most_once",
+                    s_sum + credit_out,
+                    None,
+                    f"in {card_in + credit_in}",
+                )
             )
     for purchase in purchases.values():
         if not purchase.payment_intent_id:
             continue
-        at_stripe = [r for r in refunds_by_intent[purchase.payment_intent_id] if r.get("status") in STRIPE_REFUND_LIVE]
+        at_stripe = [
+            r for r in refunds_by_intent[purchase.payment_intent_id] if r.get("status") in STRIPE_REFUND_LIVE
+        ]
         s_sum = sum(int(r["amount"]) for r in at_stripe)
         if s_sum != int(purchase.amount_refunded):
-            breaks.append(Break("bulk_purchase", purchase.purchase_id, "bulk.refunds_match_stripe", int(purchase.amount_refunded), s_sum, ""))
+            breaks.append(
+                Break(
+                    "bulk_purchase",
+                    purchase.purchase_id,
+                    "bulk.refunds_match_stripe",
+                    int(purchase.amount_refunded),
+                    s_sum,
+                    "",
+                )
+            )
 
     # 7. Events: every handled event Stripe has is recorded once and finished.
     from boxoffice.stripe_events import HANDLED_TYPES

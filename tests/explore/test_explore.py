@@ -57,7 +57,7 @@ def test_explore_for_minutes(world: object) -> None:
         batch_seed = random.SystemRandom().randrange(2**32)
         try:
             _run(int(os.environ.get("EXPLORE_BATCH", "5")), CI_STEPS, batch_seed)
-        except Exception as exc:  # noqa: BLE001 - a break found: keep it and explore on
+        except Exception as exc:
             notes = "\n".join(getattr(exc, "__notes__", []))
             text = f"seed {batch_seed}: {exc}\n{notes}"
             print(f"\n=== BREAK FOUND ===\n{text}", flush=True)

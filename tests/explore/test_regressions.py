@@ -32,6 +32,8 @@ def test_a_single_use_code_discounts_one_ticket_of_a_two_ticket_order(machine: B
     """vouchers.times_used / max_uses: a comp code with max_uses=1 on an order of 2 tickets."""
     steps(
         machine,
-        lambda: machine.sponsor_buys_codes(paid=False, quantity=1, max_uses=1, voucher="comp", outcome="succeed"),
+        lambda: machine.sponsor_buys_codes(
+            paid=False, quantity=1, max_uses=1, voucher="comp", outcome="succeed"
+        ),
         lambda: machine.attendee_orders(tickets=2, workshops=0, with_code=True, pick=0),
     )

@@ -70,7 +70,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode()
                 status = receiver._receive(body, self.headers.get("Stripe-Signature"))
@@ -84,7 +84,9 @@ class Receiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def _receive(self, body: str, signature: str | None) -> int:
         try:
@@ -195,7 +197,9 @@ class World:
         import stripe
 
         stripe.enable_telemetry = False
-        return stripe.StripeClient(SECRET_KEY, base_addresses={"api": self.emulator.url}, max_network_retries=0)
+        return stripe.StripeClient(
+            SECRET_KEY, base_addresses={"api": self.emulator.url}, max_network_retries=0
+        )
 
     # -- reset -------------------------------------------------------------------------------
 
@@ -209,7 +213,9 @@ class World:
         self.emulator.release_events()
         self._answer_all(503)
         self.emulator.reset()
-        self.emulator.configure(async_payment_delay=3600, refund_failure_delay=600, delivery_retry_delays=[0.02, 0.05])
+        self.emulator.configure(
+            async_payment_delay=3600, refund_failure_delay=600, delivery_retry_delays=[0.02, 0.05]
+        )
         self.receiver.reset()
         self._answer_all(503)
         self.clock.offset = timedelta(0)
@@ -295,7 +301,7 @@ class World:
             try:
                 handler(envelope, LambdaContext())
                 return
-            except Exception as exc:  # noqa: BLE001 - Lambda retries whatever the handler raised
+            except Exception as exc:
                 if attempt == PROCESSOR_ATTEMPTS - 1:
                     self.dead_letters.append({"envelope": envelope, "error": f"{type(exc).__name__}: {exc}"})
                     STATS.outcome("dead_letter")
@@ -338,7 +344,7 @@ class World:
         """The expiry function's real handler, as its schedule runs it; None if it raised."""
         try:
             return load_function("expiry").handler({"source": "aws.events"}, LambdaContext())
-        except Exception:  # noqa: BLE001 - the sweep raises after trying every step; it runs again
+        except Exception:
             STATS.outcome("sweep_failed")
             return None
 
