@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import checkout, endpoints, events, refunds
+from . import checkout, disputes, endpoints, events, refunds
 from .params import EXPAND, LIST_PARAMS, Obj, RangeFilter, String
-from .store import CHARGE, EVENT, PAYMENT_INTENT, REFUND, SESSION, WEBHOOK_ENDPOINT, Ctx, Store
+from .store import CHARGE, DISPUTE, EVENT, PAYMENT_INTENT, REFUND, SESSION, WEBHOOK_ENDPOINT, Ctx, Store
 
 type Handler = Callable[[Store, Ctx, dict[str, Any], str | None], dict[str, Any]]
 
@@ -124,6 +124,19 @@ def _refund_list(store: Store, ctx: Ctx, params: dict[str, Any], _: str | None) 
     )
 
 
+# -- Disputes -------------------------------------------------------------------------------------
+
+
+def _dispute_retrieve(store: Store, ctx: Ctx, params: dict[str, Any], did: str | None) -> dict[str, Any]:
+    dispute = store.get(ctx.account, DISPUTE, did or "", "dispute")
+    return store.render(ctx.account, dispute, _expand(params))
+
+
+def _dispute_list(store: Store, ctx: Ctx, params: dict[str, Any], _: str | None) -> dict[str, Any]:
+    items = disputes.list_disputes(store, ctx, params)
+    return store.paginate(ctx.account, items, params, "/v1/disputes", DISPUTE)
+
+
 # -- Events and webhook endpoints -----------------------------------------------------------------
 
 
@@ -184,6 +197,8 @@ _TABLE: list[tuple[str, str, Obj, Handler]] = [
     ("GET", "/v1/refunds", refunds.LIST, _refund_list),
     ("GET", f"/v1/refunds/{_ID}", refunds.RETRIEVE, _refund_retrieve),
     ("POST", f"/v1/refunds/{_ID}", refunds.UPDATE, _refund_update),
+    ("GET", "/v1/disputes", disputes.LIST, _dispute_list),
+    ("GET", f"/v1/disputes/{_ID}", disputes.RETRIEVE, _dispute_retrieve),
     ("GET", "/v1/events", events.LIST, _event_list),
     ("GET", f"/v1/events/{_ID}", events.RETRIEVE, _event_retrieve),
     ("POST", "/v1/webhook_endpoints", endpoints.CREATE, _endpoint_create),

@@ -328,7 +328,7 @@ def _new_charge(
     details = (
         objects.card_details(last4="0002" if status == "failed" else "4242", declined=status == "failed")
         if method == "card"
-        else objects.bank_debit_details()
+        else objects.bank_debit_details(store.ids.new("mandate_1"))
     )
     charge = objects.charge(
         charge_id=store.ids.new("ch_3"),
@@ -383,11 +383,12 @@ def _intent_failed(
         "message": message,
         "charge": charge["id"],
         "doc_url": f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}",
-        "payment_method": {
-            "id": charge["payment_method"],
-            "object": "payment_method",
-            "type": charge["payment_method_details"]["type"],
-        },
+        "payment_method": objects.payment_method(
+            pm_id=charge["payment_method"],
+            created=charge["created"],
+            details=charge["payment_method_details"],
+            email=charge["billing_details"]["email"],
+        ),
     }
     if type_ == "card_error":
         error["decline_code"] = "generic_decline"

@@ -35,6 +35,8 @@ KNOBS: dict[str, str] = {
     "POST /_emulator/checkout/{session_id}/pay": '{"outcome": "succeed|decline|async_succeed|async_fail"}',
     "POST /_emulator/checkout/{session_id}/complete_async": "fire a pending async payment result now",
     "POST /_emulator/refunds/{refund_id}/fail": '{"failure_reason": "lost_or_stolen_card"}',
+    "POST /_emulator/charges/{charge_or_payment_intent_id}/dispute": '{"amount": null, "reason": "fraudulent"}',
+    "POST /_emulator/disputes/{dispute_id}/close": '{"status": "won" | "lost"}',
     "POST /_emulator/config": '{"async_payment_delay", "refund_failure_delay", "delivery_retry_delays", '
     '"delivery_timeout"}',
 }
@@ -126,6 +128,22 @@ def _fail_refund(emu: StripeEmulator, args: Args, refund_id: str | None) -> Any:
     return emu.fail_refund(refund_id or "", str(args.get("failure_reason", "lost_or_stolen_card")))
 
 
+def _open_dispute(emu: StripeEmulator, args: Args, charge: str | None) -> Any:
+    amount = args.get("amount")
+    if amount is not None:
+        try:
+            amount = int(amount)
+        except (TypeError, ValueError) as exc:
+            raise _BadInput("amount must be an integer (minor units)") from exc
+    return emu.open_dispute(charge or "", amount, str(args.get("reason", "fraudulent")))
+
+
+def _close_dispute(emu: StripeEmulator, args: Args, dispute_id: str | None) -> Any:
+    if "status" not in args:
+        raise _BadInput("status is required: won or lost")
+    return emu.close_dispute(dispute_id or "", str(args["status"]))
+
+
 def _config(emu: StripeEmulator, args: Args, _: str | None) -> Any:
     delays = args.get("delivery_retry_delays")
     if isinstance(delays, dict):
@@ -158,6 +176,8 @@ _ROUTES: list[tuple[str, re.Pattern[str], Action]] = [
         ("POST", f"/_emulator/checkout/{_ID}/pay", _pay),
         ("POST", f"/_emulator/checkout/{_ID}/complete_async", _complete_async),
         ("POST", f"/_emulator/refunds/{_ID}/fail", _fail_refund),
+        ("POST", f"/_emulator/charges/{_ID}/dispute", _open_dispute),
+        ("POST", f"/_emulator/disputes/{_ID}/close", _close_dispute),
         ("POST", "/_emulator/config", _config),
     )
 ]

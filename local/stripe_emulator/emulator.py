@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self
 
-from . import checkout, refunds
+from . import checkout, disputes, refunds
 from .clock import Clock
 from .errors import resource_missing
 from .faults import Faults
@@ -216,6 +216,23 @@ class StripeEmulator:
         """Make a refund that succeeded fail, as a bank does later. Returns the refund."""
         with self.store.lock:
             return copy.deepcopy(refunds.fail_by_id(self.store, refund_id, failure_reason))
+
+    def open_dispute(
+        self, charge: str, amount: int | None = None, reason: str = "fraudulent"
+    ) -> dict[str, Any]:
+        """The cardholder charges back a card payment (`charge` is a charge or PaymentIntent id).
+
+        `amount` defaults to the charge's amount. Emits `charge.dispute.created` then
+        `charge.dispute.funds_withdrawn`. Returns the dispute.
+        """
+        with self.store.lock:
+            return disputes.snapshot(disputes.open_dispute(self.store, charge, amount, reason))
+
+    def close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
+        """The network closes a dispute `won` or `lost`. Emits `charge.dispute.closed`, then
+        `charge.dispute.funds_reinstated` when won. Returns the dispute."""
+        with self.store.lock:
+            return disputes.snapshot(disputes.close_dispute(self.store, dispute_id, status))
 
     # -- inspection ---------------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ _LENGTHS: dict[str, int] = {
     "price_1": 23,
     "prod_": 14,
     "pm_1": 23,
+    "mandate_1": 23,
+    "dp_1": 23,
     "txn_3": 23,
     "req_": 14,
 }

@@ -277,8 +277,11 @@ def card_details(*, last4: str, declined: bool) -> dict[str, Any]:
     }
 
 
-def bank_debit_details() -> dict[str, Any]:
-    """`payment_method_details` for a delayed-notification bank debit (US ACH)."""
+def bank_debit_details(mandate_id: str) -> dict[str, Any]:
+    """`payment_method_details` for a delayed-notification bank debit (US ACH).
+
+    Checkout collects a mandate for every ACH debit, so `mandate` is its id (never null).
+    """
     return {
         "type": "us_bank_account",
         "us_bank_account": {
@@ -287,11 +290,75 @@ def bank_debit_details() -> dict[str, Any]:
             "bank_name": "STRIPE TEST BANK",
             "fingerprint": "emuBankFingerprint",
             "last4": "6789",
-            "mandate": None,
+            "mandate": mandate_id,
             "payment_reference": None,
             "routing_number": "110000000",
         },
     }
+
+
+def billing_details(email: str) -> dict[str, Any]:
+    """What Checkout collected about the payer (on charges and payment methods)."""
+    return {
+        "address": {**_NULL_ADDRESS, "country": "US", "postal_code": "10001"},
+        "email": email,
+        "name": "Jenny Rosen",
+        "phone": None,
+        "tax_id": None,
+    }
+
+
+def payment_method(*, pm_id: str, created: int, details: dict[str, Any], email: str) -> dict[str, Any]:
+    """The PaymentMethod behind a charge, as Stripe embeds it in `last_payment_error`.
+
+    `details` is the charge's `payment_method_details`; the card or bank account is described
+    the way a PaymentMethod describes it (no per-payment fields such as `amount_authorized`).
+    """
+    method_type = details["type"]
+    method: dict[str, Any] = {
+        "id": pm_id,
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": billing_details(email),
+        "created": created,
+        "customer": None,
+        "customer_account": None,
+        "livemode": False,
+        "metadata": {},
+        "type": method_type,
+    }
+    if method_type == "card":
+        card = details["card"]
+        method["card"] = {
+            "brand": card["brand"],
+            "checks": dict(card["checks"]),
+            "country": card["country"],
+            "display_brand": card["brand"],
+            "exp_month": card["exp_month"],
+            "exp_year": card["exp_year"],
+            "fingerprint": card["fingerprint"],
+            "funding": card["funding"],
+            "generated_from": None,
+            "last4": card["last4"],
+            "networks": {"available": [card["network"]], "preferred": None},
+            "regulated_status": card["regulated_status"],
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        }
+    else:
+        bank = details[method_type]
+        method[method_type] = {
+            "account_holder_type": bank["account_holder_type"],
+            "account_type": bank["account_type"],
+            "bank_name": bank["bank_name"],
+            "financial_connections_account": None,
+            "fingerprint": bank["fingerprint"],
+            "last4": bank["last4"],
+            "networks": {"preferred": "ach", "supported": ["ach"]},
+            "routing_number": bank["routing_number"],
+            "status_details": None,
+        }
+    return method
 
 
 def charge(
@@ -320,13 +387,7 @@ def charge(
         "application_fee": None,
         "application_fee_amount": None,
         "balance_transaction": None,
-        "billing_details": {
-            "address": {**_NULL_ADDRESS, "country": "US", "postal_code": "10001"},
-            "email": email,
-            "name": "Jenny Rosen",
-            "phone": None,
-            "tax_id": None,
-        },
+        "billing_details": billing_details(email),
         "calculated_statement_descriptor": "BOXOFFICE EMULATOR",
         "captured": False,
         "created": created,
@@ -354,7 +415,6 @@ def charge(
             "object": "list",
             "data": [],
             "has_more": False,
-            "total_count": 0,
             "url": f"/v1/charges/{charge_id}/refunds",
         },
         "review": None,
@@ -410,17 +470,16 @@ def refund(
     balance_transaction: str,
     destination_type: str,
 ) -> dict[str, Any]:
-    """A refund that Stripe accepted (`succeeded`)."""
+    """A refund that Stripe accepted (`succeeded`), its network reference still pending.
+
+    Stripe omits what it does not know yet: `destination_details.<type>.reference` until the
+    network gives one, and `failure_reason` / `failure_balance_transaction` unless it failed.
+    """
     destination: dict[str, Any] = {"type": destination_type}
     destination[destination_type] = (
-        {
-            "reference": None,
-            "reference_status": "pending",
-            "reference_type": "acquirer_reference_number",
-            "type": "refund",
-        }
+        {"reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund"}
         if destination_type == "card"
-        else {"reference": None, "reference_status": "pending"}
+        else {"reference_status": "pending"}
     )
     return {
         "id": refund_id,
@@ -433,8 +492,6 @@ def refund(
         "customer": None,
         "customer_account": None,
         "destination_details": destination,
-        "failure_balance_transaction": None,
-        "failure_reason": None,
         "metadata": metadata,
         "payment_intent": intent_id,
         "payment_method": payment_method_id,
@@ -443,6 +500,133 @@ def refund(
         "source_transfer_reversal": None,
         "status": "succeeded",
         "transfer_reversal": None,
+    }
+
+
+_EVIDENCE_FIELDS = (
+    "access_activity_log",
+    "billing_address",
+    "cancellation_policy",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "customer_communication",
+    "customer_email_address",
+    "customer_name",
+    "customer_purchase_ip",
+    "customer_signature",
+    "duplicate_charge_documentation",
+    "duplicate_charge_explanation",
+    "duplicate_charge_id",
+    "product_description",
+    "receipt",
+    "refund_policy",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "service_date",
+    "service_documentation",
+    "shipping_address",
+    "shipping_carrier",
+    "shipping_date",
+    "shipping_documentation",
+    "shipping_tracking_number",
+    "uncategorized_file",
+    "uncategorized_text",
+)
+
+
+def dispute(
+    *,
+    dispute_id: str,
+    created: int,
+    due_by: int,
+    amount: int,
+    currency: str,
+    charge_id: str,
+    intent_id: str | None,
+    reason: str,
+    brand: str,
+    network_reason_code: str | None,
+) -> dict[str, Any]:
+    """A card chargeback as Stripe opens it: `needs_response`, no evidence, no money moved yet.
+
+    Stripe copies nothing from the charge into `metadata`: it starts empty.
+    """
+    return {
+        "id": dispute_id,
+        "object": "dispute",
+        "amount": amount,
+        "balance_transactions": [],
+        "charge": charge_id,
+        "created": created,
+        "currency": currency,
+        "enhanced_eligibility_types": [],
+        "evidence": {**dict.fromkeys(_EVIDENCE_FIELDS), "enhanced_evidence": {}},
+        "evidence_details": {
+            "due_by": due_by,
+            "enhanced_eligibility": {},
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        "is_charge_refundable": False,
+        "livemode": False,
+        "metadata": {},
+        "payment_intent": intent_id,
+        "payment_method_details": {
+            "card": {
+                "brand": brand,
+                "case_type": "chargeback",
+                "network": brand,
+                "network_reason_code": network_reason_code,
+            },
+            "type": "card",
+        },
+        "reason": reason,
+        "status": "needs_response",
+    }
+
+
+def balance_transaction(
+    *,
+    txn_id: str,
+    created: int,
+    amount: int,
+    currency: str,
+    fee: int,
+    fee_description: str,
+    description: str,
+    source: str,
+    reporting_category: str,
+    type_: str,
+) -> dict[str, Any]:
+    """A movement of money on the account's balance (here: a dispute's withdrawal or reinstatement)."""
+    return {
+        "id": txn_id,
+        "object": "balance_transaction",
+        "amount": amount,
+        "available_on": created,
+        "balance_type": "payments",
+        "created": created,
+        "currency": currency,
+        "description": description,
+        "exchange_rate": None,
+        "fee": fee,
+        "fee_details": [
+            {
+                "amount": fee,
+                "application": None,
+                "currency": currency,
+                "description": fee_description,
+                "type": "stripe_fee",
+            }
+        ]
+        if fee
+        else [],
+        "net": amount - fee,
+        "reporting_category": reporting_category,
+        "source": source,
+        "status": "available",
+        "type": type_,
     }
 
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from . import objects
+from . import disputes, objects
 from .currencies import format_amount
 from .errors import StripeError, invalid_request, resource_missing
 from .params import EXPAND, LIST_PARAMS, Boolean, Integer, Metadata, Obj, RangeFilter, String
 from .store import CHARGE, PAYMENT_INTENT, REFUND, Ctx, Store
 
+# `destination_details.type` per payment method: a bank debit is refunded by bank transfer.
+DESTINATION_TYPES = {"card": "card", "us_bank_account": "us_bank_transfer"}
 MAGIC_FAIL_MODULUS = 100
 MAGIC_FAIL_REMAINDER = 13
 MAGIC_FAILURE_REASON = "lost_or_stolen_card"
@@ -95,14 +97,16 @@ def sync_charge_refunds(store: Store, ctx: Ctx, charge: dict[str, Any]) -> None:
     refunded = sum(r["amount"] for r in refunds if r["status"] in ("succeeded", "pending"))
     charge["amount_refunded"] = refunded
     charge["refunded"] = refunded >= charge["amount"]
-    charge["refunds"].update(
-        data=copy.deepcopy(refunds[:10]), has_more=len(refunds) > 10, total_count=len(refunds)
-    )
+    charge["refunds"].update(data=copy.deepcopy(refunds[:10]), has_more=len(refunds) > 10)
 
 
 def create(store: Store, ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     """POST /v1/refunds."""
     charge = _charge_to_refund(store, ctx, params)
+    if charge["disputed"] and not disputes.charge_is_refundable(ctx.account, charge["id"]):
+        raise invalid_request(
+            f"Charge {charge['id']} has been charged back; cannot issue a refund.", code="charge_disputed"
+        )
     remaining = charge["amount"] - charge["amount_refunded"]
     if remaining <= 0:
         raise invalid_request(
@@ -117,7 +121,7 @@ def create(store: Store, ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
             param="amount",
             code="amount_too_large",
         )
-    method_type = charge["payment_method_details"]["type"]
+    destination_type = DESTINATION_TYPES[charge["payment_method_details"]["type"]]
     refund = objects.refund(
         refund_id=store.ids.new("re_3"),
         created=store.clock.timestamp(),
@@ -129,13 +133,13 @@ def create(store: Store, ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         reason=params.get("reason"),
         metadata=params.get("metadata", {}),
         balance_transaction=store.ids.new("txn_3"),
-        destination_type=method_type,
+        destination_type=destination_type,
     )
     store.add(ctx.account, refund)
     sync_charge_refunds(store, ctx, charge)
     store.emit(ctx, "charge.refunded", charge)
     store.emit(ctx, "refund.created", refund)
-    destination = refund["destination_details"][method_type]
+    destination = refund["destination_details"][destination_type]
     previous = {"destination_details": copy.deepcopy(refund["destination_details"])}
     destination.update(reference=f"{refund['id'][-12:].upper()}", reference_status="available")
     sync_charge_refunds(store, ctx, charge)

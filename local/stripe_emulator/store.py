@@ -32,7 +32,8 @@ CHARGE = "charge"
 REFUND = "refund"
 EVENT = "event"
 WEBHOOK_ENDPOINT = "webhook_endpoint"
-KINDS = (SESSION, PAYMENT_INTENT, CHARGE, REFUND, EVENT, WEBHOOK_ENDPOINT)
+DISPUTE = "dispute"
+KINDS = (SESSION, PAYMENT_INTENT, CHARGE, REFUND, EVENT, WEBHOOK_ENDPOINT, DISPUTE)
 
 # Which string-id fields each object type lets `expand[]` replace with the object itself.
 # Fields that are always null in the emulator are listed so that expanding them is not an error.
@@ -51,6 +52,7 @@ EXPANDABLE: dict[str, frozenset[str]] = {
     PAYMENT_INTENT: frozenset({"latest_charge", "customer", "payment_method", "review", "application"}),
     CHARGE: frozenset({"payment_intent", "balance_transaction", "customer", "review", "application"}),
     REFUND: frozenset({"charge", "payment_intent", "balance_transaction", "failure_balance_transaction"}),
+    DISPUTE: frozenset({"charge", "payment_intent"}),
     "item": frozenset({"price"}),
 }
 

@@ -13,6 +13,7 @@ import stripe
 from local.stripe_emulator import StripeEmulator
 
 from .helpers import SECRET_KEY, Delivery, Receiver, session_params
+from .openapi import SPEC_PATH, StripeSpec
 
 stripe.enable_telemetry = False
 
@@ -113,3 +114,11 @@ def receiver() -> Iterator[Receiver]:
 def endpoint(client: stripe.StripeClient, receiver: Receiver) -> stripe.WebhookEndpoint:
     """A webhook endpoint for every event type, pointing at the receiver (has `.secret`)."""
     return client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+
+
+@pytest.fixture(scope="session")
+def stripe_spec() -> StripeSpec:
+    """Stripe's published OpenAPI spec, loaded once per session (it is 6 MB); skips without it."""
+    if not SPEC_PATH.exists():
+        pytest.skip("Stripe's spec3.json is not here (set STRIPE_SPEC or put shared/ beside the clone)")
+    return StripeSpec.load(SPEC_PATH)

@@ -67,6 +67,16 @@ def test_every_resource_has_all_of_stripes_top_level_fields(
     assert_has_stripe_fields(client.v1.webhook_endpoints.retrieve(endpoint.id), "webhook_endpoint")
     delivered = receiver.wait_for_count(1)[0].event
     assert set(fixture("event")) <= set(delivered)
+    dispute = emulator.open_dispute(intent.id)
+    assert_has_stripe_fields(client.v1.disputes.retrieve(dispute["id"]), "dispute")
+    withdrawal = client.v1.disputes.retrieve(dispute["id"]).balance_transactions[0]
+    assert_has_stripe_fields(withdrawal, "balance_transaction")
+    declined = new_session()
+    emulator.pay(declined.id, "decline")
+    error = client.v1.payment_intents.retrieve(
+        client.v1.checkout.sessions.retrieve(declined.id).payment_intent
+    ).last_payment_error
+    assert_has_stripe_fields(error.payment_method, "payment_method")
 
 
 def test_sdk_parses_every_response_into_its_typed_object(
@@ -117,3 +127,52 @@ def test_ids_look_like_stripes(
     assert endpoint.id.startswith("we_")
     assert endpoint.secret.startswith("whsec_")
     assert client.v1.checkout.sessions.list().data[0].id.startswith("cs_test_")
+
+
+def test_a_refund_omits_what_stripe_does_not_know_yet(
+    emulator: StripeEmulator, client: stripe.StripeClient, paid_intent: stripe.PaymentIntent
+) -> None:
+    refund = client.v1.refunds.create(params={"payment_intent": paid_intent.id, "amount": 700}).to_dict()
+    assert "failure_reason" not in refund and "failure_balance_transaction" not in refund
+    created = client.v1.events.list(params={"type": "refund.created"}).data[0].data.object.to_dict()
+    assert created["destination_details"]["card"] == {
+        "reference_status": "pending",
+        "reference_type": "acquirer_reference_number",
+        "type": "refund",
+    }
+    assert refund["destination_details"]["card"]["reference"]  # available once refund.updated said so
+    failed = emulator.fail_refund(refund["id"], "expired_or_canceled_card")
+    assert failed["failure_reason"] == "expired_or_canceled_card"
+    assert failed["failure_balance_transaction"].startswith("txn_")
+    charge = client.v1.charges.retrieve(paid_intent.latest_charge).to_dict()
+    assert set(charge["refunds"]) == {"object", "data", "has_more", "url"}  # total_count only on request
+
+
+def test_a_bank_debit_names_its_mandate_and_is_refunded_by_bank_transfer(
+    emulator: StripeEmulator, client: stripe.StripeClient, new_session: Callable[..., stripe.checkout.Session]
+) -> None:
+    session = new_session()
+    emulator.pay(session.id, "async_succeed")
+    emulator.complete_async(session.id)
+    intent = client.v1.payment_intents.retrieve(
+        client.v1.checkout.sessions.retrieve(session.id).payment_intent, params={"expand": ["latest_charge"]}
+    )
+    assert intent.latest_charge.payment_method_details.us_bank_account.mandate.startswith("mandate_")
+    refund = client.v1.refunds.create(params={"payment_intent": intent.id})
+    assert refund.destination_details.type == "us_bank_transfer"
+    assert refund.destination_details.us_bank_transfer.reference_status == "available"
+
+
+def test_a_declined_payments_error_carries_the_whole_payment_method(
+    emulator: StripeEmulator, client: stripe.StripeClient, new_session: Callable[..., stripe.checkout.Session]
+) -> None:
+    session = new_session(customer_email="payer@example.com")
+    emulator.pay(session.id, "decline")
+    intent = client.v1.payment_intents.retrieve(
+        client.v1.checkout.sessions.retrieve(session.id).payment_intent
+    )
+    method = intent.last_payment_error.payment_method
+    assert isinstance(method, stripe.PaymentMethod)
+    assert (method.id, method.type, method.livemode) == (intent.payment_method, "card", False)
+    assert method.created >= intent.created
+    assert (method.billing_details.email, method.card.last4) == ("payer@example.com", "0002")
