@@ -378,6 +378,34 @@ class BooksMachine(RuleBasedStateMachine):
         self.world.emulator.fail_refund(_pick(live, pick))
         STATS.outcome("bank_fail:ok")
 
+    @rule(pick=PICK, share=st.sampled_from(["all", "part"]))
+    def cardholder_disputes(self, pick: int, share: str) -> None:
+        """The cardholder charges back a payment (whole or in part); Stripe withdraws the money."""
+        self._step("cardholder_disputes")
+        intents = self._intents()
+        if not intents:
+            STATS.outcome("dispute:none")
+            return
+        intent = _pick(intents, pick)
+        amount = None if share == "all" else min(int(intent["amount"]), 1000)
+        try:
+            self.world.emulator.open_dispute(intent["id"], amount)
+            STATS.outcome("dispute:opened")
+        except Exception as exc:  # the emulator refuses a second dispute on a charge, as Stripe does
+            STATS.outcome(f"dispute:refused:{type(exc).__name__}")
+
+    @rule(pick=PICK, won=st.booleans())
+    def dispute_closes(self, pick: int, won: bool) -> None:
+        """The network closes an open dispute, won (money reinstated) or lost."""
+        self._step("dispute_closes")
+        page = self.world.stripe.v1.disputes.list(params={"limit": 100})
+        open_ones = [d.id for d in page.auto_paging_iter() if d.status not in ("won", "lost")]
+        if not open_ones:
+            STATS.outcome("dispute_close:none")
+            return
+        self.world.emulator.close_dispute(_pick(open_ones, pick), "won" if won else "lost")
+        STATS.outcome(f"dispute_close:{'won' if won else 'lost'}")
+
     # -- the network ------------------------------------------------------------------------------
 
     @precondition(lambda self: not self.world.holding)
