@@ -190,8 +190,15 @@ class BooksMachine(RuleBasedStateMachine):
             self.orders.append(reply.json["id"])
 
     @precondition(lambda self: self.orders)
-    @rule(pick=PICK, fault=FAULTS, tabs=st.sampled_from([1, 1, 2]))
-    def attendee_checks_out(self, pick: int, fault: tuple[str, int] | None, tabs: int) -> None:
+    @rule(
+        pick=PICK,
+        fault=FAULTS,
+        tabs=st.sampled_from([1, 1, 2]),
+        pay=st.sampled_from([None, "succeed", "succeed", "async_succeed", "decline"]),
+    )
+    def attendee_checks_out(
+        self, pick: int, fault: tuple[str, int] | None, tabs: int, pay: str | None
+    ) -> None:
         """Checkout of a pending order (``tabs`` = 2: the same call from two tabs)."""
         self._step("attendee_checks_out")
         order_id = _pick(self.orders, pick)
@@ -204,6 +211,8 @@ class BooksMachine(RuleBasedStateMachine):
             self._outcome("order_checkout", reply)
             if reply.status == 200 and reply.json["session_id"] not in self.sessions:
                 self.sessions.append(reply.json["session_id"])
+            if reply.status == 200 and pay is not None:
+                self._pay(reply.json["session_id"], pay)  # most customers pay right away
 
     def _pay(self, session_id: str, outcome: str) -> None:
         from local.stripe_emulator.checkout import PaymentRefused
