@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support import bulk_fixtures as bf
+from tests.support import refund_fixtures as rf
 from tests.support.books import assert_books_hold
 from tests.support.http import STAFF, call
 from tests.support.refund_fixtures import process, sync
@@ -105,3 +106,23 @@ def test_a_duplicates_dashboard_refund_seen_before_the_payments_never_touches_th
     assert (record.status, int(record.amount_refunded)) == ("paid", 0)
     assert all(v.is_active for v in bf.stored_vouchers())
     assert_books_hold("demo")
+
+
+# --- store credit and disputes -----------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a chargeback of money already given back as store credit leaves that credit spendable",
+)
+def test_store_credit_for_money_the_cardholder_charged_back_is_frozen(demo, emulator):
+    order = rf.paid_order(emulator, 10000)
+    issued = rf.refund_ok(order["id"], 10000, destination="store_credit")
+    dispute = emulator.open_dispute(order["payment_intent_id"])
+    emulator.close_dispute(dispute["id"], "lost")  # the bank gave the 10000 back to the card too
+    sync(emulator)
+    assert rf.stored(order["id"]).dispute == f"lost:{dispute['id']}"
+    second = rf.new_order(10000)
+    reply = rf.apply_credit(issued["credit"]["id"], second["id"])
+    assert reply.status in (409, 422), reply.text  # observed: 201, the same money spent a third time
+    assert rf.stored(second["id"]).status == "pending"
