@@ -303,3 +303,25 @@ def test_a_won_dispute_keeps_the_reason_staff_were_told_to_refund_a_duplicate(de
     assert rf.stored(order["id"]).dispute is None
     assert rf.stripe_refunds(emulator, duplicate) == []  # nobody refunded the duplicate yet
     assert told in str(rf.stored(order["id"]).attention)  # observed: only "dispute ... won for $100.00"
+
+
+# --- vouchers ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a one-use code that unlocks a hidden ticket type unlocks any quantity of it for one use",
+)
+def test_a_one_use_code_unlocks_one_hidden_ticket_never_ten(demo):
+    from tests.support.order_fixtures import create, make_voucher, times_used
+
+    make_voucher(
+        "ONESPEAKER",
+        voucher_type="comp",
+        max_uses=1,
+        unlocks_hidden_tickets=True,
+        ticket_type_ids=["speaker"],
+    )
+    reply = create({"lines": [{"ticket_type_id": "speaker", "quantity": 10}], "voucher_code": "ONESPEAKER"})
+    hidden = reply.json["lines"][0]["quantity"] if reply.status == 201 else 0
+    assert hidden <= times_used("ONESPEAKER") <= 1, reply.text  # observed: 201, 10 speaker passes, 1 use
