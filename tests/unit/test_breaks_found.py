@@ -425,3 +425,33 @@ def test_a_crash_before_the_freeze_still_freezes_credit_for_money_also_refunded_
     third = rf.new_order(10000)
     reply = rf.apply_credit(issued["credit"]["id"], third["id"])
     assert reply.status in (409, 422), reply.text  # observed: 201, the twice-paid 10000 spent
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a dashboard refund recorded while a store credit refund is in flight never freezes that credit",
+)
+def test_a_dashboard_refund_landing_during_a_store_credit_refund_freezes_the_credit(
+    demo, emulator, monkeypatch
+):
+    """Staff and the dashboard at once, made deterministic: the dashboard refund and its events land
+    between the store credit refund's reservation and its completion. The books' sweep flags the
+    credit on its next run; until then it can be spent (the freeze of the ordinary path is at once)."""
+    from boxoffice import refunds
+    from boxoffice.store import credits as credit_records
+
+    paid = rf.paid_order(emulator, 10000)
+    real, interleaved = refunds._complete, []
+
+    def dashboard_lands_meanwhile(*args: Any, **kwargs: Any) -> bool:
+        if not interleaved:
+            dashboard_refund(emulator, paid["payment_intent_id"])
+            interleaved.append(sync(emulator))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(refunds, "_complete", dashboard_lands_meanwhile)
+    issued = rf.refund_ok(paid["id"], 10000, destination="store_credit")
+    sync(emulator)
+    credit = credit_records.get("demo", issued["credit"]["id"])
+    assert credit is not None and credit.attention, "the credit for twice-paid money is spendable"
+    assert_books_hold("demo")
