@@ -429,7 +429,7 @@ def test_a_crash_before_the_freeze_still_freezes_credit_for_money_also_refunded_
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a dashboard refund recorded while a store credit refund is in flight never freezes that credit",
+    reason="a dashboard refund recorded while a store credit refund is in flight leaves it unfrozen until the sweep",
 )
 def test_a_dashboard_refund_landing_during_a_store_credit_refund_freezes_the_credit(
     demo, emulator, monkeypatch
