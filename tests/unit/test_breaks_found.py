@@ -195,10 +195,6 @@ def test_a_free_order_is_announced_once_even_when_the_bus_refused_the_first_try(
 # --- refund events in another order ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a late refund.created snapshot completes a crashed refund as succeeded after it failed at the bank",
-)
 def test_a_refund_that_failed_at_the_bank_is_never_counted_from_a_late_snapshot(demo, emulator, monkeypatch):
     from boxoffice import refunds
 

@@ -494,6 +494,8 @@ def _found_at_stripe(refund: records.Refund, secret_name: str) -> dict[str, tupl
     found: dict[str, tuple[str, int]] = {}
     for intent in refund.split or {}:
         for stripe_refund in stripe_gateway.list_refunds(secret_name, intent):
+            if stripe_refund.get("status") in ("failed", "canceled"):
+                continue  # it happened and came back: nothing to complete
             if (stripe_refund.get("metadata") or {}).get("refund_id") == refund.refund_id:
                 found[intent] = (stripe_refund["id"], int(stripe_refund["amount"]))
     return found
@@ -879,19 +881,22 @@ def on_stripe_refund(conference_id: str, stripe_refund: dict[str, Any]) -> None:
     owner = _owner_of(conference_id, stripe_refund)
     if owner is None:
         return
-    if stripe_refund.get("status") in ("failed", "canceled"):
-        _record_failure(owner, stripe_refund)
-        owner.settle()
-        return
     ours = (stripe_refund.get("metadata") or {}).get("refund_id")
     refund = records.get_refund(owner.item.PK, ours) if isinstance(ours, str) else None
-    if refund is not None and refund.status == records.PENDING:
-        intent = str(stripe_refund.get("payment_intent"))
-        if set(refund.split or {}) == {intent}:
-            _complete(owner, refund, {intent: (stripe_refund["id"], int(stripe_refund["amount"]))})
-    elif records.get_link(conference_id, stripe_refund["id"]) is None:
+    linked = records.get_link(conference_id, stripe_refund["id"]) is not None
+    if linked and stripe_refund.get("status") in ("failed", "canceled"):
+        _record_failure(owner, stripe_refund)
+    elif not linked:
+        # Not counted yet: what Stripe says now beats the event's snapshot, in either direction.
         now = _as_stripe_has_it(conference_id, stripe_refund)
-        if now.get("status") in ("failed", "canceled"):
+        failed = now.get("status") in ("failed", "canceled")
+        if refund is not None and refund.status == records.PENDING:
+            intent = str(now.get("payment_intent"))
+            if failed and set(refund.split or {}) == {intent}:
+                _release(owner, refund, f"the refund failed at Stripe ({now.get('failure_reason')})")
+            elif not failed and set(refund.split or {}) == {intent}:
+                _complete(owner, refund, {intent: (now["id"], int(now["amount"]))})
+        elif failed:
             logger.info("refund already failed at Stripe; not counted", extra={"refund": now.get("id")})
         else:
             _record_external(owner, now)
