@@ -34,10 +34,6 @@ def bulk_refund(purchase_id: str, amount: int | None = None) -> dict[str, Any]:
 # --- bulk purchases -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a bulk purchase stays refunded with every code off after its only refund failed at the bank",
-)
 def test_a_bulk_refund_that_fails_at_the_bank_gives_the_sponsor_back_its_paid_codes(demo, emulator):
     purchase, _ = bf.paid(emulator)
     done = bulk_refund(purchase["id"])
@@ -221,10 +217,6 @@ def test_a_refund_that_failed_at_the_bank_is_never_counted_from_a_late_snapshot(
     assert_books_hold("demo")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a second tab's payment for a refunded bulk purchase is ignored without flagging the money",
-)
 def test_a_second_tabs_payment_after_the_purchase_was_refunded_is_flagged_for_staff(demo, emulator):
     purchase, _ = bf.paid(emulator)
     bulk_refund(purchase["id"])

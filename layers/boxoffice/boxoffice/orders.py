@@ -688,8 +688,18 @@ def _record_session_payment(
                 ]
                 store.transition_in(tx, order, status, records.MACHINE, order_actions, also=guard)
             else:
-                order_actions.append(records.Order.attention.set(str(problem)))
-                tx.update(order, actions=order_actions, condition=guard, add_version_condition=False)
+                # Appended to what staff were already told, guarded by the text read (never clobbered).
+                told = order.attention
+                text = (f"{told}; {problem}" if told else str(problem))[: store.MAX_ATTENTION]
+                order_actions.append(records.Order.attention.set(text))
+                same_text = (
+                    records.Order.attention.does_not_exist()
+                    if told is None
+                    else records.Order.attention == told
+                )
+                tx.update(
+                    order, actions=order_actions, condition=guard & same_text, add_version_condition=False
+                )
     except TransactWriteError as exc:
         if store.is_condition_failure(exc) or any(
             r is not None and r.code == "TransactionConflict" for r in exc.cancellation_reasons or []

@@ -797,15 +797,13 @@ def freeze_double_paid(owner: Owner) -> None:
         return
     over = money.format_amount(int(order.amount_refunded) - int(order.amount_paid), order.currency)
     reason = f"refunds exceed what was paid by {over}: a store credit and a card refund paid the same money"
-    store.update_if(order, [order_records.Order.attention.set(reason)], order_records.Order.PK.exists())
+    store.add_attention(order, reason)
     for refund in records.list_refunds(order.PK):
         if refund.destination != "store_credit" or not refund.credit_id:
             continue
         credit = credit_records.get(order.conference_id, refund.credit_id)
-        if credit is not None and credit.attention is None:
-            store.update_if(
-                credit, [credit_records.Credit.attention.set(reason)], credit_records.Credit.PK.exists()
-            )
+        if credit is not None:
+            store.add_attention(credit, reason)
     logger.warning("money paid twice; credits frozen", extra={"order_id": order.order_id})
 
 
@@ -859,16 +857,7 @@ def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
         if not store.is_condition_failure(exc):
             raise
         return
-    if isinstance(owner.item, purchases.BulkPurchase) and owner.item.status == purchases.REFUNDED:
-        purchases.update_guarded(
-            owner.item,
-            [
-                purchases.BulkPurchase.attention.set(
-                    f"refund {refund.refund_id} failed ({reason}) after the codes were deactivated"
-                )
-            ],
-            purchases.BulkPurchase.PK.exists(),
-        )
+    store.add_attention(owner.item, f"refund {refund.refund_id} failed at the bank ({reason})")
 
 
 def on_stripe_refund(conference_id: str, stripe_refund: dict[str, Any]) -> None:
@@ -973,9 +962,9 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
     else:
         state, reason = None, f"dispute {dispute_id} {status} for {amount}"
     mine = (model.dispute == f"open:{dispute_id}") | (model.dispute == f"lost:{dispute_id}")
-    actions = [model.attention.set(reason)]
-    actions.append(model.dispute.set(state) if state else model.dispute.remove())
-    store.update_if(owner.item, actions, model.dispute.does_not_exist() | mine)
+    action = model.dispute.set(state) if state else model.dispute.remove()
+    if store.update_if(owner.item, [action], model.dispute.does_not_exist() | mine):
+        store.add_attention(owner.item, reason)
     logger.warning(
         "payment disputed", extra={"owner": owner.item.PK, "dispute": dispute_id, "status": status}
     )
