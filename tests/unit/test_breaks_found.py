@@ -275,10 +275,6 @@ def second_order_payment(emulator, order: dict[str, Any]) -> str:
     return client.v1.checkout.sessions.retrieve(session.id).to_dict()["payment_intent"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a dispute's reason overwrites the order's attention, so the duplicate payment to refund is forgotten",
-)
 def test_a_won_dispute_keeps_the_reason_staff_were_told_to_refund_a_duplicate(demo, emulator):
     order = rf.paid_order(emulator, 10000)
     duplicate = second_order_payment(emulator, order)

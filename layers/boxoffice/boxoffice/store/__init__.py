@@ -4,6 +4,7 @@ Services call these functions; they never build DynamoDB expressions themselves.
 """
 
 from boxoffice.store.base import (
+    MAX_ATTENTION,
     Item,
     StateMachine,
     TransitionRejected,
@@ -35,6 +36,7 @@ from boxoffice.store.conferences import (
 )
 
 __all__ = [
+    "MAX_ATTENTION",
     "AddOn",
     "Conference",
     "Item",
