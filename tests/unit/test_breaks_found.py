@@ -292,10 +292,6 @@ def test_a_won_dispute_keeps_the_reason_staff_were_told_to_refund_a_duplicate(de
 # --- vouchers ----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a one-use code that unlocks a hidden ticket type unlocks any quantity of it for one use",
-)
 def test_a_one_use_code_unlocks_one_hidden_ticket_never_ten(demo):
     from tests.support.order_fixtures import create, make_voucher, times_used
 

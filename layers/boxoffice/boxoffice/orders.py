@@ -251,6 +251,12 @@ def _catalog_lines(
                 if voucher is None or not voucher.unlocks_hidden_tickets or not in_scope:
                     raise _line_problem(i, "ticket_type_id", f"ticket type {line.ticket_type_id} not found")
             price = int(ticket.price)
+            lines.append(
+                pricing.Line(
+                    line.ticket_type_id, None, line.quantity, price, hidden=bool(ticket.requires_voucher)
+                )
+            )
+            continue
         else:
             addon = store.get_addon(conference_id, str(line.addon_id))
             if addon is None:
@@ -278,6 +284,9 @@ def _price(lines: list[pricing.Line], voucher: voucher_store.Voucher | None, cur
         raise VoucherInvalid("not_applicable")
     left = int(voucher.max_uses) - int(voucher.times_used)
     if left <= 0:
+        raise VoucherInvalid("used_up")
+    if sum(line.quantity for line in lines if line.hidden) > left:
+        # A hidden ticket exists only through the code: each one takes a use, never more than it has.
         raise VoucherInvalid("used_up")
     return pricing.price(lines, discount, uses_left=left, grid=money.grid(currency))
 
