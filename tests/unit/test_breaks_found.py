@@ -310,10 +310,6 @@ def test_a_one_use_code_unlocks_one_hidden_ticket_never_ten(demo):
 # --- store credit racing checkout ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a checkout that starts while a credit is being applied leaves a session open for the old balance",
-)
 def test_no_session_stays_open_for_more_than_is_due_after_a_credit_races_a_checkout(
     demo, emulator, monkeypatch
 ):
@@ -440,10 +436,6 @@ def test_a_dashboard_refund_landing_during_a_store_credit_refund_freezes_the_cre
 # --- cancel racing checkout ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a checkout landing between a cancel's session close and its write leaves a session open to pay",
-)
 def test_a_cancelled_order_has_no_session_left_open_after_a_checkout_raced_the_cancel(
     demo, emulator, monkeypatch
 ):
@@ -471,10 +463,6 @@ def test_a_cancelled_order_has_no_session_left_open_after_a_checkout_raced_the_c
     assert still_open == [], "a cancelled order's session can still be paid"  # observed: the raced session
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after the first session's time is up, checkout opens a new session while its bank debit still settles",
-)
 def test_no_second_session_is_opened_while_the_first_payment_is_settling(demo, emulator, slow_bank):
     from datetime import timedelta
 

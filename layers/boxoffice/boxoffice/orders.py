@@ -446,6 +446,8 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
     order = _require(conference_id, order_id, OrderViewer(user_id, is_staff=False))
     if order.status != records.PENDING:
         raise InvalidState(f"order is {order.status}; only a pending order checks out")
+    if order.settling:
+        raise InvalidState("the order's payment is still settling at the bank")
     if conference.stripe_secret_name is None:
         raise InvalidState("this conference has no Stripe account configured")
     now = store.now()
@@ -460,6 +462,11 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
             session_id=order.checkout_session_id,
             expires_at=order.checkout_expires_at,
         )
+    if order.checkout_session_id:
+        # The session this one replaces may have been paid, or its bank debit may be settling,
+        # with its events still on the way: ask Stripe before offering a second charge.
+        close_open_session(order)
+        order = _require(conference_id, order_id, None)
     due = int(order.total) - int(order.amount_paid)
     metadata = {"order_id": order.order_id, "conference_id": conference_id, "reference": order.reference}
     # The session's expiry is planned once per session it replaces, and planned again only when it
@@ -506,7 +513,7 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
             records.Order.checkout_url.set(session["url"]),
             records.Order.checkout_expires_at.set(expires_at),
         ],
-        records.Order.status == records.PENDING,
+        (records.Order.status == records.PENDING) & (records.Order.amount_paid == int(order.amount_paid)),
     )
     if not stored:
         # Cancelled while Stripe created the session: expire it, so a cancelled order cannot be paid.
@@ -515,7 +522,7 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
             session["id"],
             idempotency_key=f"order-{order.order_id}-expire-{session['id']}",
         )
-        raise InvalidState("the order was cancelled while its checkout started")
+        raise InvalidState("the order was cancelled or partly paid while its checkout started; retry")
     return CheckoutView(checkout_url=session["url"], session_id=session["id"], expires_at=expires_at)
 
 
@@ -864,6 +871,8 @@ def _cancel_record(order: records.Order) -> None:
                 raise InvalidState("the order is no longer pending") from exc
             if fresh.settling:
                 raise InvalidState("the order's payment is still settling at the bank") from exc
+            if fresh.checkout_session_id != order.checkout_session_id:
+                close_open_session(fresh)  # a checkout landed meanwhile: its session goes first
             if with_voucher and 1 in failed:
                 with_voucher = False  # fewer uses recorded than it took: never below 0
             if attempt + 1 == TRANSACTION_ATTEMPTS:
