@@ -358,10 +358,6 @@ def test_money_paid_after_cancellation_is_refundable_to_its_card_through_the_api
 # --- crashes between phases ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a crash between recording a dashboard refund and freezing the credit loses the freeze for good",
-)
 def test_a_crash_before_the_freeze_still_freezes_credit_for_money_also_refunded_on_the_card(
     demo, emulator, monkeypatch
 ):
@@ -403,10 +399,6 @@ def test_a_crash_before_the_freeze_still_freezes_credit_for_money_also_refunded_
     assert reply.status in (409, 422), reply.text  # observed: 201, the twice-paid 10000 spent
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a dashboard refund recorded while a store credit refund is in flight leaves it unfrozen until the sweep",
-)
 def test_a_dashboard_refund_landing_during_a_store_credit_refund_freezes_the_credit(
     demo, emulator, monkeypatch
 ):
@@ -493,10 +485,6 @@ def test_no_second_session_is_opened_while_the_first_payment_is_settling(demo, e
 # --- dispute events before the payment's ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a dispute whose events are processed before its payment's is dropped, and refunds are allowed again",
-)
 def test_a_lost_dispute_seen_before_the_payment_event_still_stops_store_credit(demo, emulator):
     order = rf.new_order(10000)
     session = call(

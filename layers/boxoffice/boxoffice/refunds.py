@@ -257,7 +257,27 @@ def _owner_of(conference_id: str, obj: dict[str, Any]) -> Owner | None:
         if link is not None and link.kind == "bulk_purchase":
             purchase = purchases.get(conference_id, link.record_id)
             return Owner(purchase) if purchase else None
+        if link is None:
+            # The payment's own events have not arrived yet (no link): the intent's metadata at
+            # Stripe names the order or purchase, so a refund or dispute is never dropped.
+            metadata = _intent_metadata(conference_id, intent)
+            if metadata:
+                return _owner_of(conference_id, {"metadata": metadata})
     return None
+
+
+def _intent_metadata(conference_id: str, payment_intent_id: str) -> dict[str, str]:
+    from boxoffice import stripe_gateway
+
+    conference = store.get_conference(conference_id)
+    if conference is None or conference.stripe_secret_name is None:
+        return {}
+    intent = stripe_gateway.retrieve_payment_intent(conference.stripe_secret_name, payment_intent_id)
+    metadata = intent.get("metadata") or {}
+    ours = {k: v for k, v in metadata.items() if k in ("order_id", "bulk_purchase_id") and isinstance(v, str)}
+    if metadata.get("conference_id") not in (None, conference_id):
+        return {}  # another conference's money: not ours to touch (defect 17)
+    return ours
 
 
 def settle_order(order: order_records.Order) -> None:
@@ -523,6 +543,7 @@ def _run(owner: Owner, refund: records.Refund, secret_name: str | None) -> recor
         )
         credit.index()
         _complete(owner, refund, {}, credit)
+        freeze_double_paid(owner)  # a dashboard refund may have landed while this one ran
     else:
         assert secret_name is not None
         try:
@@ -890,6 +911,7 @@ def on_stripe_refund(conference_id: str, stripe_refund: dict[str, Any]) -> None:
         else:
             _record_external(owner, now)
     owner.settle()
+    freeze_double_paid(owner)  # also on a retry whose first run died before it froze anything
 
 
 def _as_stripe_has_it(conference_id: str, stripe_refund: dict[str, Any]) -> dict[str, Any]:
