@@ -151,8 +151,7 @@ def _apply_once(credit: records.Credit, order: order_records.Order, amount: int)
         if covered:
             order_actions += [
                 order_records.Order.status.set(order_records.PAID),
-                *order_records.leave_pending_index(),
-                order_records.Order.paid_announced.set(False),
+                *order_records.await_announcement(order),
             ]
         tx.update(
             order,

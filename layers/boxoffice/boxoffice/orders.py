@@ -337,13 +337,14 @@ def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView
             total=priced.total,
             voucher_code=code,
             voucher_units=priced.units if code else None,
-            paid_announced=False if free else None,
+            paid_announced=None,
             created_at=at,
             updated_at=at,
         )
         order.GSI2PK, order.GSI2SK = f"UORDERS#{conference_id}#{user_id}", f"{at.isoformat()}#{order_id}"
         payment = None
         if free:
+            records.mark_awaiting_announcement(order)
             payment = records.Payment(
                 *records.Payment.key(conference_id, order_id, "pay_comp"),
                 conference_id=conference_id, order_id=order_id, payment_id="pay_comp",
@@ -526,12 +527,14 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
     return CheckoutView(checkout_url=session["url"], session_id=session["id"], expires_at=expires_at)
 
 
-def announce_paid(order: records.Order) -> None:
-    """``order.paid``, once: the flag is claimed with a conditional write before publishing."""
-    unannounced = records.Order.paid_announced == False  # noqa: E712 - a DynamoDB condition
-    claimed = store.update_if(order, [records.Order.paid_announced.set(True)], unannounced)
+def announce_paid(order: records.Order) -> bool:
+    """``order.paid``, once: the flag is claimed with a conditional write before publishing. A bus
+    that refuses puts the order back in the list the sweep reads; the caller's answer stands (the
+    money moved). Returns whether it was published now."""
+    actions, unannounced = records.claim_announcement()
+    claimed = store.update_if(order, actions, unannounced)
     if not claimed:
-        return
+        return False
     try:
         bus.publish_domain_event(
             "order.paid",
@@ -545,8 +548,17 @@ def announce_paid(order: records.Order) -> None:
             },
         )
     except Exception:
-        store.update_if(order, [records.Order.paid_announced.set(False)], records.Order.PK.exists())
-        raise
+        logger.exception(
+            "order.paid not published; the sweep will try again", extra={"order_id": order.order_id}
+        )
+        store.update_if(order, records.await_announcement(order), records.Order.PK.exists())
+        return False
+    return True
+
+
+def announce_unannounced(conference_id: str) -> int:
+    """The sweep: publish ``order.paid`` for paid orders whose first try the bus refused."""
+    return sum(announce_paid(order) for order in records.unannounced(conference_id))
 
 
 def _charge_of(conference_id: str, payment_intent_id: str | None) -> str | None:
@@ -699,8 +711,11 @@ def _record_session_payment(
                     records.Order.refundable.add(collected.amount - early_amount),
                     records.Order.refundable_total.add(collected.amount - early_amount),
                     records.Order.settling.remove(),
-                    *records.leave_pending_index(),
-                    records.Order.paid_announced.set(False),
+                    *(
+                        records.await_announcement(order)
+                        if status in (records.PAID, records.PARTIALLY_REFUNDED)
+                        else records.leave_pending_index()
+                    ),
                 ]
                 store.transition_in(tx, order, status, records.MACHINE, order_actions, also=guard)
             else:

@@ -807,17 +807,20 @@ def _record_external(owner: Owner, stripe_refund: dict[str, Any]) -> None:
         freeze_double_paid(owner)
 
 
-def freeze_double_paid(owner: Owner) -> None:
-    """Refunds now exceed what was paid: a store credit issued for money that also went back to the
-    card. The order and every credit it issued are flagged, and flagged credits cannot be applied."""
+def freeze_double_paid(owner: Owner, charged_back: int = 0) -> None:
+    """Money back now exceeds what was paid: a store credit issued for money that also went back to
+    the card, by a refund or by a lost dispute (``charged_back``). The order and every credit it
+    issued are flagged, and flagged credits cannot be applied."""
     fresh = owner.reload()
     if fresh is None or not isinstance(fresh.item, order_records.Order):
         return
     order = fresh.item
-    if int(order.amount_refunded) <= int(order.amount_paid):
+    back = int(order.amount_refunded) + charged_back
+    if back <= int(order.amount_paid):
         return
-    over = money.format_amount(int(order.amount_refunded) - int(order.amount_paid), order.currency)
-    reason = f"refunds exceed what was paid by {over}: a store credit and a card refund paid the same money"
+    over = money.format_amount(back - int(order.amount_paid), order.currency)
+    how = "a lost dispute" if charged_back else "a card refund"
+    reason = f"money back exceeds what was paid by {over}: a store credit and {how} paid the same money"
     store.add_attention(order, reason)
     for refund in records.list_refunds(order.PK):
         if refund.destination != "store_credit" or not refund.credit_id:
@@ -987,6 +990,8 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
     action = model.dispute.set(state) if state else model.dispute.remove()
     if store.update_if(owner.item, [action], model.dispute.does_not_exist() | mine):
         store.add_attention(owner.item, reason)
+    if status == "lost":
+        freeze_double_paid(owner, charged_back=int(dispute.get("amount") or 0))
     logger.warning(
         "payment disputed", extra={"owner": owner.item.PK, "dispute": dispute_id, "status": status}
     )
