@@ -215,10 +215,6 @@ def test_a_second_tabs_payment_after_the_purchase_was_refunded_is_flagged_for_st
     assert_books_hold("demo")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="money paid twice is frozen only in the credit first issued, not in the credit it was turned into",
-)
 def test_credit_reissued_from_money_later_refunded_on_the_card_stays_frozen(demo, emulator):
     paid = rf.paid_order(emulator, 10000)
     issued = rf.refund_ok(paid["id"], 10000, destination="store_credit")  # staff: "as store credit"

@@ -822,13 +822,35 @@ def freeze_double_paid(owner: Owner, charged_back: int = 0) -> None:
     how = "a lost dispute" if charged_back else "a card refund"
     reason = f"money back exceeds what was paid by {over}: a store credit and {how} paid the same money"
     store.add_attention(order, reason)
-    for refund in records.list_refunds(order.PK):
-        if refund.destination != "store_credit" or not refund.credit_id:
-            continue
-        credit = credit_records.get(order.conference_id, refund.credit_id)
-        if credit is not None:
-            store.add_attention(credit, reason)
+    for credit in _credits_from(order):
+        store.add_attention(credit, reason)
     logger.warning("money paid twice; credits frozen", extra={"order_id": order.order_id})
+
+
+def _credits_from(order: order_records.Order, depth: int = 5) -> list[credit_records.Credit]:
+    """Every credit the order's store-credit refunds issued, and the credits issued again from
+    orders those credits paid for (the same money, passed on), a few generations deep."""
+    found: list[credit_records.Credit] = []
+    frontier, seen = [order.order_id], {order.order_id}
+    for _ in range(depth):
+        next_orders: list[str] = []
+        for order_id in frontier:
+            pk = order_records.Order.key(order.conference_id, order_id)[0]
+            for refund in records.list_refunds(pk):
+                if refund.destination != "store_credit" or not refund.credit_id:
+                    continue
+                credit = credit_records.get(order.conference_id, refund.credit_id)
+                if credit is None:
+                    continue
+                found.append(credit)
+                for application in credit.applications or []:
+                    if application.order_id not in seen:
+                        seen.add(application.order_id)
+                        next_orders.append(application.order_id)
+        if not next_orders:
+            break
+        frontier = next_orders
+    return found
 
 
 def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
