@@ -48,40 +48,6 @@ def test_a_bulk_refund_that_fails_at_the_bank_gives_the_sponsor_back_its_paid_co
     assert_books_hold("demo")
 
 
-def second_paid_session(emulator, purchase: dict[str, Any]) -> str:
-    """A second tab: another paid Checkout Session carrying the purchase's metadata; returns its intent."""
-    metadata = {"bulk_purchase_id": purchase["id"], "conference_id": "demo", "sponsor_id": "acme"}
-    client = bf.stripe_client(emulator)
-    second = client.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "success_url": bf.URLS["success_url"],
-            "line_items": [
-                {
-                    "price_data": {
-                        "currency": "usd",
-                        "unit_amount": purchase["total_amount"],
-                        "product_data": {"name": "Codes"},
-                    },
-                    "quantity": 1,
-                }
-            ],
-            "metadata": metadata,
-            "payment_intent_data": {"metadata": metadata},
-        }
-    )
-    emulator.pay(second.id, "succeed")
-    return client.v1.checkout.sessions.retrieve(second.id).to_dict()["payment_intent"]
-
-
-def dashboard_refund(emulator, payment_intent: str, amount: int | None = None) -> dict[str, Any]:
-    """A refund made in Stripe's dashboard: no metadata of ours."""
-    params: dict[str, Any] = {"payment_intent": payment_intent}
-    if amount is not None:
-        params["amount"] = amount
-    return bf.stripe_client(emulator).v1.refunds.create(params=params).to_dict()
-
-
 @pytest.mark.xfail(
     strict=True,
     reason="a refund of a second tab's payment seen before any payment event counts against the purchase",
@@ -91,8 +57,8 @@ def test_a_duplicates_dashboard_refund_seen_before_the_payments_never_touches_th
 ):
     purchase, first_session = bf.checked_out(emulator)
     emulator.pay(first_session, "succeed")
-    duplicate = second_paid_session(emulator, purchase)
-    dashboard_refund(emulator, duplicate)
+    duplicate = bf.second_paid_session(emulator, purchase)
+    rf.dashboard_refund(emulator, duplicate)
     events = bf.emulator_events(emulator)
     refund_events = [e for e in events if e["type"].startswith(("charge.refund", "refund."))]
     completed = [e for e in events if e["type"] == "checkout.session.completed"]
@@ -209,7 +175,7 @@ def test_a_second_tabs_payment_after_the_purchase_was_refunded_is_flagged_for_st
     bulk_refund(purchase["id"])
     sync(emulator)
     assert bf.stored(purchase["id"]).status == "refunded"
-    second_paid_session(emulator, purchase)  # the sponsor's other tab, paid after the refund
+    bf.second_paid_session(emulator, purchase)  # the sponsor's other tab, paid after the refund
     sync(emulator)
     assert bf.stored(purchase["id"]).attention  # observed: None; Stripe keeps 200000 nobody was told of
     assert_books_hold("demo")
@@ -221,7 +187,7 @@ def test_credit_reissued_from_money_later_refunded_on_the_card_stays_frozen(demo
     spent = rf.new_order(10000)
     assert rf.apply_credit(issued["credit"]["id"], spent["id"]).status == 201
     reissued = rf.refund_ok(spent["id"], 10000, destination="store_credit")  # changed their mind
-    dashboard_refund(emulator, paid["payment_intent_id"])  # someone also refunds the card in Stripe
+    rf.dashboard_refund(emulator, paid["payment_intent_id"])  # someone also refunds the card in Stripe
     sync(emulator)
     assert rf.stored(paid["id"]).attention  # the double payment is seen on the first order
     third = rf.new_order(10000)
@@ -359,7 +325,7 @@ def test_a_crash_before_the_freeze_still_freezes_credit_for_money_also_refunded_
         add_version_condition=False,
     )
     expiry.sweep()
-    dashboard_refund(emulator, paid["payment_intent_id"])  # the card is refunded too, in Stripe
+    rf.dashboard_refund(emulator, paid["payment_intent_id"])  # the card is refunded too, in Stripe
     real, crashed = refunds.freeze_double_paid, []
 
     def crash_once(owner: Any) -> None:
@@ -396,7 +362,7 @@ def test_a_dashboard_refund_landing_during_a_store_credit_refund_freezes_the_cre
 
     def dashboard_lands_meanwhile(*args: Any, **kwargs: Any) -> bool:
         if not interleaved:
-            dashboard_refund(emulator, paid["payment_intent_id"])
+            rf.dashboard_refund(emulator, paid["payment_intent_id"])
             interleaved.append(sync(emulator))
         return real(*args, **kwargs)
 
