@@ -70,9 +70,10 @@ test: lint test-unit test-integration test-e2e test-artifact ## Everything CI ru
 CFN_LINT := $(VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules --ignore-checks WS1004
 CHECKOV := $(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
-lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, cfn-lint (+ serverless rules), sam validate --lint, checkov
+lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, the OpenAPI document, cfn-lint (+ serverless rules), sam validate --lint, checkov
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m local.openapi_check
 	$(CFN_LINT)
 	$(SAM) validate --lint --region $(AWS_REGION)
 	$(CHECKOV)
