@@ -138,3 +138,56 @@ def test_main_bodies_have_examples():
         "application/json"
     ]
     assert set(bulk["examples"]) == {"staff", "sponsor"}
+
+
+# --- regressions found by the fuzz lane (make test-fuzz) ---------------------------------------------------------
+
+
+def body_fits(document: dict[str, Any], method: str, path: str, status: str, body: Any) -> None:
+    """Raise unless ``body`` is valid against what the document says ``method path`` answers with ``status``."""
+    from openapi_schema_validator import OAS31Validator
+
+    schema = document["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+    OAS31Validator({**schema, "components": document["components"]}).validate(body)
+
+
+@pytest.fixture
+def front():
+    """The runner's HTTP front (API Gateway's stand-in) with the API function behind it, ready."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from local import runner
+    from tests.support.functions import load_function
+
+    stack = runner.LocalStack(api_port=0, stripe_port=0)
+    stack.handlers["ApiFunction"] = load_function("api").handler
+    stack.ready.set()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), stack._request_handler_class())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_long_non_ascii_cursor_is_refused_by_the_gateway_with_a_413_the_document_lists(front):
+    """Fuzz case: a 2,048-character cursor of U+009F is 4 KB of UTF-8, 12 KB percent-encoded:
+    over API Gateway's 10 KB head quota, so the gateway answers 413 in its own shape."""
+    import http.client
+    from urllib.parse import quote
+
+    conn = http.client.HTTPConnection("127.0.0.1", front, timeout=10)
+    path = "/v1/conferences/demo/audit?limit=51&cursor=" + quote("-" + "\u009f" * 2047)
+    conn.request("GET", path, headers={"Authorization": "Bearer not-checked-before-the-quota"})
+    reply = conn.getresponse()
+    body = json.loads(reply.read())
+    conn.close()
+    assert reply.status == 413
+    body_fits(openapi_document(), "get", "/v1/conferences/{cid}/audit", "413", body)
+
+
+def test_the_functions_own_413_fits_the_same_documented_answer(api):
+    reply = call(api, "GET", "/v1/health", headers={"x-junk": "a" * 10_300})
+    assert reply.status == 413
+    assert reply.json["error"]["code"] == "payload_too_large"
+    body_fits(openapi_document(), "get", "/v1/health", "413", reply.json)

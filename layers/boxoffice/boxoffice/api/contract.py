@@ -42,6 +42,19 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class GatewayMessage(BaseModel):
+    """``{"message": "..."}``: what API Gateway itself answers when it refuses a request.
+
+    Its JWT authorizer (401 ``Unauthorized``) and its size quotas (413 ``Request Entity Too
+    Large``) answer before any function runs, so those two statuses may carry either shape.
+    """
+
+    message: str
+
+
+GATEWAY_STATUSES = ("401", "413")
+"""Statuses API Gateway answers on its own, in its own shape, besides ours."""
+
 BEARER_SCHEME = "bearerAuth"
 BEARER: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 """The security requirement of every route that needs a signed-in caller."""

@@ -4,7 +4,8 @@ Each function serves only its own routes, so the document is built from a resolv
 includes all routers (``ALL_ROUTERS``): it describes the union of every function's routes.
 Routes declare their statuses and security (``boxoffice.api.contract``); this module adds the
 bearer scheme and replaces the error schemas Powertools adds on its own (its 422 and 500
-bodies) with API.md's, which is what the resolver's error handlers really send.
+bodies) with API.md's, which is what the resolver's error handlers really send. 401 and 413
+may also come from API Gateway itself, in its ``{"message"}`` shape (found by the fuzz lane).
 It is built on first request and kept for the container's life.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from boxoffice.api import make_resolver
-from boxoffice.api.contract import BEARER_SCHEME
+from boxoffice.api.contract import BEARER_SCHEME, GATEWAY_STATUSES, GatewayMessage
 from boxoffice.api.routes import ALL_ROUTERS
 
 POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
@@ -51,6 +52,7 @@ def openapi_document() -> dict[str, Any]:
     )
     document: dict[str, Any] = json.loads(text)
     error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    either = {"anyOf": [error_ref, {"$ref": "#/components/schemas/GatewayMessage"}]}
     for operations in document["paths"].values():
         for operation in operations.values():
             if not operation.get("parameters") and "requestBody" not in operation:
@@ -58,8 +60,9 @@ def openapi_document() -> dict[str, Any]:
             for status, response in operation["responses"].items():
                 if status.startswith(("4", "5")):
                     media = response.setdefault("content", {}).setdefault("application/json", {})
-                    media["schema"] = error_ref
+                    media["schema"] = either if status in GATEWAY_STATUSES else error_ref
     schemas = document["components"]["schemas"]
+    schemas["GatewayMessage"] = GatewayMessage.model_json_schema()
     for name in POWERTOOLS_ERROR_SCHEMAS:
         if name in schemas and not _uses(document["paths"], f"#/components/schemas/{name}"):
             del schemas[name]
