@@ -11,6 +11,7 @@ VENV := .venv
 SAM_VENV := .venv-sam
 LOCK_VENV := .venv-lock
 CHECKOV_VENV := .venv-checkov
+FUZZ_VENV := .venv-fuzz
 PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
@@ -21,7 +22,7 @@ AWS_REGION ?= us-east-1
 
 export DYNAMODB_LOCAL_DIR := $(abspath $(DDB_LOCAL_DIR))
 
-.PHONY: help setup run test lint test-unit test-integration test-e2e test-artifact test-explore explore build lock validate clean bench-intake bench-imports bench-vouchers
+.PHONY: help setup run test lint test-unit test-integration test-e2e test-artifact test-explore test-fuzz explore build lock validate clean bench-intake bench-imports bench-vouchers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +51,12 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
 	touch $@
 
+$(FUZZ_VENV)/.installed: requirements/fuzz.txt
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found"; exit 1; }
+	$(PYTHON312) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/fuzz.txt
+	touch $@
+
 # AWS's DynamoDBLocal.jar ships inside this npm package; only the tarball is needed, not its dependencies.
 $(DDB_LOCAL_JAR):
 	mkdir -p $(DDB_LOCAL_DIR)
@@ -58,21 +65,22 @@ $(DDB_LOCAL_JAR):
 	  && rm -f amplify-dynamodb-simulator-$(DDB_LOCAL_VERSION).tgz
 	test -f $@
 
-setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(DDB_LOCAL_JAR) ## Install everything (venvs, DynamoDB Local)
+setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(FUZZ_VENV)/.installed $(DDB_LOCAL_JAR) ## Install everything (venvs, DynamoDB Local)
 
 run: $(VENV)/.installed ## Run the whole app offline: API, Stripe emulator, embedded AWS, demo data
 	$(PY) -m local.runner
 
-test: lint test-unit test-integration test-e2e test-artifact test-explore ## Everything CI runs
+test: lint test-unit test-integration test-e2e test-artifact test-explore test-fuzz ## Everything CI runs
 
 # cfn-lint runs with the serverless rules (cfn-lint-serverless). WS1004 is off: it looks for a log
 # group named after each function, while ours name theirs through LoggingConfig (with retention).
 CFN_LINT := $(VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules --ignore-checks WS1004
 CHECKOV := $(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
-lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, cfn-lint (+ serverless rules), sam validate --lint, checkov
+lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, the OpenAPI document, cfn-lint (+ serverless rules), sam validate --lint, checkov
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m local.openapi_check
 	$(CFN_LINT)
 	$(SAM) validate --lint --region $(AWS_REGION)
 	$(CHECKOV)
@@ -96,6 +104,11 @@ test-explore: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Hypothesis explores the mon
 
 explore: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Explore for EXPLORE_MINUTES (default 10), then print coverage and breaks
 	EXPLORE_MINUTES=$(EXPLORE_MINUTES) $(PYTEST) tests/explore/test_explore.py::test_explore_for_minutes -q -s
+
+# Schemathesis on the served /v1/openapi.json against the local stack, as attendee, sponsor, staff and admin:
+# no 5xx, only documented statuses, content types and bodies. The seed is printed; FUZZ_SEED=<n> replays it.
+test-fuzz: $(VENV)/.installed $(FUZZ_VENV)/.installed ## Schemathesis against the local stack, four roles, fixed budget
+	FUZZ_SEED="$(FUZZ_SEED)" $(PY) -m tests.fuzz.run
 
 # Each function as deployed: the layer built from its lock (cached by the lock's hash under .cache/artifact),
 # imported and invoked with events/ in a fresh python3.12 that sees nothing of the development venv.
@@ -130,4 +143,4 @@ bench-imports: $(VENV)/.installed ## Cold import time of each function (median o
 
 clean: ## Remove venvs, caches and build output
 	rm -rf $(VENV) $(SAM_VENV) $(LOCK_VENV) .cache .aws-sam .pytest_cache .ruff_cache
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .cache .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(FUZZ_VENV) .cache .aws-sam .pytest_cache .ruff_cache

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from boxoffice import books
 from boxoffice.api.context import current_caller
+from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.routes.conferences import ConferenceId
 from boxoffice.books import Audit
 
@@ -23,6 +24,8 @@ Limit = Annotated[int, Query(ge=1, le=books.MAX_LIMIT)]
     "/v1/conferences/<cid>/audit",
     summary="Check the books: DOMAIN.md's invariants against our records and Stripe, paged (staff)",
     tags=["books"],
+    security=BEARER,
+    responses=answers(200, 403, 404, 502),
 )
 def audit(
     cid: ConferenceId,

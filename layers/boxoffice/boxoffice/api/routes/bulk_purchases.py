@@ -8,7 +8,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from boxoffice import bulk_purchases, refunds
+from boxoffice.api import examples
 from boxoffice.api.context import current_caller
+from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.idempotency import idempotent_route
 from boxoffice.api.routes.conferences import ConferenceId
 from boxoffice.auth import Caller
@@ -52,10 +54,26 @@ def _json(status: int, model: object) -> Response:
 
 
 @checkout_router.post(
-    "/v1/conferences/<cid>/bulk-purchases", summary="Create a bulk purchase (staff, sponsor)", tags=TAGS
+    "/v1/conferences/<cid>/bulk-purchases",
+    summary="Create a bulk purchase (staff, sponsor)",
+    tags=TAGS,
+    security=BEARER,
+    responses=answers(
+        201, 403, 404, 409, 503, description="Created", model=BulkPurchaseView, example=examples.BULK_PURCHASE
+    ),
 )
 @idempotent_route(checkout_router, required=False)
-def create(cid: ConferenceId, body: Annotated[BulkPurchaseRequest, Body()]) -> Response[BulkPurchaseView]:
+def create(
+    cid: ConferenceId,
+    body: Annotated[
+        BulkPurchaseRequest,
+        Body(
+            openapi_examples=examples.body_examples(
+                staff=examples.STAFF_BULK_INPUT, sponsor=examples.SPONSOR_BULK_INPUT
+            )
+        ),
+    ],
+) -> Response[BulkPurchaseView]:
     caller = current_caller(checkout_router)
     who = viewer(caller, cid)
     as_sponsor = None
@@ -70,6 +88,8 @@ def create(cid: ConferenceId, body: Annotated[BulkPurchaseRequest, Body()]) -> R
     "/v1/conferences/<cid>/bulk-purchases",
     summary="List bulk purchases (staff; a sponsor its own)",
     tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 403, 404),
 )
 def list_purchases(
     cid: ConferenceId,
@@ -86,7 +106,13 @@ def list_purchases(
     )
 
 
-@router.get("/v1/conferences/<cid>/bulk-purchases/<purchase_id>", summary="One bulk purchase", tags=TAGS)
+@router.get(
+    "/v1/conferences/<cid>/bulk-purchases/<purchase_id>",
+    summary="One bulk purchase",
+    tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 403, 404, model=BulkPurchaseView, example=examples.BULK_PURCHASE),
+)
 def get_purchase(cid: ConferenceId, purchase_id: PurchaseId) -> BulkPurchaseView:
     return bulk_purchases.get(cid, purchase_id, viewer(current_caller(router), cid))
 
@@ -95,6 +121,8 @@ def get_purchase(cid: ConferenceId, purchase_id: PurchaseId) -> BulkPurchaseView
     "/v1/conferences/<cid>/bulk-purchases/<purchase_id>/approve",
     summary="Approve a comp deal (staff)",
     tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 403, 404, 409),
 )
 def approve(cid: ConferenceId, purchase_id: PurchaseId) -> BulkPurchaseView:
     caller = current_caller(checkout_router)
@@ -106,9 +134,15 @@ def approve(cid: ConferenceId, purchase_id: PurchaseId) -> BulkPurchaseView:
     "/v1/conferences/<cid>/bulk-purchases/<purchase_id>/checkout",
     summary="Start (or resume) Stripe Checkout (staff, owning sponsor)",
     tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 403, 404, 409, 502),
 )
 def checkout(
-    cid: ConferenceId, purchase_id: PurchaseId, body: Annotated[CheckoutRequest, Body()]
+    cid: ConferenceId,
+    purchase_id: PurchaseId,
+    body: Annotated[
+        CheckoutRequest, Body(openapi_examples=examples.body_examples(urls=examples.CHECKOUT_INPUT))
+    ],
 ) -> CheckoutView:
     return bulk_purchases.checkout(cid, purchase_id, body, viewer(current_caller(checkout_router), cid))
 
@@ -117,6 +151,8 @@ def checkout(
     "/v1/conferences/<cid>/bulk-purchases/<purchase_id>/fulfill",
     summary="Issue the codes of an approved comp deal (staff)",
     tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 403, 404, 409, 503),
 )
 def fulfill(cid: ConferenceId, purchase_id: PurchaseId) -> FulfillView:
     current_caller(fulfillment_router).require_staff(cid)
@@ -127,6 +163,20 @@ def fulfill(cid: ConferenceId, purchase_id: PurchaseId) -> FulfillView:
     "/v1/conferences/<cid>/bulk-purchases/<purchase_id>/vouchers",
     summary="The purchase's codes, as JSON or as CSV with ?format=csv (staff, owning sponsor)",
     tags=TAGS,
+    security=BEARER,
+    responses=answers(
+        200,
+        403,
+        404,
+        description="A page of codes as JSON, or every code as CSV (?format=csv)",
+        content={
+            "application/json": {"model": VoucherPage},
+            "text/csv": {
+                "schema": {"type": "string", "description": "Header " + ",".join(bulk_purchases.CSV_COLUMNS)},
+                "example": examples.VOUCHERS_CSV,
+            },
+        },
+    ),
 )
 def list_vouchers(
     cid: ConferenceId,
@@ -151,6 +201,8 @@ def list_vouchers(
     "/v1/conferences/<cid>/vouchers/<code>",
     summary="A whole voucher (staff, owning sponsor)",
     tags=["vouchers"],
+    security=BEARER,
+    responses=answers(200, 403, 404),
 )
 def get_voucher(cid: ConferenceId, code: Code) -> VoucherView:
     return bulk_purchases.get_voucher(cid, unquote(code), viewer(current_caller(router), cid))
@@ -164,6 +216,8 @@ refunds_router = Router()
     "/v1/conferences/<cid>/bulk-purchases/<purchase_id>/refund",
     summary="Refund a paid purchase to the card (staff); no amount = all still refundable",
     tags=TAGS,
+    security=BEARER,
+    responses=answers(201, 403, 404, 409, 502, description="Refund recorded"),
 )
 @idempotent_route(refunds_router, required=False)
 def refund(

@@ -8,7 +8,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel
 
 from boxoffice import conferences
+from boxoffice.api import examples
 from boxoffice.api.context import current_caller
+from boxoffice.api.contract import BEARER, answers
 from boxoffice.conferences import (
     AddOnInput,
     AddOnView,
@@ -42,8 +44,15 @@ def _saved[V: BaseModel](saved: conferences.Saved[V]) -> Response[V]:
     "/v1/conferences/<cid>",
     summary="Create or update a conference (admin)",
     tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 403, 409, description="Created (201) or replaced (200)", also_ok=(201,)),
 )
-def put_conference(cid: ConferenceId, body: Annotated[ConferenceInput, Body()]) -> Response[ConferenceView]:
+def put_conference(
+    cid: ConferenceId,
+    body: Annotated[
+        ConferenceInput, Body(openapi_examples=examples.body_examples(conference=examples.CONFERENCE_INPUT))
+    ],
+) -> Response[ConferenceView]:
     current_caller(router).require_admin()
     return _saved(conferences.put_conference(cid, body))
 
@@ -52,6 +61,8 @@ def put_conference(cid: ConferenceId, body: Annotated[ConferenceInput, Body()]) 
     "/v1/conferences/<cid>/ticket-types/<entry_id>",
     summary="Create or update a ticket type (staff)",
     tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 403, 404, 409, description="Created (201) or replaced (200)", also_ok=(201,)),
 )
 def put_ticket_type(
     cid: ConferenceId, entry_id: EntryId, body: Annotated[TicketTypeInput, Body()]
@@ -64,6 +75,8 @@ def put_ticket_type(
     "/v1/conferences/<cid>/addons/<entry_id>",
     summary="Create or update an add-on (staff)",
     tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 403, 404, 409, description="Created (201) or replaced (200)", also_ok=(201,)),
 )
 def put_addon(
     cid: ConferenceId, entry_id: EntryId, body: Annotated[AddOnInput, Body()]
@@ -76,6 +89,8 @@ def put_addon(
     "/v1/conferences/<cid>/sponsors/<entry_id>",
     summary="Create or update a sponsor (staff)",
     tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 403, 404, 409, description="Created (201) or replaced (200)", also_ok=(201,)),
 )
 def put_sponsor(
     cid: ConferenceId, entry_id: EntryId, body: Annotated[SponsorInput, Body()]
@@ -84,7 +99,13 @@ def put_sponsor(
     return _saved(conferences.put_sponsor(cid, entry_id, body))
 
 
-@router.get("/v1/conferences/<cid>/catalog", summary="What can be bought (signed in)", tags=TAGS)
+@router.get(
+    "/v1/conferences/<cid>/catalog",
+    summary="What can be bought (signed in)",
+    tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 404),
+)
 def get_catalog(cid: ConferenceId) -> CatalogView:
     caller = current_caller(router)
     return conferences.catalog(cid, include_hidden=caller.is_staff(cid))

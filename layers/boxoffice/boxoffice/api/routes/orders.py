@@ -8,7 +8,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from boxoffice import orders
+from boxoffice.api import examples
 from boxoffice.api.context import current_caller
+from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.idempotency import idempotent_route
 from boxoffice.api.routes.conferences import ConferenceId
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView
@@ -29,17 +31,28 @@ def _viewer(cid: str, r: Router) -> OrderViewer:
 
 
 @checkout_router.post(
-    "/v1/conferences/<cid>/orders", summary="Order tickets and add-ons, with an optional voucher", tags=TAGS
+    "/v1/conferences/<cid>/orders",
+    summary="Order tickets and add-ons, with an optional voucher",
+    tags=TAGS,
+    security=BEARER,
+    responses=answers(201, 404, 409, description="Created", model=OrderView, example=examples.ORDER),
 )
 @idempotent_route(checkout_router, required=False)
-def create_order(cid: ConferenceId, body: Annotated[OrderRequest, Body()]) -> Response[OrderView]:
+def create_order(
+    cid: ConferenceId,
+    body: Annotated[OrderRequest, Body(openapi_examples=examples.body_examples(order=examples.ORDER_INPUT))],
+) -> Response[OrderView]:
     caller = current_caller(checkout_router)
     result = orders.create(cid, caller.user_id, body)
     return Response(201, content_types.APPLICATION_JSON, result.model_dump(mode="json"))
 
 
 @router.get(
-    "/v1/conferences/<cid>/orders", summary="Orders (staff: all or ?user_id=; others: their own)", tags=TAGS
+    "/v1/conferences/<cid>/orders",
+    summary="Orders (staff: all or ?user_id=; others: their own)",
+    tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 404),
 )
 def list_orders(
     cid: ConferenceId,
@@ -55,7 +68,13 @@ def list_orders(
     )
 
 
-@router.get("/v1/conferences/<cid>/orders/<order_id>", summary="One order (owner, staff)", tags=TAGS)
+@router.get(
+    "/v1/conferences/<cid>/orders/<order_id>",
+    summary="One order (owner, staff)",
+    tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 404, model=OrderView, example=examples.ORDER),
+)
 def get_order(cid: ConferenceId, order_id: OrderId) -> OrderView:
     return orders.get(cid, order_id, _viewer(cid, router))
 
@@ -64,9 +83,15 @@ def get_order(cid: ConferenceId, order_id: OrderId) -> OrderView:
     "/v1/conferences/<cid>/orders/<order_id>/checkout",
     summary="Pay the order through Stripe Checkout (owner)",
     tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 404, 409, 502, model=CheckoutView, example=examples.CHECKOUT),
 )
 def checkout_order(
-    cid: ConferenceId, order_id: OrderId, body: Annotated[CheckoutRequest, Body()]
+    cid: ConferenceId,
+    order_id: OrderId,
+    body: Annotated[
+        CheckoutRequest, Body(openapi_examples=examples.body_examples(urls=examples.CHECKOUT_INPUT))
+    ],
 ) -> CheckoutView:
     return orders.checkout(cid, order_id, current_caller(checkout_router).user_id, body)
 
@@ -75,6 +100,8 @@ def checkout_order(
     "/v1/conferences/<cid>/orders/<order_id>/cancel",
     summary="Cancel a pending order (owner, staff)",
     tags=TAGS,
+    security=BEARER,
+    responses=answers(200, 404, 409, 502),
 )
 def cancel_order(cid: ConferenceId, order_id: OrderId) -> OrderView:
     return orders.cancel(cid, order_id, _viewer(cid, checkout_router))
@@ -84,6 +111,8 @@ def cancel_order(cid: ConferenceId, order_id: OrderId) -> OrderView:
     "/v1/conferences/<cid>/vouchers/<code>/check",
     summary="Whether a code works now (signed in)",
     tags=["vouchers"],
+    security=BEARER,
+    responses=answers(200, 404),
 )
 def check_voucher(cid: ConferenceId, code: Annotated[str, Path(min_length=1, max_length=64)]) -> VoucherCheck:
     current_caller(router)

@@ -8,7 +8,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import BaseModel
 
 from boxoffice import credits, refunds
+from boxoffice.api import examples
 from boxoffice.api.context import current_caller
+from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.idempotency import idempotent_route
 from boxoffice.api.routes.conferences import ConferenceId
 from boxoffice.api.routes.orders import OrderId
@@ -38,10 +40,18 @@ class CreditPage(BaseModel):
     "/v1/conferences/<cid>/orders/<order_id>/refunds",
     summary="Refund an order to the card or as store credit (staff)",
     tags=["refunds"],
+    security=BEARER,
+    responses=answers(
+        201, 403, 404, 409, 502, description="Refund recorded", model=RefundView, example=examples.REFUND
+    ),
 )
 @idempotent_route(refunds_router, required=False)
 def refund_order(
-    cid: ConferenceId, order_id: OrderId, body: Annotated[OrderRefundRequest, Body()]
+    cid: ConferenceId,
+    order_id: OrderId,
+    body: Annotated[
+        OrderRefundRequest, Body(openapi_examples=examples.body_examples(refund=examples.ORDER_REFUND_INPUT))
+    ],
 ) -> Response[RefundView]:
     caller = current_caller(refunds_router)
     caller.require_staff(cid)
@@ -54,6 +64,8 @@ def refund_order(
     "/v1/conferences/<cid>/orders/<order_id>/refunds",
     summary="An order's refunds (owner, staff)",
     tags=["refunds"],
+    security=BEARER,
+    responses=answers(200, 404),
 )
 def list_order_refunds(cid: ConferenceId, order_id: OrderId) -> RefundList:
     caller = current_caller(router)
@@ -65,6 +77,8 @@ def list_order_refunds(cid: ConferenceId, order_id: OrderId) -> RefundList:
     "/v1/conferences/<cid>/credits",
     summary="Store credits (staff: all or ?user_id=; others: their own)",
     tags=["store credit"],
+    security=BEARER,
+    responses=answers(200, 404),
 )
 def list_credits(
     cid: ConferenceId,
@@ -82,6 +96,8 @@ def list_credits(
     "/v1/conferences/<cid>/credits/<credit_id>/apply",
     summary="Apply a credit to a pending order (owner, staff)",
     tags=["store credit"],
+    security=BEARER,
+    responses=answers(201, 403, 404, 409, description="Credit applied as a payment"),
 )
 @idempotent_route(refunds_router, required=False)
 def apply_credit(

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from boxoffice import stripe_events
 from boxoffice.api.context import current_caller
+from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.routes.conferences import ConferenceId
 from boxoffice.stripe_events import StripeEventPage, StripeEventView
 
@@ -31,6 +32,9 @@ class Received(BaseModel):
     "/v1/webhooks/stripe/<cid>",
     summary="Stripe webhook endpoint of a conference (signed by Stripe, no JWT)",
     tags=["stripe events"],
+    responses=answers(
+        200, 404, 422, 503, public=True, description="Recorded (also duplicates and ignored types)"
+    ),
 )
 def stripe_webhook(cid: ConferenceId) -> Received:
     event = webhook_router.current_event
@@ -42,6 +46,8 @@ def stripe_webhook(cid: ConferenceId) -> Received:
     "/v1/conferences/<cid>/stripe-events",
     summary="Recorded Stripe events by status, oldest first (staff)",
     tags=["stripe events"],
+    security=BEARER,
+    responses=answers(200, 403, 404),
 )
 def list_stripe_events(
     cid: ConferenceId,
@@ -57,6 +63,8 @@ def list_stripe_events(
     "/v1/conferences/<cid>/stripe-events/<event_id>/replay",
     summary="Queue a failed event for processing again (staff)",
     tags=["stripe events"],
+    security=BEARER,
+    responses=answers(202, 403, 404, 409, 503, description="Queued for processing"),
 )
 def replay_stripe_event(cid: ConferenceId, event_id: EventId) -> Response[StripeEventView]:
     current_caller(router).require_staff(cid)
