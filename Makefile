@@ -86,7 +86,7 @@ lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ru
 	$(CHECKOV)
 
 test-unit: $(VENV)/.installed ## Every rule on moto, in-process
-	$(PYTEST) tests/unit -q
+	$(PYTEST) tests/unit -q -n 2
 
 test-integration: $(VENV)/.installed $(DDB_LOCAL_JAR) ## The store and every race on DynamoDB Local (AWS's own engine)
 	$(PYTEST) tests/integration -q
