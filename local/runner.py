@@ -3,7 +3,8 @@
 It starts DynamoDB Local (AWS's own engine, its data on disk in the runner's data folder), moto
 (EventBridge, SQS, Secrets Manager) and the Stripe emulator, creates or restores the template's
 resources, then serves the HTTP API by turning each request into an API Gateway
-HTTP API v2.0 event and calling the real handler in-process. Events put on the bus reach the
+HTTP API v2.0 event and invoking the real handler in an execution environment of its function
+(a process serving one invocation at a time, see ``local.environments``). Events put on the bus reach the
 functions that the template's rules name (moto matches the patterns and queues them; the
 runner invokes, retries like Lambda's async retries, then parks failures in a local DLQ).
 Schedules fire on timers.
@@ -34,8 +35,9 @@ from urllib.parse import urlsplit
 from local import secrets_file, tokens
 from local.apigw import http_api_event
 from local.dynamodb_local import DynamoDBLocal, JavaMissing
+from local.environments import Environments, InvocationFailed, Throttled
 from local.intrinsics import resolve
-from local.lambda_runtime import LambdaContext, load_handler_module
+from local.lambda_runtime import LAYER_PATH, LambdaContext
 from local.moto_server import AtomicMotoServer
 from local.template import ROOT, Function, Rule, Schedule, Template, load
 
@@ -68,6 +70,13 @@ def _log(message: str) -> None:
     print(f"[runner] {message}", file=sys.stderr, flush=True)
 
 
+class _GatewayServer(ThreadingHTTPServer):
+    """The HTTP front: a deep accept queue, so a burst of connections is served, not reset."""
+
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class LocalStack:
     """Everything `make run` starts, as one object the e2e tests can start and stop too."""
 
@@ -89,6 +98,8 @@ class LocalStack:
         self.stripe: Any = None
         self.stripe_saver: Any = None
         self.handlers: dict[str, Handler] = {}
+        """Handlers to call in this process instead of an environment (tests of the front alone)."""
+        self.environments: Environments | None = None
         self._locks: dict[str, threading.Lock] = {f: threading.Lock() for f in self.template.functions}
         self.http: ThreadingHTTPServer | None = None
         self._stop = threading.Event()
@@ -105,16 +116,24 @@ class LocalStack:
         self._set_environment()
         self._create_resources()
         self._restore_secrets()
-        for function in self.template.functions.values():
-            module = load_handler_module(function.code_uri, function.logical_id)
-            self.handlers[function.logical_id] = module.handler
-        self.http = ThreadingHTTPServer(("127.0.0.1", self.api_port), self._request_handler_class())
+        if str(LAYER_PATH) not in sys.path:
+            sys.path.insert(0, str(LAYER_PATH))  # the runner seeds the demo through the services
+        self.environments = Environments(self.template)
+        self.environments.start()
+        self.http = _GatewayServer(("127.0.0.1", self.api_port), self._request_handler_class())
         self.api_port = self.http.server_address[1]
         self._spawn(self.http.serve_forever)
         for rule in self.template.rules:
             self._spawn(self._deliver_rule, rule)
         for schedule in self.template.schedules:
             self._spawn(self._fire_schedule, schedule)
+        self._spawn(self._reap_environments)
+
+    def _reap_environments(self) -> None:
+        """End environments idle for long, as Lambda does; the next request there starts cold."""
+        while not self._stop.wait(5):
+            if self.environments is not None:
+                self.environments.reap()
 
     def _spawn(self, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)
@@ -209,27 +228,40 @@ class LocalStack:
 
     # --- invoking functions ---------------------------------------------------------------
     def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
-        """One invocation at a time per function, as one Lambda container serves one request.
+        """Invoke the function as Lambda does: in a free execution environment of its own.
 
-        Powertools' resolver keeps the current event in shared state, so two requests running in
-        one process at once could read each other's event.
+        A handler put in ``handlers`` runs in this process instead, one invocation at a time
+        (Powertools' resolver keeps the current event in shared state, so two requests in one
+        process at once could read each other's event).
         """
-        function: Function = self.template.functions[function_id]
-        context = LambdaContext(function_name=function_id, timeout_seconds=function.timeout)
-        with self._locks[function_id]:
-            return self.handlers[function_id](event, context)
+        handler = self.handlers.get(function_id)
+        if handler is not None:
+            function: Function = self.template.functions[function_id]
+            context = LambdaContext(function_name=function_id, timeout_seconds=function.timeout)
+            with self._locks[function_id]:
+                return handler(event, context)
+        if self.environments is None:
+            raise RuntimeError("the stack is not started")
+        return self.environments.invoke(function_id, event)
 
     def invoke_async(self, function_id: str, event: dict[str, Any]) -> bool:
         """Invoke as Lambda does for events: retry failures, then park the event in the DLQ."""
         error: BaseException | None = None
-        for attempt in range(ASYNC_RETRIES + 1):
+        attempt = 0
+        while attempt <= ASYNC_RETRIES:
             try:
                 self.invoke(function_id, event)
                 return True
+            except Throttled:
+                # Lambda keeps a throttled event and tries again later, without using a retry.
+                if self._stop.wait(RETRY_DELAY_SECONDS):
+                    return False
+                continue
             except Exception as exc:  # any failure is retried, as Lambda would
                 error = exc
                 _log(f"{function_id} failed (attempt {attempt + 1}):\n{traceback.format_exc(limit=3)}")
                 time.sleep(RETRY_DELAY_SECONDS * (attempt + 1))
+                attempt += 1
         import boto3
 
         from local.dlq import invocation_record
@@ -254,22 +286,34 @@ class LocalStack:
         return {"replayed": replayed, "skipped": skipped}
 
     def _deliver_rule(self, rule: Rule) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         import boto3
 
         sqs = boto3.client("sqs")
         queue_url = sqs.get_queue_url(QueueName=f"local-{rule.name}")["QueueUrl"]
-        while not self._stop.is_set():
-            try:
-                messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-            except Exception:
-                if self._stop.is_set():
-                    return
-                raise
-            for message in messages.get("Messages", []):
-                envelope = json.loads(message["Body"])
-                envelope.setdefault("account", "123456789012")  # moto's SQS target drops it; AWS sends it
-                self.invoke_async(rule.function, envelope)
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        # Lambda takes each event into its own queue and invokes concurrently, up to the function's
+        # reserved concurrency: events do not wait for each other.
+        limit = self.environments.limit(rule.function) if self.environments is not None else 1
+        invokers = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"rule-{rule.name}")
+        try:
+            while not self._stop.is_set():
+                try:
+                    messages = sqs.receive_message(
+                        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                    )
+                except Exception:
+                    if self._stop.is_set():
+                        return
+                    raise
+                for message in messages.get("Messages", []):
+                    envelope = json.loads(message["Body"])
+                    envelope.setdefault("account", "123456789012")  # moto's SQS target drops it
+                    # Accepted, as Lambda accepts an async invocation: retries and the DLQ are ours now.
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    invokers.submit(self.invoke_async, rule.function, envelope)
+        finally:
+            invokers.shutdown(wait=False, cancel_futures=True)
 
     def _fire_schedule(self, schedule: Schedule) -> None:
         every = float(os.environ.get("BOXOFFICE_SCHEDULE_SECONDS") or schedule.every_seconds)
@@ -409,6 +453,13 @@ class LocalStack:
                 )
                 try:
                     result = stack.invoke(route.function, event)
+                except Throttled as exc:
+                    _log(str(exc))  # API Gateway answers a throttled function itself
+                    self._answer(503, json.dumps({"message": "Service Unavailable"}))
+                    return
+                except InvocationFailed:
+                    self._answer(500, json.dumps({"message": "Internal Server Error"}))
+                    return
                 except Exception:
                     _log(traceback.format_exc())
                     self._answer(500, json.dumps({"message": "Internal Server Error"}))
@@ -478,6 +529,8 @@ class LocalStack:
             self.stripe_saver.stop()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self.environments is not None:
+            self.environments.stop()
         self.moto.stop()
         self.dynamodb.stop()
 

@@ -30,6 +30,8 @@ class RunningStack:
     aws: str
     dynamodb: str
     data_dir: Path
+    log: Path
+    """The runner's stderr (its platform lines: one START/END per invocation, with the environment)."""
     tokens: dict[str, str]
     banner: str
     process: subprocess.Popen[str]
@@ -67,14 +69,16 @@ def running_stack(data_dir: Path | None = None) -> Iterator[RunningStack]:
     for key in list(env):
         if key.startswith(("AWS_ENDPOINT_URL", "TABLE_NAME", "EVENT_BUS_NAME", "SECRETS_PREFIX")):
             env.pop(key)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.runner"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    log = Path(tempfile.mkstemp(prefix="boxoffice-e2e-runner-", suffix=".log")[1])
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local.runner"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     try:
         banner: list[str] = []
         deadline = time.monotonic() + 90
@@ -97,6 +101,7 @@ def running_stack(data_dir: Path | None = None) -> Iterator[RunningStack]:
             aws=aws.group(1) if aws else "",
             dynamodb=dynamodb.group(1) if dynamodb else "",
             data_dir=data_dir,
+            log=log,
             tokens={k.lower(): v for k, v in tokens.items()},
             banner=text,
             process=process,
@@ -108,6 +113,7 @@ def running_stack(data_dir: Path | None = None) -> Iterator[RunningStack]:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+        log.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ URLS = {"success_url": "https://buyer.example/thanks", "cancel_url": "https://bu
 
 
 def _get(stack: Any, path: str, role: str = "staff") -> dict[str, Any]:
-    reply = requests.get(f"{stack.api}{DEMO}{path}", headers=auth(stack, role), timeout=10)
+    reply = requests.get(f"{stack.api}{DEMO}{path}", headers=auth(stack, role), timeout=30)
     assert reply.status_code == 200, reply.text
     return reply.json()
 
