@@ -22,7 +22,7 @@ AWS_REGION ?= us-east-1
 
 export DYNAMODB_LOCAL_DIR := $(abspath $(DDB_LOCAL_DIR))
 
-.PHONY: help setup run test lint test-unit test-integration test-e2e test-artifact test-explore test-fuzz explore build lock validate clean bench-intake bench-imports bench-vouchers
+.PHONY: help setup run reset test lint test-unit test-integration test-e2e test-artifact test-explore test-fuzz explore build lock validate clean bench-intake bench-imports bench-vouchers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -67,8 +67,16 @@ $(DDB_LOCAL_JAR):
 
 setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(FUZZ_VENV)/.installed $(DDB_LOCAL_JAR) ## Install everything (venvs, DynamoDB Local)
 
-run: $(VENV)/.installed ## Run the whole app offline: API, Stripe emulator, embedded AWS, demo data
-	$(PY) -m local.runner
+DATA_DIR := .local-data
+
+# The app's state (table, secrets, Stripe emulator) lives in $(DATA_DIR) across restarts.
+run: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Run the whole app offline (state kept in .local-data; RESET=1 starts clean)
+	@command -v java >/dev/null 2>&1 || { echo "make run needs Java 17+ for DynamoDB Local:" \
+	  "sudo apt-get install openjdk-17-jre-headless (Debian/Ubuntu) or brew install openjdk@17 (macOS)"; exit 1; }
+	$(PY) -m local.runner --data-dir $(DATA_DIR) $(if $(RESET),--reset)
+
+reset: ## Forget everything `make run` stored (the next run seeds the demo again)
+	rm -rf $(DATA_DIR)
 
 test: lint test-unit test-integration test-e2e test-artifact test-explore test-fuzz ## Everything CI runs
 

@@ -42,11 +42,16 @@ def make_events() -> list[dict[str, Any]]:
 
 
 def main() -> int:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     from local.dynamodb_local import free_port
     from local.runner import LocalStack
     from local.stripe_emulator import sign
 
-    stack = LocalStack(api_port=free_port(), stripe_port=free_port())
+    data_dir = Path(tempfile.mkdtemp(prefix="boxoffice-bench-"))  # never the user's .local-data
+    stack = LocalStack(api_port=free_port(), stripe_port=free_port(), data_dir=data_dir)
     stack.start()
     try:
         tokens = stack.seed_demo()
@@ -132,6 +137,7 @@ def main() -> int:
         ok = not lost and not twice and set(statuses) == {200}
     finally:
         stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
     from bench.imports import report
 

@@ -1,7 +1,8 @@
 """Starts AWS's DynamoDB Local (the jar from the amplify-dynamodb-simulator npm package).
 
 ``make`` downloads it into ``.cache/dynamodb-local``; ``DYNAMODB_LOCAL_DIR`` points elsewhere.
-Used by the integration lane and the benchmarks, which need AWS's own engine rather than moto.
+Used by the integration lane and the benchmarks, which need AWS's own engine rather than moto,
+and by the local runner, which keeps its table on disk (``db_path``) so state survives a restart.
 """
 
 import os
@@ -24,11 +25,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class DynamoDBLocal:
-    """An in-memory DynamoDB Local on a free loopback port, stopped on exit."""
+class JavaMissing(FileNotFoundError):
+    """No ``java`` on PATH: DynamoDB Local is a Java program."""
 
-    def __init__(self, directory: Path | None = None) -> None:
+
+JAVA_HELP = (
+    "java (17 or newer) is needed to run DynamoDB Local: install it with your package manager "
+    "(Debian/Ubuntu: `sudo apt-get install openjdk-17-jre-headless`; macOS: `brew install openjdk@17`), "
+    "then run the command again"
+)
+
+
+class DynamoDBLocal:
+    """DynamoDB Local on a free loopback port, stopped on exit.
+
+    In memory by default; with ``db_path`` its data lives in that folder (one SQLite file with
+    ``-sharedDb``), written as each request completes, so it survives a stop or a crash.
+    """
+
+    def __init__(self, directory: Path | None = None, db_path: Path | None = None) -> None:
         self.directory = Path(directory or os.environ.get("DYNAMODB_LOCAL_DIR") or DEFAULT_DIR)
+        self.db_path = Path(db_path).resolve() if db_path is not None else None
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
@@ -39,14 +56,19 @@ class DynamoDBLocal:
             raise FileNotFoundError(f"{jar} is missing: run `make setup` (it downloads DynamoDB Local)")
         java = shutil.which("java")
         if java is None:
-            raise FileNotFoundError("java (17 or newer) is needed to run DynamoDB Local")
+            raise JavaMissing(JAVA_HELP)
+        if self.db_path is not None:
+            self.db_path.mkdir(parents=True, exist_ok=True)
+            storage = ["-dbPath", str(self.db_path)]
+        else:
+            storage = ["-inMemory"]
         self._process = subprocess.Popen(
             [
                 java,
                 "-Djava.library.path=DynamoDBLocal_lib",
                 "-jar",
                 "DynamoDBLocal.jar",
-                "-inMemory",
+                *storage,
                 "-sharedDb",
                 "-port",
                 str(self.port),
@@ -56,7 +78,13 @@ class DynamoDBLocal:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = boto3.client("dynamodb", endpoint_url=self.url, region_name="us-east-1")
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -2,6 +2,7 @@
 
 import importlib.util
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,17 @@ class LambdaContext:
     log_group_name: str = "/aws/lambda/boxoffice-local"
     log_stream_name: str = "local"
     timeout_seconds: int = 15
+    deadline: float | None = None
+    """When the invocation times out (``time.time()`` seconds); by default ``timeout_seconds`` from now."""
+
+    def __post_init__(self) -> None:
+        if self.deadline is None:
+            self.deadline = time.time() + self.timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.timeout_seconds * 1000
+        """Milliseconds left before the deadline, counting down as Lambda's does (never below 0)."""
+        assert self.deadline is not None
+        return max(0, int((self.deadline - time.time()) * 1000))
 
 
 def load_handler_module(code_uri: Path, name: str) -> ModuleType:

@@ -1,16 +1,24 @@
 """The offline runner: the whole app on loopback, routed exactly as template.yaml says.
 
-It starts moto (DynamoDB, EventBridge, SQS, Secrets Manager) and the Stripe emulator, creates
-the template's resources, then serves the HTTP API by turning each request into an API Gateway
-HTTP API v2.0 event and calling the real handler in-process. Events put on the bus reach the
+It starts DynamoDB Local (AWS's own engine, its data on disk in the runner's data folder), moto
+(EventBridge, SQS, Secrets Manager) and the Stripe emulator, creates or restores the template's
+resources, then serves the HTTP API by turning each request into an API Gateway
+HTTP API v2.0 event and invoking the real handler in an execution environment of its function
+(a process serving one invocation at a time, see ``local.environments``). Events put on the bus reach the
 functions that the template's rules name (moto matches the patterns and queues them; the
 runner invokes, retries like Lambda's async retries, then parks failures in a local DLQ).
 Schedules fire on timers.
+
+State lives in the data folder (``.local-data/`` unless ``--data-dir`` or ``BOXOFFICE_DATA_DIR``
+says otherwise): the table, the secrets the app stored, and the Stripe emulator's state. A
+restart on the same folder carries on where the last run stopped; the demo is seeded only into a
+new folder; ``--reset`` (``make run RESET=1``, ``make reset``) starts clean.
 """
 
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -20,15 +28,18 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from local import tokens
+from local import secrets_file, tokens
 from local.apigw import http_api_event
+from local.dynamodb_local import DynamoDBLocal, JavaMissing
+from local.environments import Environments, InvocationFailed, Throttled
 from local.intrinsics import resolve
-from local.lambda_runtime import LambdaContext, load_handler_module
+from local.lambda_runtime import LAYER_PATH, LambdaContext
 from local.moto_server import AtomicMotoServer
-from local.template import Function, Rule, Schedule, Template, load
+from local.template import ROOT, Function, Rule, Schedule, Template, load
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -43,6 +54,10 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 RETRY_DELAY_SECONDS = float(os.environ.get("BOXOFFICE_RETRY_DELAY_SECONDS", "0.5"))
 """Lambda waits a minute, then two, between async retries; locally the wait is compressed."""
 
+DEFAULT_DATA_DIR = ROOT / ".local-data"
+SEEDED_MARKER = "seeded"
+"""Written once the demo is in the folder: its absence means a new (or half-seeded) folder."""
+
 DEMO_USERS = {
     "admin": ("local-admin", "admin@boxoffice.local", ["admin"]),
     "staff": ("local-staff", "staff@boxoffice.local", ["staff:demo"]),
@@ -55,16 +70,36 @@ def _log(message: str) -> None:
     print(f"[runner] {message}", file=sys.stderr, flush=True)
 
 
+class _GatewayServer(ThreadingHTTPServer):
+    """The HTTP front: a deep accept queue, so a burst of connections is served, not reset."""
+
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class LocalStack:
     """Everything `make run` starts, as one object the e2e tests can start and stop too."""
 
-    def __init__(self, api_port: int, stripe_port: int, template: Template | None = None) -> None:
+    def __init__(
+        self,
+        api_port: int,
+        stripe_port: int,
+        template: Template | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
         self.template = template or load()
         self.api_port = api_port
         self.stripe_port = stripe_port
+        self.data_dir = (data_dir or DEFAULT_DATA_DIR).resolve()
+        self.fresh = not (self.data_dir / SEEDED_MARKER).exists()
+        """True when the data folder holds no seeded demo yet (new, reset or half-seeded)."""
+        self.dynamodb = DynamoDBLocal(db_path=self.data_dir / "dynamodb")
         self.moto = AtomicMotoServer()
         self.stripe: Any = None
+        self.stripe_saver: Any = None
         self.handlers: dict[str, Handler] = {}
+        """Handlers to call in this process instead of an environment (tests of the front alone)."""
+        self.environments: Environments | None = None
         self._locks: dict[str, threading.Lock] = {f: threading.Lock() for f in self.template.functions}
         self.http: ThreadingHTTPServer | None = None
         self._stop = threading.Event()
@@ -74,20 +109,31 @@ class LocalStack:
 
     # --- start-up -------------------------------------------------------------------------
     def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.dynamodb.start()
         self.moto.start()
         self._start_stripe()
         self._set_environment()
         self._create_resources()
-        for function in self.template.functions.values():
-            module = load_handler_module(function.code_uri, function.logical_id)
-            self.handlers[function.logical_id] = module.handler
-        self.http = ThreadingHTTPServer(("127.0.0.1", self.api_port), self._request_handler_class())
+        self._restore_secrets()
+        if str(LAYER_PATH) not in sys.path:
+            sys.path.insert(0, str(LAYER_PATH))  # the runner seeds the demo through the services
+        self.environments = Environments(self.template)
+        self.environments.start()
+        self.http = _GatewayServer(("127.0.0.1", self.api_port), self._request_handler_class())
         self.api_port = self.http.server_address[1]
         self._spawn(self.http.serve_forever)
         for rule in self.template.rules:
             self._spawn(self._deliver_rule, rule)
         for schedule in self.template.schedules:
             self._spawn(self._fire_schedule, schedule)
+        self._spawn(self._reap_environments)
+
+    def _reap_environments(self) -> None:
+        """End environments idle for long, as Lambda does; the next request there starts cold."""
+        while not self._stop.wait(5):
+            if self.environments is not None:
+                self.environments.reap()
 
     def _spawn(self, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)
@@ -100,7 +146,14 @@ class LocalStack:
         except ImportError:
             _log("Stripe emulator not available; Stripe calls will fail")
             return
-        self.stripe = StripeEmulator(host="127.0.0.1", port=self.stripe_port).start()
+        from local.stripe_emulator.persistence import Saver
+
+        emulator = StripeEmulator(host="127.0.0.1", port=self.stripe_port)
+        self.stripe_saver = Saver(emulator, self.data_dir / "stripe.json")
+        if self.stripe_saver.load():
+            _log("restored the Stripe emulator's state from the data folder")
+        self.stripe = emulator.start()
+        self.stripe_saver.start()
         self.stripe_port = int(urlsplit(self.stripe.url).port or self.stripe_port)
 
     def _set_environment(self) -> None:
@@ -124,6 +177,7 @@ class LocalStack:
         env.update(
             {
                 "AWS_ENDPOINT_URL": self.moto.url,
+                "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb.url,
                 "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_REGION": "us-east-1",
                 "AWS_ACCESS_KEY_ID": "local",
@@ -143,7 +197,9 @@ class LocalStack:
 
         from local.aws import create_table
 
-        create_table(boto3.client("dynamodb"), LOCAL_NAMES["table"], self.template)
+        dynamodb = boto3.client("dynamodb")
+        if LOCAL_NAMES["table"] not in dynamodb.list_tables()["TableNames"]:
+            create_table(dynamodb, LOCAL_NAMES["table"], self.template)
         events, sqs = boto3.client("events"), boto3.client("sqs")
         events.create_event_bus(Name=LOCAL_NAMES["bus"])
         sqs.create_queue(QueueName=DLQ_NAME)
@@ -159,29 +215,53 @@ class LocalStack:
                 Rule=rule.name, EventBusName=LOCAL_NAMES["bus"], Targets=[{"Id": rule.function, "Arn": arn}]
             )
 
+    def _restore_secrets(self) -> None:
+        """Put back the secrets an earlier run stored, then keep the file current after each write."""
+        import boto3
+
+        path = self.data_dir / "secrets.json"
+        restored = secrets_file.restore(boto3.client("secretsmanager"), path)
+        if restored:
+            _log(f"restored {restored} secret(s) from the data folder")
+        client = boto3.client("secretsmanager")
+        self.moto.on_secrets_write = lambda: secrets_file.save(client, path)
+
     # --- invoking functions ---------------------------------------------------------------
     def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
-        """One invocation at a time per function, as one Lambda container serves one request.
+        """Invoke the function as Lambda does: in a free execution environment of its own.
 
-        Powertools' resolver keeps the current event in shared state, so two requests running in
-        one process at once could read each other's event.
+        A handler put in ``handlers`` runs in this process instead, one invocation at a time
+        (Powertools' resolver keeps the current event in shared state, so two requests in one
+        process at once could read each other's event).
         """
-        function: Function = self.template.functions[function_id]
-        context = LambdaContext(function_name=function_id, timeout_seconds=function.timeout)
-        with self._locks[function_id]:
-            return self.handlers[function_id](event, context)
+        handler = self.handlers.get(function_id)
+        if handler is not None:
+            function: Function = self.template.functions[function_id]
+            context = LambdaContext(function_name=function_id, timeout_seconds=function.timeout)
+            with self._locks[function_id]:
+                return handler(event, context)
+        if self.environments is None:
+            raise RuntimeError("the stack is not started")
+        return self.environments.invoke(function_id, event)
 
     def invoke_async(self, function_id: str, event: dict[str, Any]) -> bool:
         """Invoke as Lambda does for events: retry failures, then park the event in the DLQ."""
         error: BaseException | None = None
-        for attempt in range(ASYNC_RETRIES + 1):
+        attempt = 0
+        while attempt <= ASYNC_RETRIES:
             try:
                 self.invoke(function_id, event)
                 return True
+            except Throttled:
+                # Lambda keeps a throttled event and tries again later, without using a retry.
+                if self._stop.wait(RETRY_DELAY_SECONDS):
+                    return False
+                continue
             except Exception as exc:  # any failure is retried, as Lambda would
                 error = exc
                 _log(f"{function_id} failed (attempt {attempt + 1}):\n{traceback.format_exc(limit=3)}")
                 time.sleep(RETRY_DELAY_SECONDS * (attempt + 1))
+                attempt += 1
         import boto3
 
         from local.dlq import invocation_record
@@ -206,22 +286,34 @@ class LocalStack:
         return {"replayed": replayed, "skipped": skipped}
 
     def _deliver_rule(self, rule: Rule) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
         import boto3
 
         sqs = boto3.client("sqs")
         queue_url = sqs.get_queue_url(QueueName=f"local-{rule.name}")["QueueUrl"]
-        while not self._stop.is_set():
-            try:
-                messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-            except Exception:
-                if self._stop.is_set():
-                    return
-                raise
-            for message in messages.get("Messages", []):
-                envelope = json.loads(message["Body"])
-                envelope.setdefault("account", "123456789012")  # moto's SQS target drops it; AWS sends it
-                self.invoke_async(rule.function, envelope)
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        # Lambda takes each event into its own queue and invokes concurrently, up to the function's
+        # reserved concurrency: events do not wait for each other.
+        limit = self.environments.limit(rule.function) if self.environments is not None else 1
+        invokers = ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"rule-{rule.name}")
+        try:
+            while not self._stop.is_set():
+                try:
+                    messages = sqs.receive_message(
+                        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                    )
+                except Exception:
+                    if self._stop.is_set():
+                        return
+                    raise
+                for message in messages.get("Messages", []):
+                    envelope = json.loads(message["Body"])
+                    envelope.setdefault("account", "123456789012")  # moto's SQS target drops it
+                    # Accepted, as Lambda accepts an async invocation: retries and the DLQ are ours now.
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    invokers.submit(self.invoke_async, rule.function, envelope)
+        finally:
+            invokers.shutdown(wait=False, cancel_futures=True)
 
     def _fire_schedule(self, schedule: Schedule) -> None:
         every = float(os.environ.get("BOXOFFICE_SCHEDULE_SECONDS") or schedule.every_seconds)
@@ -361,6 +453,13 @@ class LocalStack:
                 )
                 try:
                     result = stack.invoke(route.function, event)
+                except Throttled as exc:
+                    _log(str(exc))  # API Gateway answers a throttled function itself
+                    self._answer(503, json.dumps({"message": "Service Unavailable"}))
+                    return
+                except InvocationFailed:
+                    self._answer(500, json.dumps({"message": "Internal Server Error"}))
+                    return
                 except Exception:
                     _log(traceback.format_exc())
                     self._answer(500, json.dumps({"message": "Internal Server Error"}))
@@ -388,12 +487,32 @@ class LocalStack:
         """The demo conference, its catalog and a webhook endpoint on the emulator; returns tokens."""
         from local.demo import seed
 
-        seed(self)
+        if self.fresh:
+            seed(self)
+            (self.data_dir / SEEDED_MARKER).write_text(datetime.now(UTC).isoformat() + "\n")
+        else:
+            self._resume_stripe()
+        (self.data_dir / "runner.json").write_text(json.dumps({"api_url": self.api_url}) + "\n")
         self.ready.set()
         return {
             role: tokens.mint(sub, email=email, groups=groups)
             for role, (sub, email, groups) in DEMO_USERS.items()
         }
+
+    def _resume_stripe(self) -> None:
+        """Point the restored webhook endpoints at this run's API, and resend undelivered events."""
+        from local.stripe_emulator import persistence
+
+        if self.stripe is None:
+            return
+        previous = self.data_dir / "runner.json"
+        if previous.is_file():
+            old_url = json.loads(previous.read_text()).get("api_url", "")
+            if old_url:
+                persistence.rebase_webhook_urls(self.stripe, old_url + "/", self.api_url + "/")
+        resent = persistence.redeliver_pending(self.stripe)
+        if resent:
+            _log(f"queued {resent} undelivered Stripe event(s) again")
 
     @property
     def api_url(self) -> str:
@@ -406,9 +525,14 @@ class LocalStack:
             self.http.server_close()
         if self.stripe is not None:
             self.stripe.stop()
+        if self.stripe_saver is not None:
+            self.stripe_saver.stop()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self.environments is not None:
+            self.environments.stop()
         self.moto.stop()
+        self.dynamodb.stop()
 
 
 def _banner(stack: LocalStack, issued: dict[str, str]) -> str:
@@ -418,7 +542,10 @@ def _banner(stack: LocalStack, issued: dict[str, str]) -> str:
         f"  API:             {stack.api_url}  (try {stack.api_url}/v1/health)",
         f"  Stripe emulator: {stack.stripe.url if stack.stripe else 'not started'}",
         f"  OpenAPI:         {stack.api_url}/v1/openapi.json",
-        f"  AWS (moto):      {stack.moto.url}  (table {LOCAL_NAMES['table']}, bus {LOCAL_NAMES['bus']})",
+        f"  DynamoDB Local:  {stack.dynamodb.url}  (table {LOCAL_NAMES['table']})",
+        f"  AWS (moto):      {stack.moto.url}  (bus {LOCAL_NAMES['bus']}, queues, Secrets Manager)",
+        f"  Data:            {stack.data_dir}  ({'new: demo seeded' if stack.fresh else 'restored'};"
+        " make reset starts clean)",
         "",
         "Tokens for the demo conference 'demo' (valid 7 days):",
     ]
@@ -440,8 +567,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stripe-port", type=int, default=int(os.environ.get("BOXOFFICE_STRIPE_PORT", "12111"))
     )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("BOXOFFICE_DATA_DIR") or DEFAULT_DATA_DIR),
+        help="where the table, secrets and Stripe emulator state live across restarts",
+    )
+    parser.add_argument("--reset", action="store_true", help="delete the data folder first: start clean")
     args = parser.parse_args(argv)
-    stack = LocalStack(args.api_port, args.stripe_port)
+    if args.reset and args.data_dir.exists():
+        shutil.rmtree(args.data_dir)
+        _log(f"reset: removed {args.data_dir}")
+    stack = LocalStack(args.api_port, args.stripe_port, data_dir=args.data_dir)
+    _log(f"data folder: {stack.data_dir} ({'new' if stack.fresh else 'restoring'})")
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
@@ -452,6 +590,9 @@ def main(argv: list[str] | None = None) -> int:
             pass
     except KeyboardInterrupt:
         pass
+    except JavaMissing as exc:
+        print(f"make run needs Java: {exc}", file=sys.stderr, flush=True)
+        return 1
     finally:
         _log("stopping")
         stack.stop()

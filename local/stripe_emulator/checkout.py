@@ -8,6 +8,7 @@ submits payment (as with Stripe's API since 2022-08-01), so `payment_intent` is 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,7 +16,7 @@ from . import objects
 from .currencies import SUPPORTED, THREE_DECIMAL, format_amount, minimum_charge
 from .errors import StripeError, invalid_request, resource_missing
 from .params import EXPAND, LIST_PARAMS, Array, Boolean, Integer, Metadata, Obj, RangeFilter, String
-from .store import CHARGE, PAYMENT_INTENT, SESSION, Ctx, SessionExtras, Store
+from .store import CHARGE, PAYMENT_INTENT, SESSION, Ctx, SessionExtras, Store, register_task
 
 OUTCOMES = ("succeed", "decline", "async_succeed", "async_fail")
 MIN_EXPIRY = 30 * 60
@@ -446,8 +447,23 @@ def pay(store: Store, ctx: Ctx, session: dict[str, Any], outcome: str) -> str | 
         async_task_key(session["id"]),
         store.async_payment_delay,
         lambda: finish_async(store, Ctx(account), session["id"], succeeded=succeeded),
+        spec={
+            "kind": "async_payment",
+            "account": account.key,
+            "session": session["id"],
+            "succeeded": succeeded,
+        },
     )
     return _success_redirect(session)
+
+
+def _rebuild_async(store: Store, spec: dict[str, Any]) -> Callable[[], None]:
+    """A saved async payment result, after a restart."""
+    account = store.account(spec["account"])
+    return lambda: finish_async(store, Ctx(account), spec["session"], succeeded=bool(spec["succeeded"]))
+
+
+register_task("async_payment", _rebuild_async)
 
 
 def async_task_key(session_id: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Self
 
@@ -56,6 +56,9 @@ class StripeEmulator:
         )
         self.store.on_event = self._queue_event
         self.store.expirer = self._expire
+        self.store.on_change = self.changed
+        self.on_change: Callable[[], None] | None = None
+        """Called after anything may have changed the state (see `persistence.Saver`)."""
         self._server: EmulatorServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -112,6 +115,11 @@ class StripeEmulator:
     ) -> None:
         self.stop()
 
+    def changed(self) -> None:
+        """The state may have changed (a request that is not a GET, the clock's work, a delivery)."""
+        if self.on_change is not None:
+            self.on_change()
+
     def _tick_loop(self) -> None:
         while not self._stopping.wait(self.tick_interval):
             try:
@@ -153,6 +161,7 @@ class StripeEmulator:
         """Move the emulator clock forward and run what became due (expiry, async results...)."""
         self.clock.advance(seconds)
         self.store.tick()
+        self.changed()
 
     def reset(self) -> None:
         """Drop all state: accounts, objects, events, idempotency keys, queued deliveries, knobs."""

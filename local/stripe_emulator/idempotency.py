@@ -86,6 +86,33 @@ class IdempotencyCache:
             if entry is not None and entry.response is None:
                 del self._entries[(account, key)]
 
+    def export(self) -> list[dict[str, Any]]:
+        """Finished requests, JSON-ready (requests still running are not worth replaying)."""
+        with self._lock:
+            return [
+                {
+                    "account": account,
+                    "key": key,
+                    "method": e.method,
+                    "path": e.path,
+                    "params": e.params,
+                    "created": e.created,
+                    "status": e.response.status,
+                    "body": e.response.body.decode("utf-8"),
+                    "headers": e.response.headers,
+                }
+                for (account, key), e in self._entries.items()
+                if e.response is not None
+            ]
+
+    def load(self, saved: list[dict[str, Any]]) -> None:
+        """Restore `export()`ed requests."""
+        with self._lock:
+            for s in saved:
+                response = Saved(s["status"], s["body"].encode("utf-8"), s["headers"])
+                entry = _Entry(s["method"], s["path"], s["params"], s["created"], response)
+                self._entries[(s["account"], s["key"])] = entry
+
     def reset(self) -> None:
         """Forget every key."""
         with self._lock:

@@ -45,3 +45,13 @@ class IdFactory:
                 if candidate not in self._issued:
                     self._issued.add(candidate)
                     return candidate
+
+    def issued(self) -> list[str]:
+        """Every id handed out so far (saved with the emulator's state)."""
+        with self._lock:
+            return sorted(self._issued)
+
+    def remember(self, ids: list[str]) -> None:
+        """Never hand out these ids (restored from a saved state)."""
+        with self._lock:
+            self._issued.update(ids)

@@ -12,13 +12,14 @@ passed on the emulator clock.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from . import disputes, objects
 from .currencies import format_amount
 from .errors import StripeError, invalid_request, resource_missing
 from .params import EXPAND, LIST_PARAMS, Boolean, Integer, Metadata, Obj, RangeFilter, String
-from .store import CHARGE, PAYMENT_INTENT, REFUND, Ctx, Store
+from .store import CHARGE, PAYMENT_INTENT, REFUND, Ctx, Store, register_task
 
 # `destination_details.type` per payment method: a bank debit is refunded by bank transfer.
 DESTINATION_TYPES = {"card": "card", "us_bank_account": "us_bank_transfer"}
@@ -150,8 +151,19 @@ def create(store: Store, ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
             f"refund-fail:{refund['id']}",
             store.refund_failure_delay,
             lambda: fail(store, Ctx(account), refund, MAGIC_FAILURE_REASON),
+            spec={"kind": "refund_failure", "account": account.key, "refund": refund["id"]},
         )
     return refund
+
+
+def _rebuild_failure(store: Store, spec: dict[str, Any]) -> Callable[[], None]:
+    """A saved "this refund fails later", after a restart."""
+    account = store.account(spec["account"])
+    refund = store.get(account, REFUND, spec["refund"])
+    return lambda: fail(store, Ctx(account), refund, MAGIC_FAILURE_REASON)
+
+
+register_task("refund_failure", _rebuild_failure)
 
 
 def update(store: Store, ctx: Ctx, refund: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:

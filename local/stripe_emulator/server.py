@@ -119,6 +119,13 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         self._responded = False
         try:
+            self._route(method)
+        finally:
+            if method != "GET":
+                self.emulator.changed()
+
+    def _route(self, method: str) -> None:
+        try:
             body = self._read_body()
             path, _, query = self.path.partition("?")
             if path == "/v1" or path.startswith("/v1/"):

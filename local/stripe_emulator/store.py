@@ -57,6 +57,15 @@ EXPANDABLE: dict[str, frozenset[str]] = {
 }
 
 type EventHook = Callable[[str, dict[str, Any], list[str]], None]
+type TaskBuilder = Callable[["Store", dict[str, Any]], Callable[[], None]]
+
+TASK_BUILDERS: dict[str, TaskBuilder] = {}
+"""Timed work by kind (``spec["kind"]``): how to rebuild a saved task after a restart."""
+
+
+def register_task(kind: str, builder: TaskBuilder) -> None:
+    """Let tasks of ``kind`` be saved and rebuilt from their spec (see `Store.schedule`)."""
+    TASK_BUILDERS[kind] = builder
 
 
 @dataclass
@@ -101,6 +110,7 @@ class _Task:
     key: str = field(compare=False)
     run: Callable[[], None] = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
+    spec: dict[str, Any] | None = field(default=None, compare=False)
 
 
 class Store:
@@ -120,6 +130,8 @@ class Store:
         self._tasks_by_key: dict[str, _Task] = {}
         self._seq = itertools.count()
         self.expirer: Callable[[Store, Ctx, dict[str, Any]], None] | None = None
+        self.on_change: Callable[[], None] | None = None
+        """Called when the clock's timed work or a delivery changed state (for saving it)."""
 
     # -- accounts and objects -------------------------------------------------------------
 
@@ -288,6 +300,8 @@ class Store:
             event = account.objects[EVENT].get(event_id) if account else None
             if event is not None and event["pending_webhooks"] > 0:
                 event["pending_webhooks"] -= 1
+                if self.on_change is not None:
+                    self.on_change()
 
     @staticmethod
     def payload(event: dict[str, Any]) -> str:
@@ -296,12 +310,27 @@ class Store:
 
     # -- timed work ---------------------------------------------------------------------------
 
-    def schedule(self, key: str, delay: float, run: Callable[[], None]) -> None:
-        """Run `run` (under the lock) once the emulator clock is `delay` seconds later."""
+    def schedule(
+        self, key: str, delay: float, run: Callable[[], None], spec: dict[str, Any] | None = None
+    ) -> None:
+        """Run `run` (under the lock) once the emulator clock is `delay` seconds later.
+
+        `spec` (``{"kind": …}`` of a `register_task` kind, JSON-ready) lets the task be saved
+        and rebuilt after a restart; tasks without one are forgotten on restart.
+        """
         self.cancel(key)
-        task = _Task(self.clock.now() + delay, next(self._seq), key, run)
+        task = _Task(self.clock.now() + delay, next(self._seq), key, run, spec=spec)
         self._tasks_by_key[key] = task
         heapq.heappush(self._tasks, task)
+
+    def schedule_at(self, key: str, due: float, spec: dict[str, Any]) -> None:
+        """Rebuild a saved task from its spec, due at emulator time `due`."""
+        run = TASK_BUILDERS[spec["kind"]](self, spec)
+        self.schedule(key, due - self.clock.now(), run, spec)
+
+    def pending_tasks(self) -> list[_Task]:
+        """Timed work still waiting, soonest first."""
+        return sorted(self._tasks_by_key.values())
 
     def cancel(self, key: str) -> bool:
         """Drop a scheduled task; True if there was one."""
@@ -329,6 +358,8 @@ class Store:
                 if task.cancelled:
                     continue
                 self._tasks_by_key.pop(task.key, None)
+                if self.on_change is not None:
+                    self.on_change()
                 try:
                     task.run()
                 except StripeError as exc:
@@ -341,6 +372,8 @@ class Store:
                 for session in list(account.objects[SESSION].values()):
                     if session["status"] == "open" and session["expires_at"] <= now:
                         self.expirer(self, Ctx(account), session)
+                        if self.on_change is not None:
+                            self.on_change()
 
     def reset(self) -> None:
         """Forget every account, object and timed task."""

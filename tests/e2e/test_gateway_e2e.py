@@ -90,13 +90,15 @@ def test_a_forged_cursor_over_http_is_422(stack, http):
     assert error_code(reply) == "validation_error"
 
 
-def test_health_says_ok_only_once_the_demo_is_seeded():
+def test_health_says_ok_only_once_the_demo_is_seeded(tmp_path):
     """Polled from the first moment: 503 (JSON, Retry-After) until ok, and ok means the demo answers."""
+    data_dir = tmp_path / "data"  # a clean data folder, never the repository's
     api_port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")},
         "BOXOFFICE_API_PORT": str(api_port),
         "BOXOFFICE_STRIPE_PORT": str(free_port()),
+        "BOXOFFICE_DATA_DIR": str(data_dir),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "local.runner"],

@@ -77,7 +77,7 @@ def test_stripe_emulator_is_up_beside_the_api(stack):
     assert reply.json()["error"]["type"] == "invalid_request_error"
 
 
-def test_ctrl_c_stops_the_runner_cleanly():
+def test_ctrl_c_stops_the_runner_cleanly(tmp_path):
     """A second runner on its own ports: SIGINT ends it with exit code 0 and frees the port."""
     import os
     import signal
@@ -88,11 +88,13 @@ def test_ctrl_c_stops_the_runner_cleanly():
 
     from local.dynamodb_local import free_port
 
+    data_dir = tmp_path / "data"  # a clean data folder, never the repository's
     api_port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")},
         "BOXOFFICE_API_PORT": str(api_port),
         "BOXOFFICE_STRIPE_PORT": str(free_port()),
+        "BOXOFFICE_DATA_DIR": str(data_dir),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "local.runner"],

@@ -1,7 +1,7 @@
 """Attendee orders through the whole local stack: sponsor codes, Stripe Checkout, webhooks, cancel.
 
 A hold lasts at least 30 minutes, so the hold-expiry test moves one order's hold into the past in
-the runner's own table (its moto endpoint is printed in the banner); the runner's schedule then
+the runner's own table (its DynamoDB Local endpoint is printed in the banner); the runner's schedule then
 runs the real sweep.
 """
 
@@ -213,7 +213,7 @@ def test_a_declined_order_whose_hold_ends_is_cancelled_by_the_sweep_and_frees_it
 
     table = boto3.resource(
         "dynamodb",
-        endpoint_url=stack.aws,
+        endpoint_url=stack.dynamodb,
         region_name="us-east-1",
         aws_access_key_id="local",
         aws_secret_access_key="local",
