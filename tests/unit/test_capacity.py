@@ -292,3 +292,17 @@ def test_the_audit_flags_a_counter_that_drifted_from_the_orders(demo):
     )
     (found,) = capacity_breaks()
     assert (found["record"], found["invariant"], found["ours"]) == ("ticket#general", "capacity.counter", 0)
+
+
+def test_the_demo_shows_available_units_and_a_sold_out_item(aws):
+    from types import SimpleNamespace
+
+    from local.demo import DEMO_ID, seed
+
+    seed(SimpleNamespace(stripe=None, api_url="http://127.0.0.1:1"))
+    items = catalog()
+    assert DEMO_ID == "demo"
+    assert (items["student"]["available"], items["student"]["sold_out"]) == (5, False)
+    assert (items["dinner"]["available"], items["dinner"]["sold_out"]) == (0, True)
+    assert (items["general"]["available"], items["general"]["sold_out"]) == (500, False), "within the venue"
+    assert capacity_breaks() == []
