@@ -104,8 +104,8 @@ def buy(
 ) -> None:
     """One buyer wanting one ticket (with the code, in the code race).
 
-    Refused with ``sold_out``, the buyer looks at what is left (one read of the counter, as the
-    catalog shows it) and tries again while units may still come back, like a refreshed page.
+    Refused with ``sold_out``, the buyer waits for the cancels to land, looks at what is left (one
+    read of the counter, as the catalog shows it) and tries again while units are left.
     """
     from boxoffice import orders, store
     from boxoffice.store import capacity as counters
@@ -122,11 +122,11 @@ def buy(
             view = orders.create(CONFERENCE, f"buyer-{index}", request)
         except counters.SoldOut:
             race.record("sold_out", time.perf_counter() - started)
+            cancels_done.wait()  # refused: wait for news (the cancels), then look at what is left
             counter = counters.get(CONFERENCE, counters.ticket_scope(ticket))
-            if cancels_done.is_set() and counter is not None and counter.available == 0:
+            if counter is not None and counter.available == 0:
                 race.record("left_without", 0.0)
                 return
-            time.sleep(0.05)
             continue
         except orders.VoucherInvalid as exc:
             race.record(f"code_{exc.reason}", time.perf_counter() - started)
