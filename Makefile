@@ -21,7 +21,7 @@ AWS_REGION ?= us-east-1
 
 export DYNAMODB_LOCAL_DIR := $(abspath $(DDB_LOCAL_DIR))
 
-.PHONY: help setup run test lint test-unit test-integration test-e2e test-artifact build lock validate clean bench-intake bench-imports bench-vouchers bench-rush
+.PHONY: help setup run test lint test-unit test-integration test-e2e test-artifact test-explore explore build lock validate clean bench-intake bench-imports bench-vouchers bench-rush
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -63,7 +63,7 @@ setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(DD
 run: $(VENV)/.installed ## Run the whole app offline: API, Stripe emulator, embedded AWS, demo data
 	$(PY) -m local.runner
 
-test: lint test-unit test-integration test-e2e test-artifact ## Everything CI runs
+test: lint test-unit test-integration test-e2e test-artifact test-explore ## Everything CI runs
 
 # cfn-lint runs with the serverless rules (cfn-lint-serverless). WS1004 is off: it looks for a log
 # group named after each function, while ours name theirs through LoggingConfig (with retention).
@@ -85,6 +85,17 @@ test-integration: $(VENV)/.installed $(DDB_LOCAL_JAR) ## The store and every rac
 
 test-e2e: $(VENV)/.installed ## The local stack over HTTP
 	$(PYTEST) tests/e2e -q
+
+# The books machine: a bounded run in CI, under a printed seed so a failure replays with EXPLORE_SEED=<seed>.
+EXPLORE_SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+EXPLORE_MINUTES ?= 10
+
+test-explore: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Hypothesis explores the money invariants (bounded, ~5 min)
+	@echo "explore seed: $(EXPLORE_SEED) (replay: make test-explore EXPLORE_SEED=$(EXPLORE_SEED))"
+	$(PYTEST) tests/explore -q -s --hypothesis-seed=$(EXPLORE_SEED)
+
+explore: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Explore for EXPLORE_MINUTES (default 10), then print coverage and breaks
+	EXPLORE_MINUTES=$(EXPLORE_MINUTES) $(PYTEST) tests/explore/test_explore.py::test_explore_for_minutes -q -s
 
 # Each function as deployed: the layer built from its lock (cached by the lock's hash under .cache/artifact),
 # imported and invoked with events/ in a fresh python3.12 that sees nothing of the development venv.

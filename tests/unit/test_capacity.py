@@ -306,3 +306,18 @@ def test_the_demo_shows_available_units_and_a_sold_out_item(aws):
     assert (items["dinner"]["available"], items["dinner"]["sold_out"]) == (0, True)
     assert (items["general"]["available"], items["general"]["sold_out"]) == (500, False), "within the venue"
     assert capacity_breaks() == []
+
+
+def test_a_failed_purchase_paid_after_all_holds_its_block_again(demo, emulator):
+    limit_general(5)
+    purchase, session_id = bf.checked_out(emulator, bf.staff_body(quantity=4))
+    bulk_purchases.mark_failed("demo", {"id": session_id, "metadata": {"bulk_purchase_id": purchase["id"]}})
+    assert held(counters.ticket_scope("general")) == 0
+    create_ok([{"ticket_type_id": "general", "quantity": 2}])
+    emulator.pay(session_id, "succeed")
+    assert bf.process(bf.one_event(emulator, "checkout.session.completed", id=session_id)) == "processed"
+    record = bf.stored(purchase["id"])
+    assert (record.status, record.block_state) == ("paid", "held")
+    assert held(counters.ticket_scope("general")) == 6, "paid codes are honoured past capacity"
+    assert "over capacity" in (record.attention or "")
+    assert [b["invariant"] for b in capacity_breaks()] == ["capacity.item"]

@@ -514,25 +514,27 @@ def release_unredeemed(purchase: records.BulkPurchase) -> bool:
     return False
 
 
-def _rehold_after_failure(purchase: records.BulkPurchase) -> None:
-    """Payment evidence beats failure: a failed purchase that turns out paid holds its block again.
+def _rehold_after_failure(purchase: records.BulkPurchase, status: str = records.FAILED) -> None:
+    """The block comes back when the purchase does: a failed purchase that turns out paid (payment
+    evidence beats failure), or a full refund that failed at the bank (``status`` paid again).
 
-    The money was taken and the codes must be issued, so the units are taken even past capacity;
-    an overrun is flagged for staff rather than refusing codes someone paid for.
+    It takes back what it gave back (the undrawn units, still recorded on the purchase). The money
+    was taken and the codes must work, so the units are taken even past capacity; an overrun is
+    flagged for staff rather than refusing codes someone paid for.
     """
-    if purchase.status != records.FAILED or purchase.block_state != BLOCK_RELEASED or not purchase.block:
+    if purchase.status != status or purchase.block_state != BLOCK_RELEASED or not purchase.block:
         return
-    units = {scope: int(n) for scope, n in purchase.block.items()}
+    units = _block_release(purchase)
     try:
         with store.transaction() as tx:
             tx.update(
                 purchase,
-                actions=_hold_actions(purchase, units),
-                condition=(records.BulkPurchase.status == records.FAILED)
+                actions=[records.BulkPurchase.block_state.set(BLOCK_HELD)],
+                condition=(records.BulkPurchase.status == status)
                 & (records.BulkPurchase.block_state == BLOCK_RELEASED),
                 add_version_condition=False,
             )
-            counters.give_back_in(tx, purchase.conference_id, {s: -n for s, n in units.items()})
+            counters.take_unguarded_in(tx, purchase.conference_id, units)
     except TransactWriteError as exc:
         if not store.is_condition_failure(exc):
             raise
@@ -544,10 +546,8 @@ def _rehold_after_failure(purchase: records.BulkPurchase) -> None:
         if c.capacity is not None and int(c.held) > int(c.capacity)
     ]
     if over:
-        reason = f"paid after it failed; its block put {', '.join(over)} over capacity"
-        records.update_guarded(
-            purchase, [records.BulkPurchase.attention.set(reason)], records.BulkPurchase.PK.exists()
-        )
+        reason = f"its sponsor block came back with its payment and put {', '.join(over)} over capacity"
+        store.add_attention(purchase, reason)
         logger.warning("block re-held over capacity", extra={"bulk_purchase_id": purchase.purchase_id})
 
 
@@ -756,9 +756,7 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
             )
         ):
             reason = f"a second payment {payment.payment_intent_id} arrived for a paid purchase; refund it"
-            records.update_guarded(
-                purchase, [records.BulkPurchase.attention.set(reason)], records.BulkPurchase.PK.exists()
-            )
+            store.add_attention(purchase, reason)
             logger.warning(
                 "second payment for a paid purchase", extra={"bulk_purchase_id": purchase.purchase_id}
             )
@@ -777,9 +775,7 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
                 purchase.conference_id, payment.payment_intent_id, purchase.purchase_id
             )
         except ValueError as exc:
-            records.update_guarded(
-                purchase, [records.BulkPurchase.attention.set(str(exc))], records.BulkPurchase.PK.exists()
-            )
+            store.add_attention(purchase, str(exc))
             logger.error(
                 "payment intent belongs elsewhere; nothing issued",
                 extra={"bulk_purchase_id": purchase.purchase_id},
@@ -867,6 +863,14 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
         return  # an async method is still settling; its own event follows
     payment = Collected.from_session(session)
     if purchase.status == records.REFUNDED:
+        if payment.payment_intent_id and payment.payment_intent_id != purchase.payment_intent_id:
+            # Another tab's payment arrived after the purchase was refunded: money nobody may keep silently.
+            store.add_attention(
+                purchase,
+                f"a payment {payment.payment_intent_id} of "
+                f"{money.format_amount(payment.amount, payment.currency or purchase.currency)} arrived "
+                "for a refunded purchase; refund it",
+            )
         logger.warning("payment event after refund ignored", extra={"bulk_purchase_id": purchase.purchase_id})
         return
     if (payment.amount, payment.currency) != (int(purchase.total_amount), purchase.currency):
@@ -874,11 +878,7 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
             f"Stripe collected {money.format_amount(payment.amount, payment.currency or purchase.currency)} "
             f"but the purchase totals {money.format_amount(int(purchase.total_amount), purchase.currency)}"
         )
-        records.update_guarded(
-            purchase,
-            [records.BulkPurchase.attention.set(reason)],
-            records.BulkPurchase.status != records.PAID,
-        )
+        store.add_attention(purchase, reason)
         logger.warning("payment mismatch; nothing issued", extra={"bulk_purchase_id": purchase.purchase_id})
         return
     _fulfill(purchase, (records.PENDING, records.PROCESSING, records.FAILED), payment)
@@ -950,6 +950,13 @@ def settle_refunds(purchase: records.BulkPurchase) -> None:
             purchase.status = records.REFUNDED
         except store.TransitionRejected as exc:
             purchase = exc.current  # type: ignore[assignment]
+    if (
+        purchase.status == records.REFUNDED
+        and int(purchase.amount_refunded) < int(purchase.amount_paid)
+        and int(purchase.refund_reserved or 0) == 0
+    ):
+        _undo_refunded(purchase)
+        return
     if purchase.status == records.REFUNDED and not purchase.vouchers_deactivated:
         redeemed = _deactivate_all(purchase)
         _announce_refunded(purchase, redeemed)
@@ -964,6 +971,25 @@ def settle_refunds(purchase: records.BulkPurchase) -> None:
     ):
         # Only after every code is off: no order can draw from the block any more.
         release_unredeemed(records.get(purchase.conference_id, purchase.purchase_id) or purchase)
+
+
+def _undo_refunded(purchase: records.BulkPurchase) -> None:
+    """A full refund failed at the bank after the codes went off: paid again, codes on, staff told."""
+    try:
+        store.transition(purchase, records.PAID, records.MACHINE)
+    except store.TransitionRejected:
+        return
+    voucher_store.reactivate(purchase.conference_id, codes_of(purchase))
+    records.update_guarded(
+        purchase, [records.BulkPurchase.vouchers_deactivated.set(False)], records.BulkPurchase.PK.exists()
+    )
+    fresh = records.get(purchase.conference_id, purchase.purchase_id)
+    if fresh is not None:
+        _rehold_after_failure(fresh, records.PAID)  # its codes work again: so does its block
+    store.add_attention(
+        purchase, "a full refund failed at the bank: the purchase is paid and its codes work again"
+    )
+    logger.warning("bulk refund failed; codes reactivated", extra={"bulk_purchase_id": purchase.purchase_id})
 
 
 # --- expiry sweep --------------------------------------------------------------------------------------------

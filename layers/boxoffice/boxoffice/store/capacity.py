@@ -108,6 +108,18 @@ def give_back_in(tx: TransactWrite, conference_id: str, units: Mapping[str, int]
             )
 
 
+def take_unguarded_in(tx: TransactWrite, conference_id: str, units: Mapping[str, int]) -> None:
+    """Add ``held += n`` per scope to ``tx`` with no guard: only for units someone already paid for
+    (a block coming back with its purchase), where refusing is worse than an overrun the caller flags."""
+    for scope, n in units.items():
+        if n > 0:
+            tx.update(
+                _ref(conference_id, scope),
+                actions=[Counter.held.add(n), Counter.free.add(-n)],
+                add_version_condition=False,
+            )
+
+
 def sold_out(
     exc: TransactWriteError, first_index: int, scopes: list[str], units: Mapping[str, int]
 ) -> SoldOut | None:

@@ -1,0 +1,488 @@
+"""The state machine: what users, staff, Stripe and the network do, and the books after each step.
+
+Every rule acts through the real handlers (or the emulator's hosted page, knobs and SDK, for what
+Stripe and the bank do). After each rule the world settles (what the network is not holding is
+delivered, the processors run) and the oracle must find no break. The comparison with Stripe is
+skipped only while the network holds or has lost events, which is when the books may lag.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+import hypothesis.strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from tests.explore import oracle
+from tests.explore.world import CID, STATS, InjectedCrash, World
+from tests.support.http import ATTENDEE, STAFF, Reply
+
+STAFF_2 = {"sub": "user-staff-3", "email": "staff3@example.com", "cognito:groups": ["staff:demo"]}
+ORDERS = f"/v1/conferences/{CID}/orders"
+BULK = f"/v1/conferences/{CID}/bulk-purchases"
+URLS = {"success_url": "https://attendee.example/ok", "cancel_url": "https://attendee.example/cancel"}
+PRICES = {"general": 25000, "workshop": 5000}
+
+FAULTS = st.sampled_from(
+    [None, None, None, ("500", 1), ("500", 3), ("reset", 3), ("reset_after", 1), ("reset_after", 3)]
+)
+"""Stripe's answers to the app's next calls: none, a 500 the SDK retries past, every try failing,
+or the work done and the answer lost (``reset_after``)."""
+PICK = st.integers(min_value=0, max_value=1_000)
+"""An index into a list of things that exist, taken modulo its length (shrinks toward the first)."""
+CRASHES = st.sampled_from(
+    [
+        ("boxoffice.stripe_gateway", "create_refund", "after"),
+        ("boxoffice.stripe_gateway", "create_refund", "before"),
+        ("boxoffice.refunds", "_complete", "before"),
+        ("boxoffice.refunds", "_reserve", "after"),
+    ]
+)
+"""Where a refund can die between two phases: Stripe refunded but we never heard, before Stripe,
+after the reservation, before completion."""
+
+
+KNOWN = frozenset(filter(None, os.environ.get("EXPLORE_KNOWN", "").split(",")))
+"""Invariants whose breaks are known and being fixed: counted, not failed, so exploration goes past them."""
+
+
+def _pick(items: list[Any], index: int) -> Any:
+    return items[index % len(items)]
+
+
+class World_:
+    world: World | None = None
+
+
+class BooksMachine(RuleBasedStateMachine):
+    """Orders, codes, payments, refunds and credit under Stripe's and the network's behaviour."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        assert World_.world is not None, "the explore lane's fixture sets the world"
+        self.world = World_.world
+        self.orders: list[str] = []
+        self.sessions: list[str] = []
+        self.purchases: list[str] = []
+        self.keys: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        self.previous: str | None = None
+        self.lost = False
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+
+    def _step(self, name: str) -> None:
+        STATS.rule(name, self.previous)
+        self.previous = name
+
+    def _faulted(self, fault: tuple[str, int] | None) -> None:
+        if fault is not None:
+            self.world.emulator.fail_next(fault[1], fault[0])
+
+    def _clear_faults(self) -> None:
+        self.world.emulator.faults.reset()
+
+    def _order(self, order_id: str) -> dict[str, Any]:
+        reply = self.world.api("GET", f"{ORDERS}/{order_id}", claims=STAFF)
+        assert reply.status == 200, reply.text
+        return reply.json
+
+    def _outcome(self, name: str, reply: Reply) -> None:
+        assert reply.status < 500 or reply.status in (502, 503), f"{name}: {reply.status} {reply.text}"
+        STATS.outcome(f"{name}:{reply.status}")
+
+    @initialize()
+    def fresh_world(self) -> None:
+        self.world.reset()
+        STATS.examples += 1
+
+    # -- sponsors ---------------------------------------------------------------------------------
+
+    @rule(
+        paid=st.booleans(),
+        quantity=st.integers(1, 3),
+        max_uses=st.sampled_from([1, 3]),
+        voucher=st.sampled_from(["comp", "percentage"]),
+        outcome=st.sampled_from(["succeed", "succeed", "async_succeed", "async_fail", "decline"]),
+    )
+    def sponsor_buys_codes(
+        self, paid: bool, quantity: int, max_uses: int, voucher: str, outcome: str
+    ) -> None:
+        """A bulk purchase of general-ticket codes: paid through Checkout, or a comp deal staff grant."""
+        self._step("sponsor_buys_codes")
+        config: dict[str, Any] = {"voucher_type": voucher, "max_uses": max_uses}
+        if voucher == "percentage":
+            config["discount_value"] = 50
+        body = {
+            "sponsor_id": "acme",
+            "quantity": quantity,
+            "ticket_type_id": "general",
+            "unit_price": 20000 if paid else 0,
+            "voucher_config": config,
+        }
+        reply = self.world.api("POST", BULK, body, STAFF, function="checkout")
+        assert reply.status == 201, reply.text
+        pid = reply.json["id"]
+        self.purchases.append(pid)
+        if paid:
+            reply = self.world.api("POST", f"{BULK}/{pid}/checkout", URLS, STAFF, function="checkout")
+            self._outcome("bulk_checkout", reply)
+            if reply.status == 200:
+                self.sessions.append(reply.json["session_id"])
+                self._pay(reply.json["session_id"], outcome)
+        else:
+            self._outcome(
+                "bulk_approve",
+                self.world.api("POST", f"{BULK}/{pid}/approve", None, STAFF, function="checkout"),
+            )
+            self._outcome(
+                "bulk_fulfill",
+                self.world.api("POST", f"{BULK}/{pid}/fulfill", None, STAFF, function="fulfillment"),
+            )
+
+    @precondition(lambda self: self.purchases)
+    @rule(pick=PICK, part=st.sampled_from([None, 5000, 10000]), key=st.booleans())
+    def staff_refund_purchase(self, pick: int, part: int | None, key: bool) -> None:
+        self._step("staff_refund_purchase")
+        pid = _pick(self.purchases, pick)
+        body: dict[str, Any] = {"reason": "requested_by_customer"}
+        if part is not None:
+            body["amount"] = part
+        headers = {"Idempotency-Key": uuid.uuid4().hex} if key else None
+        reply = self.world.api(
+            "POST", f"{BULK}/{pid}/refund", body, STAFF, function="refunds", headers=headers
+        )
+        self._outcome("bulk_refund", reply)
+
+    # -- attendees --------------------------------------------------------------------------------
+
+    def _codes(self) -> list[str]:
+        found: list[str] = []
+        for pid in self.purchases:
+            reply = self.world.api("GET", f"{BULK}/{pid}/vouchers", claims=STAFF)
+            if reply.status == 200:
+                found.extend(v["code"] for v in reply.json["items"])
+        return found
+
+    @rule(
+        tickets=st.integers(0, 3),
+        workshops=st.integers(0, 2),
+        with_code=st.booleans(),
+        pick=PICK,
+    )
+    def attendee_orders(self, tickets: int, workshops: int, with_code: bool, pick: int) -> None:
+        """An order of tickets and workshops, with a sponsor's code or without."""
+        self._step("attendee_orders")
+        lines = []
+        if tickets:
+            lines.append({"ticket_type_id": "general", "quantity": tickets})
+        if workshops or not lines:
+            lines.append({"addon_id": "workshop", "quantity": workshops or 1})
+        body: dict[str, Any] = {"lines": lines}
+        if with_code:
+            codes = self._codes()
+            if codes:
+                body["voucher_code"] = _pick(codes, pick)
+        reply = self.world.api("POST", ORDERS, body, ATTENDEE, function="checkout")
+        self._outcome("order_create", reply)
+        if reply.status == 201:
+            self.orders.append(reply.json["id"])
+
+    @precondition(lambda self: self.orders)
+    @rule(
+        pick=PICK,
+        fault=FAULTS,
+        tabs=st.sampled_from([1, 1, 2]),
+        pay=st.sampled_from([None, "succeed", "succeed", "async_succeed", "decline"]),
+    )
+    def attendee_checks_out(
+        self, pick: int, fault: tuple[str, int] | None, tabs: int, pay: str | None
+    ) -> None:
+        """Checkout of a pending order (``tabs`` = 2: the same call from two tabs)."""
+        self._step("attendee_checks_out")
+        order_id = _pick(self.orders, pick)
+        for _ in range(tabs):
+            self._faulted(fault)
+            reply = self.world.api(
+                "POST", f"{ORDERS}/{order_id}/checkout", URLS, ATTENDEE, function="checkout"
+            )
+            self._clear_faults()
+            self._outcome("order_checkout", reply)
+            if reply.status == 200 and reply.json["session_id"] not in self.sessions:
+                self.sessions.append(reply.json["session_id"])
+            if reply.status == 200 and pay is not None:
+                self._pay(reply.json["session_id"], pay)  # most customers pay right away
+
+    def _pay(self, session_id: str, outcome: str) -> None:
+        from local.stripe_emulator.checkout import PaymentRefused
+
+        try:
+            self.world.emulator.pay(session_id, outcome)
+            STATS.outcome(f"pay:{outcome}")
+        except PaymentRefused:
+            STATS.outcome("pay:refused")
+
+    @precondition(lambda self: self.sessions)
+    @rule(
+        pick=PICK, outcome=st.sampled_from(["succeed", "succeed", "decline", "async_succeed", "async_fail"])
+    )
+    def customer_pays(self, pick: int, outcome: str) -> None:
+        """The customer submits the hosted page of any session (paying both tabs included)."""
+        self._step("customer_pays")
+        self._pay(_pick(self.sessions, pick), outcome)
+
+    @precondition(lambda self: self.sessions)
+    @rule(pick=PICK)
+    def bank_settles_async_payment(self, pick: int) -> None:
+        self._step("bank_settles_async_payment")
+        try:
+            self.world.emulator.complete_async(_pick(self.sessions, pick))
+            STATS.outcome("async:completed")
+        except Exception:  # no async payment is pending on that session: nothing to settle
+            STATS.outcome("async:nothing_pending")
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=PICK, fault=FAULTS, by_staff=st.booleans())
+    def order_cancelled(self, pick: int, fault: tuple[str, int] | None, by_staff: bool) -> None:
+        self._step("order_cancelled")
+        self._faulted(fault)
+        claims = STAFF if by_staff else ATTENDEE
+        reply = self.world.api(
+            "POST", f"{ORDERS}/{_pick(self.orders, pick)}/cancel", None, claims, function="checkout"
+        )
+        self._clear_faults()
+        self._outcome("order_cancel", reply)
+
+    @precondition(lambda self: self.orders)
+    @rule(pick=PICK, credit_pick=PICK)
+    def attendee_applies_credit(self, pick: int, credit_pick: int) -> None:
+        self._step("attendee_applies_credit")
+        reply = self.world.api("GET", f"/v1/conferences/{CID}/credits", claims=ATTENDEE)
+        assert reply.status == 200, reply.text
+        credits = [c["id"] for c in reply.json["items"]]
+        if not credits:
+            STATS.outcome("credit_apply:none")
+            return
+        body = {"order_id": _pick(self.orders, pick)}
+        reply = self.world.api(
+            "POST",
+            f"/v1/conferences/{CID}/credits/{_pick(credits, credit_pick)}/apply",
+            body,
+            ATTENDEE,
+            function="refunds",
+        )
+        self._outcome("credit_apply", reply)
+
+    # -- staff refunds ---------------------------------------------------------------------------
+
+    def _refund_body(self, order_id: str, share: str, destination: str) -> dict[str, Any] | None:
+        order = self._order(order_id)
+        left = int(order["amount_paid"]) - int(order["amount_refunded"])
+        amount = {
+            "all": left,
+            "half": (left // 2) // 100 * 100,
+            "small": 1000,
+            "magic": 1013,
+            "over": left + 100,
+        }[share]
+        if amount <= 0:
+            return None
+        return {"amount": amount, "reason": "requested_by_customer", "destination": destination}
+
+    @precondition(lambda self: self.orders)
+    @rule(
+        pick=PICK,
+        share=st.sampled_from(["all", "half", "small", "magic", "over"]),
+        destination=st.sampled_from(["card", "card", "store_credit"]),
+        key=st.sampled_from(["none", "new", "repeat", "other_staff"]),
+        fault=FAULTS,
+    )
+    def staff_refunds_order(
+        self, pick: int, share: str, destination: str, key: str, fault: tuple[str, int] | None
+    ) -> None:
+        """A staff refund; ``repeat`` sends the last keyed request again, ``other_staff`` its key from someone else."""
+        self._step("staff_refunds_order")
+        if key in ("repeat", "other_staff") and self.keys:
+            path, headers, body = self.keys[-1]
+            claims = STAFF if key == "repeat" else STAFF_2
+        else:
+            order_id = _pick(self.orders, pick)
+            maybe = self._refund_body(order_id, share, destination)
+            if maybe is None:
+                STATS.outcome("order_refund:nothing_left")
+                return
+            body, claims = maybe, STAFF
+            path = f"{ORDERS}/{order_id}/refunds"
+            headers = {"Idempotency-Key": uuid.uuid4().hex} if key != "none" else {}
+            if headers:
+                self.keys.append((path, headers, body))
+        self._faulted(fault)
+        reply = self.world.api("POST", path, body, claims, function="refunds", headers=headers)
+        self._clear_faults()
+        self._outcome(f"order_refund_{body['destination']}", reply)
+
+    @precondition(lambda self: self.orders)
+    @rule(
+        pick=PICK,
+        crash=CRASHES,
+        destination=st.sampled_from(["card", "store_credit"]),
+        recovery=st.sampled_from(["retry", "sweep"]),
+    )
+    def refund_crashes_then_recovers(
+        self, pick: int, crash: tuple[str, str, str], destination: str, recovery: str
+    ) -> None:
+        """A refund dies between two phases; the same request is retried with its key, or the sweep runs."""
+        self._step("refund_crashes_then_recovers")
+        order_id = _pick(self.orders, pick)
+        body = self._refund_body(order_id, "half", destination)
+        if body is None:
+            STATS.outcome("crash_refund:nothing_left")
+            return
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        path = f"{ORDERS}/{order_id}/refunds"
+        with self.world.crash_once(*crash) as fired:
+            try:
+                reply = self.world.api("POST", path, body, STAFF, function="refunds", headers=headers)
+                STATS.outcome(f"crash_refund:{reply.status}")
+            except InjectedCrash:
+                STATS.outcome("crash_refund:raised")
+        STATS.outcome(f"crash_fired:{fired['fired']}")
+        if recovery == "retry":
+            reply = self.world.api("POST", path, body, STAFF, function="refunds", headers=headers)
+            self._outcome("crash_refund_retry", reply)
+        else:
+            self.world.advance(11 * 60)
+            self.world.sweep()
+
+    # -- Stripe's dashboard and the bank -------------------------------------------------------------
+
+    def _intents(self) -> list[dict[str, Any]]:
+        page = self.world.stripe.v1.payment_intents.list(params={"limit": 100})
+        return [i.to_dict() for i in page.auto_paging_iter() if i.status == "succeeded"]
+
+    @rule(pick=PICK, share=st.sampled_from(["all", "part"]))
+    def dashboard_refund(self, pick: int, share: str) -> None:
+        """Someone refunds a payment in Stripe's dashboard (no metadata of ours on the refund)."""
+        self._step("dashboard_refund")
+        intents = self._intents()
+        if not intents:
+            STATS.outcome("dashboard_refund:none")
+            return
+        intent = _pick(intents, pick)
+        charge = self.world.stripe.v1.charges.retrieve(intent["latest_charge"]).to_dict()
+        left = int(charge["amount"]) - int(charge["amount_refunded"])
+        amount = left if share == "all" else min(left, 1000)
+        if amount <= 0:
+            STATS.outcome("dashboard_refund:nothing_left")
+            return
+        self.world.stripe.v1.refunds.create(params={"payment_intent": intent["id"], "amount": amount})
+        STATS.outcome("dashboard_refund:ok")
+
+    @rule(pick=PICK)
+    def bank_fails_refund(self, pick: int) -> None:
+        """A refund that succeeded fails at the bank later."""
+        self._step("bank_fails_refund")
+        page = self.world.stripe.v1.refunds.list(params={"limit": 100})
+        live = [r.id for r in page.auto_paging_iter() if r.status == "succeeded"]
+        if not live:
+            STATS.outcome("bank_fail:none")
+            return
+        self.world.emulator.fail_refund(_pick(live, pick))
+        STATS.outcome("bank_fail:ok")
+
+    @rule(pick=PICK, share=st.sampled_from(["all", "part"]))
+    def cardholder_disputes(self, pick: int, share: str) -> None:
+        """The cardholder charges back a payment (whole or in part); Stripe withdraws the money."""
+        self._step("cardholder_disputes")
+        intents = self._intents()
+        if not intents:
+            STATS.outcome("dispute:none")
+            return
+        intent = _pick(intents, pick)
+        amount = None if share == "all" else min(int(intent["amount"]), 1000)
+        try:
+            self.world.emulator.open_dispute(intent["id"], amount)
+            STATS.outcome("dispute:opened")
+        except Exception as exc:  # the emulator refuses a second dispute on a charge, as Stripe does
+            STATS.outcome(f"dispute:refused:{type(exc).__name__}")
+
+    @rule(pick=PICK, won=st.booleans())
+    def dispute_closes(self, pick: int, won: bool) -> None:
+        """The network closes an open dispute, won (money reinstated) or lost."""
+        self._step("dispute_closes")
+        page = self.world.stripe.v1.disputes.list(params={"limit": 100})
+        open_ones = [d.id for d in page.auto_paging_iter() if d.status not in ("won", "lost")]
+        if not open_ones:
+            STATS.outcome("dispute_close:none")
+            return
+        self.world.emulator.close_dispute(_pick(open_ones, pick), "won" if won else "lost")
+        STATS.outcome(f"dispute_close:{'won' if won else 'lost'}")
+
+    # -- the network ------------------------------------------------------------------------------
+
+    @precondition(lambda self: not self.world.holding)
+    @rule()
+    def network_holds_events(self) -> None:
+        self._step("network_holds_events")
+        self.world.emulator.hold_events()
+        self.world.holding = True
+
+    @precondition(lambda self: self.world.holding)
+    @rule(reverse=st.booleans())
+    def network_releases_events(self, reverse: bool) -> None:
+        self._step("network_releases_events")
+        STATS.outcome(f"released:{self.world.emulator.release_events(reverse=reverse) > 0}")
+        self.world.holding = False
+
+    @rule(n=st.integers(1, 4))
+    def network_duplicates_events(self, n: int) -> None:
+        self._step("network_duplicates_events")
+        self.world.emulator.duplicate_next_delivery(n)
+
+    @rule(n=st.integers(1, 3))
+    def network_loses_events(self, n: int) -> None:
+        """The next ``n`` events never get through: Stripe retries, then gives up."""
+        self._step("network_loses_events")
+        self.world.receiver.drop_next += n
+        self.lost = True
+
+    # -- time and the sweep -------------------------------------------------------------------------
+
+    @rule(minutes=st.sampled_from([1, 11, 31, 61, 25 * 60]), then_sweep=st.booleans())
+    def time_passes(self, minutes: int, then_sweep: bool) -> None:
+        """Both clocks move past holds, session expiries, async results and late bank failures."""
+        self._step("time_passes")
+        self.world.advance(minutes * 60)
+        if then_sweep:
+            self._sweep()
+
+    @rule()
+    def sweep_runs(self) -> None:
+        self._step("sweep_runs")
+        self._sweep()
+
+    def _sweep(self) -> None:
+        self.world.settle()
+        self.world.receiver.drop_next = 0
+        report = self.world.sweep()
+        if report is not None and not self.world.holding:
+            self.world.settle()
+            self.world.receiver.dropping.clear()
+            self.lost = False
+        STATS.outcome(f"sweep:{report is not None}")
+
+    # -- the books -------------------------------------------------------------------------------------
+
+    @invariant()
+    def books_balance(self) -> None:
+        """Once what can arrive has arrived, the audit finds nothing."""
+        self.world.settle()
+        with_stripe = not self.world.holding and not self.lost
+        breaks = []
+        for found in oracle.audit(CID, self.world.stripe, with_stripe=with_stripe):
+            if found.invariant in KNOWN:
+                STATS.outcome(f"known:{found.invariant}")
+            else:
+                breaks.append(found)
+        assert not breaks, "the books do not balance:\n" + "\n".join(str(b) for b in breaks)
