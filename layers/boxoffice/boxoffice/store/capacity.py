@@ -24,7 +24,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from boxoffice.errors import BoxofficeError, InvalidState
-from boxoffice.store.base import Item, get_or_none, is_condition_failure, now, transaction
+from boxoffice.store.base import Item, get_or_none, now
 
 VENUE = "venue"
 
@@ -182,23 +182,3 @@ def set_capacity_in(
     else:
         actions += [Counter.capacity.set(capacity), Counter.free.set(capacity - held)]
     tx.update(_ref(conference_id, scope), actions=actions, condition=guard, add_version_condition=False)
-
-
-def set_capacity(conference_id: str, scope: str, capacity: int | None, attempts: int = 5) -> Counter:
-    """Set one counter's capacity on its own (see :func:`set_capacity_in`), retrying a moved ``held``."""
-    for _ in range(attempts):
-        current = get(conference_id, scope)
-        try:
-            with transaction() as tx:
-                set_capacity_in(tx, conference_id, scope, capacity, current)
-        except TransactWriteError as exc:
-            if is_condition_failure(exc) or "TransactionConflict" in str(exc):
-                continue
-            raise
-        return get(conference_id, scope) or _ref(conference_id, scope)
-    raise InvalidState("units were being held while the capacity changed; retry")
-
-
-def all_counters(conference_id: str, scopes: Iterable[str]) -> dict[str, Counter]:
-    """The counters of the given scopes that exist (an item with none has never been limited)."""
-    return get_many(conference_id, scopes)
