@@ -22,7 +22,7 @@ AWS_REGION ?= us-east-1
 
 export DYNAMODB_LOCAL_DIR := $(abspath $(DDB_LOCAL_DIR))
 
-.PHONY: help setup run reset test lint test-unit test-integration test-e2e test-artifact test-explore test-fuzz explore build lock validate clean bench-intake bench-imports bench-vouchers
+.PHONY: help setup run reset test lint test-unit test-integration test-e2e test-artifact test-explore test-fuzz explore build lock validate clean bench-intake bench-imports bench-vouchers bench-rush
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -145,6 +145,9 @@ bench-intake: $(VENV)/.installed ## 2,000 signed webhooks (30% duplicates) on th
 
 bench-vouchers: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Voucher issuance: requests, WCU and time for 25-10,000 codes vs the budget
 	$(PY) -m bench.vouchers
+
+bench-rush: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Sale rush on DynamoDB Local: 400 buyers for the last 100 units, and for a 10-use code
+	$(PY) -m bench.rush
 
 bench-imports: $(VENV)/.installed ## Cold import time of each function (median of 5 fresh interpreters)
 	$(PY) -m bench.imports

@@ -131,6 +131,9 @@ def test_staff_put_catalog_entries_for_their_conference_only(api, demo):
         "price": 30000,
         "bulk_enabled": False,
         "requires_voucher": False,
+        "capacity": None,
+        "available": None,
+        "sold_out": False,
     }
 
 

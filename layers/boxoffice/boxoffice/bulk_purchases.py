@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pynamodb.exceptions import TransactWriteError
 
 from boxoffice import bus, money, store, voucher_codes
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected, session_params
@@ -31,12 +32,15 @@ from boxoffice.conferences import ENTRY_ID_PATTERN
 from boxoffice.errors import BoxofficeError, NotFound, PaymentProviderError, Unavailable
 from boxoffice.observability import logger
 from boxoffice.store import bulk_purchases as records
+from boxoffice.store import capacity as counters
 from boxoffice.store import vouchers as voucher_store
 
 FULFILLMENT_LEASE = timedelta(minutes=3)
 """Longer than a 10,000-code fulfillment takes, shorter than Lambda's first async retry."""
 MAX_DESCRIPTION = 200
 SEGMENT_DRAWS = 8
+BLOCK_HELD, BLOCK_RELEASED = "held", "released"
+BLOCK_ATTEMPTS = 6
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -362,6 +366,191 @@ def list_purchases(
     return BulkPurchasePage(items=items, next=encode_cursor(last))
 
 
+# --- the sponsor block (DOMAIN.md "Capacity") ------------------------------------------------------------------
+
+
+def block_units(purchase: records.BulkPurchase) -> dict[str, int]:
+    """What the purchase's block holds: ``quantity`` on each limited scope of its items (the ticket
+    type's and the venue's, the add-on's). Empty when none is limited: then nothing is held."""
+    conference_id, quantity = purchase.conference_id, int(purchase.quantity)
+    units: dict[str, int] = {}
+    if purchase.ticket_type_id is not None:
+        ticket = store.get_ticket_type(conference_id, purchase.ticket_type_id)
+        if ticket is not None and ticket.counted:
+            units[counters.ticket_scope(purchase.ticket_type_id)] = quantity
+        conference = store.get_conference(conference_id)
+        if conference is not None and conference.venue_counted:
+            units[counters.VENUE] = quantity
+    if purchase.addon_id is not None:
+        addon = store.get_addon(conference_id, purchase.addon_id)
+        if addon is not None and addon.counted:
+            units[counters.addon_scope(purchase.addon_id)] = quantity
+    return units
+
+
+def _hold_actions(purchase: records.BulkPurchase, units: dict[str, int]) -> list[Any]:
+    if not units:
+        return []
+    quantity = int(purchase.quantity)
+    return [
+        records.BulkPurchase.block.set(units),
+        records.BulkPurchase.block_state.set(BLOCK_HELD),
+        records.BulkPurchase.block_left_ticket.set(quantity if purchase.ticket_type_id else 0),
+        records.BulkPurchase.block_left_addon.set(quantity if purchase.addon_id else 0),
+    ]
+
+
+def _no_block_held() -> Any:
+    return records.BulkPurchase.block_state.does_not_exist() | (
+        records.BulkPurchase.block_state == BLOCK_RELEASED
+    )
+
+
+def _move_holding_block(
+    purchase: records.BulkPurchase, to_state: str, actions: list[Any]
+) -> records.BulkPurchase:
+    """Move the purchase to ``to_state`` and hold its block, in one transaction.
+
+    The block's units are taken from the counters guarded by what is free: a purchase that does not
+    fit is refused with ``sold_out`` and nothing changes (no money has moved: this runs before
+    Stripe is called). Raises TransitionRejected (with the current record) when the purchase moved.
+    """
+    for attempt in range(BLOCK_ATTEMPTS):
+        units = block_units(purchase)
+        if not units:
+            return store.transition(purchase, to_state, records.MACHINE, actions)
+        scopes: list[str] = []
+        try:
+            with store.transaction() as tx:
+                store.transition_in(
+                    tx, purchase, to_state, records.MACHINE, [*actions, *_hold_actions(purchase, units)],
+                    attr="status", also=_no_block_held(),
+                )  # fmt: skip
+                scopes = counters.take_in(tx, purchase.conference_id, units)
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            short = counters.sold_out(exc, 1, scopes, units) if reasons else None
+            if short is not None:
+                raise short from exc
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                current = records.get(purchase.conference_id, purchase.purchase_id)
+                raise store.TransitionRejected(
+                    f"bulk purchase is {current.status if current else 'gone'}; cannot move to {to_state}",
+                    current=current,
+                ) from exc
+            if attempt + 1 == BLOCK_ATTEMPTS or not reasons:
+                raise
+            continue  # a conflict on a busy counter
+        fresh = records.get(purchase.conference_id, purchase.purchase_id)
+        assert fresh is not None
+        logger.info("sponsor block held", extra={"bulk_purchase_id": purchase.purchase_id, "units": units})
+        return fresh
+    raise AssertionError("unreachable")
+
+
+def _block_release(purchase: records.BulkPurchase) -> dict[str, int]:
+    """What releasing the block now gives back per scope: the units orders have not drawn."""
+    left = {"ticket": int(purchase.block_left_ticket or 0), "addon": int(purchase.block_left_addon or 0)}
+    return {
+        scope: left["addon" if scope.startswith("addon#") else "ticket"] for scope in (purchase.block or {})
+    }
+
+
+def _release_block_in(tx: Any, purchase: records.BulkPurchase) -> None:
+    """Add the block's release to ``tx``: its undrawn units back to the counters. The caller's guarded
+    write on the purchase (``block_state`` held → released, drawn counts as read) makes it once."""
+    counters.give_back_in(tx, purchase.conference_id, _block_release(purchase))
+
+
+def _block_guard(purchase: records.BulkPurchase) -> Any:
+    """The block is held, and no order drew from it or gave back since it was read."""
+    return (
+        (records.BulkPurchase.block_state == BLOCK_HELD)
+        & (records.BulkPurchase.block_left_ticket == int(purchase.block_left_ticket or 0))
+        & (records.BulkPurchase.block_left_addon == int(purchase.block_left_addon or 0))
+    )
+
+
+def _move_releasing_block(purchase: records.BulkPurchase, to_state: str) -> records.BulkPurchase:
+    """Move the purchase to ``to_state`` (failed, or back to pending) and release its block, at once."""
+    if purchase.block_state != BLOCK_HELD:
+        return store.transition(purchase, to_state, records.MACHINE)
+    with store.transaction() as tx:
+        store.transition_in(
+            tx, purchase, to_state, records.MACHINE,
+            [records.BulkPurchase.block_state.set(BLOCK_RELEASED)], also=_block_guard(purchase),
+        )  # fmt: skip
+        _release_block_in(tx, purchase)
+    logger.info("sponsor block released", extra={"bulk_purchase_id": purchase.purchase_id, "to": to_state})
+    return purchase
+
+
+def release_unredeemed(purchase: records.BulkPurchase) -> bool:
+    """A fully refunded purchase (its codes off) gives back the block units no order drew, once."""
+    for attempt in range(BLOCK_ATTEMPTS):
+        if purchase.status != records.REFUNDED or purchase.block_state != BLOCK_HELD:
+            return False
+        try:
+            with store.transaction() as tx:
+                tx.update(
+                    purchase,
+                    actions=[records.BulkPurchase.block_state.set(BLOCK_RELEASED)],
+                    condition=_block_guard(purchase) & (records.BulkPurchase.status == records.REFUNDED),
+                    add_version_condition=False,
+                )
+                _release_block_in(tx, purchase)
+            logger.info(
+                "refunded block released its unredeemed units",
+                extra={"bulk_purchase_id": purchase.purchase_id, "units": _block_release(purchase)},
+            )
+            return True
+        except TransactWriteError:
+            if attempt + 1 == BLOCK_ATTEMPTS:
+                raise
+            fresh = records.get(purchase.conference_id, purchase.purchase_id)
+            if fresh is None:
+                return False
+            purchase = fresh  # an order drew or gave back meanwhile, or a conflict: read again
+    return False
+
+
+def _rehold_after_failure(purchase: records.BulkPurchase, status: str = records.FAILED) -> None:
+    """The block comes back when the purchase does: a failed purchase that turns out paid (payment
+    evidence beats failure), or a full refund that failed at the bank (``status`` paid again).
+
+    It takes back what it gave back (the undrawn units, still recorded on the purchase). The money
+    was taken and the codes must work, so the units are taken even past capacity; an overrun is
+    flagged for staff rather than refusing codes someone paid for.
+    """
+    if purchase.status != status or purchase.block_state != BLOCK_RELEASED or not purchase.block:
+        return
+    units = _block_release(purchase)
+    try:
+        with store.transaction() as tx:
+            tx.update(
+                purchase,
+                actions=[records.BulkPurchase.block_state.set(BLOCK_HELD)],
+                condition=(records.BulkPurchase.status == status)
+                & (records.BulkPurchase.block_state == BLOCK_RELEASED),
+                add_version_condition=False,
+            )
+            counters.take_unguarded_in(tx, purchase.conference_id, units)
+    except TransactWriteError as exc:
+        if not store.is_condition_failure(exc):
+            raise
+        return
+    purchase.block_state = BLOCK_HELD
+    over = [
+        s
+        for s, c in counters.get_many(purchase.conference_id, units).items()
+        if c.capacity is not None and int(c.held) > int(c.capacity)
+    ]
+    if over:
+        reason = f"its sponsor block came back with its payment and put {', '.join(over)} over capacity"
+        store.add_attention(purchase, reason)
+        logger.warning("block re-held over capacity", extra={"bulk_purchase_id": purchase.purchase_id})
+
+
 def approve(conference_id: str, purchase_id: str, *, staff_user: str) -> BulkPurchaseView:
     """pending → approved, for comp deals only: a paid deal goes through checkout instead."""
     store.require_conference(conference_id)
@@ -371,8 +560,8 @@ def approve(conference_id: str, purchase_id: str, *, staff_user: str) -> BulkPur
             "only a comp deal (total 0) is approved; a paid deal goes through checkout"
         )
     try:
-        store.transition(
-            purchase, records.APPROVED, records.MACHINE, [records.BulkPurchase.approved_by.set(staff_user)]
+        purchase = _move_holding_block(
+            purchase, records.APPROVED, [records.BulkPurchase.approved_by.set(staff_user)]
         )
     except store.TransitionRejected as exc:
         raise InvalidPurchaseState(
@@ -452,11 +641,8 @@ def checkout(conference_id: str, purchase_id: str, request: CheckoutRequest, vie
             microsecond=0
         )
         try:
-            store.transition(
-                purchase,
-                records.PROCESSING,
-                records.MACHINE,
-                [records.BulkPurchase.checkout_expires_at.set(planned)],
+            purchase = _move_holding_block(
+                purchase, records.PROCESSING, [records.BulkPurchase.checkout_expires_at.set(planned)]
             )
         except store.TransitionRejected as exc:
             purchase = exc.current  # type: ignore[assignment]
@@ -474,8 +660,8 @@ def checkout(conference_id: str, purchase_id: str, request: CheckoutRequest, vie
         # Back to pending only when Stripe surely made no session; otherwise a retry (same key)
         # gets the session Stripe may have made.
         if exc.refused and purchase.checkout_session_id is None:
-            with contextlib.suppress(store.TransitionRejected):
-                store.transition(purchase, records.PENDING, records.MACHINE)
+            with contextlib.suppress(store.TransitionRejected, TransactWriteError):
+                _move_releasing_block(purchase, records.PENDING)
         raise
     expires_at = datetime.fromtimestamp(session["expires_at"], tz=store.now().tzinfo)
     stored = records.update_guarded(
@@ -605,6 +791,7 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
             "payment arrived for a failed purchase; fulfilling",
             extra={"bulk_purchase_id": purchase.purchase_id},
         )
+        _rehold_after_failure(purchase)
     mine = records.BulkPurchase.fulfillment_attempts == purchase.fulfillment_attempts
     try:
         codes = codes_of(purchase)
@@ -704,15 +891,19 @@ def mark_failed(conference_id: str, session: dict[str, Any]) -> None:
         return
     if purchase.checkout_session_id not in (None, session.get("id")):
         return  # an older session of this purchase
-    for _ in range(3):
+    for _ in range(BLOCK_ATTEMPTS):
         try:
-            store.transition(purchase, records.FAILED, records.MACHINE)
+            _move_releasing_block(purchase, records.FAILED)
             return
-        except store.TransitionRejected as exc:
-            # Only the version moved (e.g. the session id was stored meanwhile): decide again.
-            if exc.current is None or exc.current.status not in records.MACHINE.sources(records.FAILED):
+        except (store.TransitionRejected, TransactWriteError) as exc:
+            # The version moved (the session id was stored meanwhile), or the block was drawn or a
+            # counter was busy: decide again on a fresh read.
+            current = records.get(purchase.conference_id, purchase.purchase_id)
+            if current is None or current.status not in records.MACHINE.sources(records.FAILED):
                 return  # paid, refunded or already failed: a late event changes nothing
-            purchase = exc.current  # type: ignore[assignment]
+            if isinstance(exc, TransactWriteError) and not exc.cancellation_reasons:
+                raise
+            purchase = current
 
 
 # --- refunds and disputes --------------------------------------------------------------------------------------
@@ -772,6 +963,14 @@ def settle_refunds(purchase: records.BulkPurchase) -> None:
         logger.info(
             "bulk purchase refunded", extra={"bulk_purchase_id": purchase.purchase_id, "redeemed": redeemed}
         )
+        purchase.vouchers_deactivated = True
+    if (
+        purchase.status == records.REFUNDED
+        and purchase.vouchers_deactivated
+        and purchase.block_state == BLOCK_HELD
+    ):
+        # Only after every code is off: no order can draw from the block any more.
+        release_unredeemed(records.get(purchase.conference_id, purchase.purchase_id) or purchase)
 
 
 def _undo_refunded(purchase: records.BulkPurchase) -> None:
@@ -784,6 +983,9 @@ def _undo_refunded(purchase: records.BulkPurchase) -> None:
     records.update_guarded(
         purchase, [records.BulkPurchase.vouchers_deactivated.set(False)], records.BulkPurchase.PK.exists()
     )
+    fresh = records.get(purchase.conference_id, purchase.purchase_id)
+    if fresh is not None:
+        _rehold_after_failure(fresh, records.PAID)  # its codes work again: so does its block
     store.add_attention(
         purchase, "a full refund failed at the bank: the purchase is paid and its codes work again"
     )

@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pynamodb.exceptions import TransactWriteError
 
 from boxoffice import money, secrets, store
 from boxoffice.errors import InvalidState, NotFound
+from boxoffice.store import capacity as counters
 
 CONFERENCE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 ENTRY_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -24,6 +26,10 @@ DEFAULT_MAX_BULK_QUANTITY = 500
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Price = Annotated[int, Field(ge=0, le=money.MAX_AMOUNT, description="Minor units of the conference currency")]
+Capacity = Annotated[
+    int, Field(ge=0, le=10_000_000, description="Units that may be held and sold; null: unlimited")
+]
+CAPACITY_ATTEMPTS = 5
 
 
 class _Input(BaseModel):
@@ -47,6 +53,8 @@ class ConferenceInput(_Input):
     checkout_expiry_minutes: Annotated[int, Field(ge=30, le=1440)] | None = None
     order_hold_minutes: Annotated[int, Field(ge=30, le=1440)] | None = None
     max_bulk_quantity: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    ticket_capacity: Capacity | None = None
+    """The venue, shared by every ticket type. Omitted keeps the stored value; null removes it."""
     stripe_event_source: (
         Annotated[
             str,
@@ -79,6 +87,7 @@ class ConferenceView(BaseModel):
     checkout_expiry_minutes: int
     order_hold_minutes: int
     max_bulk_quantity: int
+    ticket_capacity: int | None = None
     stripe_event_source: str | None
     created_at: datetime
     updated_at: datetime
@@ -89,12 +98,14 @@ class TicketTypeInput(_Input):
     price: Price
     bulk_enabled: bool = False
     requires_voucher: bool = False
+    capacity: Capacity | None = None
 
 
 class AddOnInput(_Input):
     name: Name
     price: Price
     bulk_enabled: bool = False
+    capacity: Capacity | None = None
 
 
 class SponsorInput(_Input):
@@ -110,6 +121,10 @@ class TicketTypeView(BaseModel):
     price: int
     bulk_enabled: bool
     requires_voucher: bool
+    capacity: int | None = None
+    available: int | None = None
+    """Units left to sell (null when unlimited); in the catalog, also within the venue's."""
+    sold_out: bool = False
 
 
 class AddOnView(BaseModel):
@@ -117,6 +132,10 @@ class AddOnView(BaseModel):
     name: str
     price: int
     bulk_enabled: bool
+    capacity: int | None = None
+    available: int | None = None
+    """Units left to sell (null when unlimited)."""
+    sold_out: bool = False
 
 
 class SponsorView(BaseModel):
@@ -152,6 +171,7 @@ def _conference_view(conf: store.Conference) -> ConferenceView:
         checkout_expiry_minutes=int(conf.checkout_expiry_minutes),
         order_hold_minutes=int(conf.order_hold_minutes),
         max_bulk_quantity=int(conf.max_bulk_quantity),
+        ticket_capacity=None if conf.ticket_capacity is None else int(conf.ticket_capacity),
         stripe_event_source=conf.stripe_event_source,
         created_at=conf.created_at,
         updated_at=conf.updated_at,
@@ -187,8 +207,41 @@ def put_conference(conference_id: str, data: ConferenceInput) -> Saved[Conferenc
             conference_id,
             secrets.StripeKeys(secret_key=data.stripe.secret_key, webhook_secret=data.stripe.webhook_secret),
         )
-    store.save_conference(conf)
+    if "ticket_capacity" in data.model_fields_set and (
+        data.ticket_capacity is not None or conf.venue_counted
+    ):
+        conf.ticket_capacity = data.ticket_capacity
+        conf.venue_counted = True
+        _save_with_capacity(conf, conference_id, counters.VENUE, data.ticket_capacity)
+    else:
+        store.save_conference(conf)
     return Saved(created=created, item=_conference_view(conf))
+
+
+def _save_with_capacity(entry: store.Item, conference_id: str, scope: str, capacity: int | None) -> None:
+    """Save ``entry`` and its counter's capacity in one transaction, so they never disagree.
+
+    The entry is guarded by its version (a concurrent edit wins, InvalidState), the counter by the
+    ``held`` that was read: a sale that moved it meanwhile makes us read it again. Lowering the
+    capacity below what is held is refused with the held count.
+    """
+    for _ in range(CAPACITY_ATTEMPTS):
+        current = counters.get(conference_id, scope)
+        entry.updated_at = store.now()
+        try:
+            with store.transaction() as tx:
+                tx.save(entry)
+                counters.set_capacity_in(tx, conference_id, scope, capacity, current)
+            return
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                raise InvalidState(
+                    f"{type(entry).__name__} changed concurrently; read it again and retry"
+                ) from exc
+            if not reasons:
+                raise
+    raise InvalidState("units were being held while the capacity changed; retry")
 
 
 def get_conference(conference_id: str, *, include_inactive: bool) -> store.Conference:
@@ -200,7 +253,7 @@ def get_conference(conference_id: str, *, include_inactive: bool) -> store.Confe
 
 
 def _put_entry[E: store.Item](
-    conference_id: str, cls: type[E], entry_id: str, **fields: object
+    conference_id: str, cls: type[E], entry_id: str, scope: str | None = None, **fields: object
 ) -> tuple[E, bool]:
     conference = get_conference(conference_id, include_inactive=True)
     price = fields.get("price")
@@ -215,7 +268,12 @@ def _put_entry[E: store.Item](
         created = True
     for name, value in fields.items():
         setattr(entry, name, value)
-    store.put_catalog_entry(entry)  # type: ignore[arg-type]
+    if scope is not None and (fields.get("capacity") is not None or getattr(entry, "counted", None)):
+        entry.counted = True  # type: ignore[attr-defined]
+        capacity = fields.get("capacity")
+        _save_with_capacity(entry, conference_id, scope, capacity if isinstance(capacity, int) else None)
+    else:
+        store.put_catalog_entry(entry)  # type: ignore[arg-type]
     return entry, created
 
 
@@ -226,21 +284,46 @@ def _ticket_view(t: store.TicketType) -> TicketTypeView:
         price=int(t.price),
         bulk_enabled=t.bulk_enabled,
         requires_voucher=t.requires_voucher,
+        capacity=_int_or_none(t.capacity),
     )
 
 
 def _addon_view(a: store.AddOn) -> AddOnView:
-    return AddOnView(id=a.entry_id, name=a.name, price=int(a.price), bulk_enabled=a.bulk_enabled)
+    return AddOnView(
+        id=a.entry_id,
+        name=a.name,
+        price=int(a.price),
+        bulk_enabled=a.bulk_enabled,
+        capacity=_int_or_none(a.capacity),
+    )
+
+
+def _int_or_none(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _with_availability[V: (TicketTypeView, AddOnView)](view: V, *lefts: int | None) -> V:
+    """``available`` is the least of what the item's limits leave (null when none is limited)."""
+    limits = [left for left in lefts if left is not None]
+    available = min(limits) if limits else None
+    return view.model_copy(update={"available": available, "sold_out": available == 0})
 
 
 def put_ticket_type(conference_id: str, ticket_type_id: str, data: TicketTypeInput) -> Saved[TicketTypeView]:
-    entry, created = _put_entry(conference_id, store.TicketType, ticket_type_id, **data.model_dump())
-    return Saved(created=created, item=_ticket_view(entry))
+    scope = counters.ticket_scope(ticket_type_id)
+    entry, created = _put_entry(conference_id, store.TicketType, ticket_type_id, scope, **data.model_dump())
+    counter = counters.get(conference_id, scope) if entry.counted else None
+    view = _ticket_view(entry)
+    return Saved(created=created, item=_with_availability(view, counter.available if counter else None))
 
 
 def put_addon(conference_id: str, addon_id: str, data: AddOnInput) -> Saved[AddOnView]:
-    entry, created = _put_entry(conference_id, store.AddOn, addon_id, **data.model_dump())
-    return Saved(created=created, item=_addon_view(entry))
+    scope = counters.addon_scope(addon_id)
+    entry, created = _put_entry(conference_id, store.AddOn, addon_id, scope, **data.model_dump())
+    counter = counters.get(conference_id, scope) if entry.counted else None
+    return Saved(
+        created=created, item=_with_availability(_addon_view(entry), counter.available if counter else None)
+    )
 
 
 def put_sponsor(conference_id: str, sponsor_id: str, data: SponsorInput) -> Saved[SponsorView]:
@@ -258,19 +341,39 @@ def put_sponsor(conference_id: str, sponsor_id: str, data: SponsorInput) -> Save
 
 
 def catalog(conference_id: str, *, include_hidden: bool) -> CatalogView:
-    """What an attendee can buy. Ticket types that need a voucher are listed only for staff."""
+    """What an attendee can buy, each item with ``available`` (null when unlimited) and ``sold_out``.
+
+    Ticket types that need a voucher are listed only for staff. A ticket's ``available`` is also
+    within the venue's. The counters are read in one batch after the catalog's one query.
+    """
     conf: store.Conference | None = None
-    tickets: list[TicketTypeView] = []
-    addons: list[AddOnView] = []
+    ticket_items: list[store.TicketType] = []
+    addon_items: list[store.AddOn] = []
     for item in store.catalog_items(conference_id):
         if isinstance(item, store.Conference):
             conf = item
         elif isinstance(item, store.TicketType) and (include_hidden or not item.requires_voucher):
-            tickets.append(_ticket_view(item))
+            ticket_items.append(item)
         elif isinstance(item, store.AddOn):
-            addons.append(_addon_view(item))
+            addon_items.append(item)
     if conf is None or (not conf.is_active and not include_hidden):
         raise NotFound(f"conference {conference_id} not found")
+    scopes = [counters.ticket_scope(t.entry_id) for t in ticket_items if t.counted]
+    scopes += [counters.addon_scope(a.entry_id) for a in addon_items if a.counted]
+    if conf.venue_counted:
+        scopes.append(counters.VENUE)
+    found = counters.get_many(conference_id, scopes)
+
+    def left(scope: str) -> int | None:
+        counter = found.get(scope)
+        return counter.available if counter is not None else None
+
+    venue = left(counters.VENUE)
+    tickets = [
+        _with_availability(_ticket_view(t), left(counters.ticket_scope(t.entry_id)), venue)
+        for t in ticket_items
+    ]
+    addons = [_with_availability(_addon_view(a), left(counters.addon_scope(a.entry_id))) for a in addon_items]
     return CatalogView(
         id=conf.conference_id, name=conf.name, currency=conf.currency, ticket_types=tickets, addons=addons
     )

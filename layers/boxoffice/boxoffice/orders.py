@@ -32,6 +32,8 @@ from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected
 from boxoffice.conferences import ENTRY_ID_PATTERN
 from boxoffice.errors import BoxofficeError, InvalidState, NotFound, ValidationFailed
 from boxoffice.observability import logger
+from boxoffice.store import bulk_purchases as purchase_records
+from boxoffice.store import capacity as counters
 from boxoffice.store import orders as records
 from boxoffice.store import vouchers as voucher_store
 from boxoffice.store.bulk_purchases import PaymentIntentLink
@@ -234,9 +236,12 @@ def _line_problem(index: int, field: str, message: str) -> ValidationFailed:
 
 
 def _catalog_lines(
-    conference_id: str, request: OrderRequest, voucher: voucher_store.Voucher | None
+    conference_id: str, request: OrderRequest, voucher: voucher_store.Voucher | None, counted: set[str]
 ) -> list[pricing.Line]:
-    """The request's lines at catalog prices; a hidden ticket type only where the voucher unlocks it."""
+    """The request's lines at catalog prices; a hidden ticket type only where the voucher unlocks it.
+
+    Adds to ``counted`` the capacity scopes of the items that have a counter (read with the items).
+    """
     lines: list[pricing.Line] = []
     for i, line in enumerate(request.lines):
         if line.ticket_type_id is not None:
@@ -251,6 +256,8 @@ def _catalog_lines(
                 if voucher is None or not voucher.unlocks_hidden_tickets or not in_scope:
                     raise _line_problem(i, "ticket_type_id", f"ticket type {line.ticket_type_id} not found")
             price = int(ticket.price)
+            if ticket.counted:
+                counted.add(counters.ticket_scope(line.ticket_type_id))
             lines.append(
                 pricing.Line(
                     line.ticket_type_id, None, line.quantity, price, hidden=bool(ticket.requires_voucher)
@@ -262,6 +269,8 @@ def _catalog_lines(
             if addon is None:
                 raise _line_problem(i, "addon_id", f"add-on {line.addon_id} not found")
             price = int(addon.price)
+            if addon.counted:
+                counted.add(counters.addon_scope(str(line.addon_id)))
         lines.append(pricing.Line(line.ticket_type_id, line.addon_id, line.quantity, price))
     return lines
 
@@ -291,6 +300,81 @@ def _price(lines: list[pricing.Line], voucher: voucher_store.Voucher | None, cur
     return pricing.price(lines, discount, uses_left=left, grid=money.grid(currency))
 
 
+def _item_scopes(line: pricing.Line, counted: set[str]) -> list[str]:
+    """The limited capacity scopes a unit of ``line`` is held on (its item's, and the venue's)."""
+    if line.ticket_type_id is not None:
+        scopes = [counters.ticket_scope(line.ticket_type_id), counters.VENUE]
+    else:
+        scopes = [counters.addon_scope(str(line.addon_id))]
+    return [s for s in scopes if s in counted]
+
+
+def _discounted_units(lines: list[pricing.Line], voucher: voucher_store.Voucher, units: int) -> list[int]:
+    """Per line, how many of the ``units`` discounted units it has (pricing's order: most expensive
+    first, ties in line order)."""
+    discount = _discount_of(voucher)
+    ranked = sorted(
+        (i for i, line in enumerate(lines) if discount.applies_to(line)), key=lambda i: -lines[i].unit_price
+    )
+    out = [0] * len(lines)
+    for i in ranked:
+        out[i] = min(lines[i].quantity, units)
+        units -= out[i]
+    return out
+
+
+@dataclass(frozen=True)
+class _Holding:
+    """What an order holds: units per counter scope, and what it draws from its code's sponsor block."""
+
+    units: dict[str, int]
+    block: records.BlockDraw | None
+    block_units: dict[str, int]
+
+
+def _plan_holding(
+    conference_id: str,
+    lines: list[pricing.Line],
+    priced: pricing.Priced,
+    voucher: voucher_store.Voucher | None,
+    counted: set[str],
+) -> _Holding:
+    """Units per limited scope; the discounted units of a sponsor block's items come from the block
+    (as far as it has them left, read now and guarded at commit), not from the counters."""
+    units: dict[str, int] = {}
+    for line in lines:
+        for scope in _item_scopes(line, counted):
+            units[scope] = units.get(scope, 0) + line.quantity
+    purchase = None
+    if voucher is not None and voucher.bulk_purchase_id and priced.units:
+        purchase = purchase_records.get(conference_id, voucher.bulk_purchase_id)
+    if purchase is None or purchase.block_state != records.BLOCK_HELD or not purchase.block:
+        return _Holding(units, None, {})
+    left = {"ticket": int(purchase.block_left_ticket or 0), "addon": int(purchase.block_left_addon or 0)}
+    draws = {"ticket": 0, "addon": 0}
+    block_units: dict[str, int] = {}
+    for line, n in zip(lines, _discounted_units(lines, voucher, priced.units), strict=True):
+        kind = "ticket" if line.ticket_type_id is not None else "addon"
+        own = purchase.ticket_type_id if kind == "ticket" else purchase.addon_id
+        if not n or (line.ticket_type_id or line.addon_id) != own:
+            continue
+        take = min(n, left[kind] - draws[kind])
+        if take <= 0:
+            continue
+        draws[kind] += take
+        for scope in _item_scopes(line, set(purchase.block)):
+            block_units[scope] = block_units.get(scope, 0) + take
+            if scope in units:
+                units[scope] -= take
+    units = {s: n for s, n in units.items() if n > 0}
+    if not any(draws.values()):
+        return _Holding(units, None, {})
+    return _Holding(units, records.BlockDraw(purchase, draws["ticket"], draws["addon"]), block_units)
+
+
+_NO_HOLDING = _Holding({}, None, {})
+
+
 def _new_reference() -> str:
     return "ORD-" + "".join(secrets.choice(voucher_codes.ALPHABET) for _ in range(6))
 
@@ -305,10 +389,12 @@ def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView
     voucher = voucher_store.get_voucher(conference_id, code) if code else None
     if code is not None and (reason := voucher_problem(voucher, at)):
         raise VoucherInvalid(reason)
-    lines = _catalog_lines(conference_id, request, voucher)
+    counted = {counters.VENUE} if conference.venue_counted else set()
+    lines = _catalog_lines(conference_id, request, voucher, counted)
     priced = _price(lines, voucher, conference.currency)
-    draws = repriced = 0
+    draws = repriced = replanned = 0
     while draws < REFERENCE_DRAWS:
+        holding = _plan_holding(conference_id, lines, priced, voucher, counted) if counted else _NO_HOLDING
         if priced.total > money.MAX_AMOUNT:
             raise ValidationFailed("the order total is more than Stripe can charge at once")
         free = priced.total == 0
@@ -337,6 +423,12 @@ def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView
             total=priced.total,
             voucher_code=code,
             voucher_units=priced.units if code else None,
+            held_units=holding.units or None,
+            block_purchase_id=holding.block.purchase.purchase_id if holding.block else None,
+            block_draws={"ticket": holding.block.ticket, "addon": holding.block.addon}
+            if holding.block
+            else None,
+            block_units=holding.block_units or None,
             paid_announced=None,
             created_at=at,
             updated_at=at,
@@ -354,9 +446,17 @@ def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView
             order.hold_expires_at = at + timedelta(minutes=int(conference.order_hold_minutes))
             records.pending_index(order)
         try:
-            _create_with_retries(order, payment, None if voucher is None else int(voucher.max_uses))
+            _create_with_retries(
+                order, payment, None if voucher is None else int(voucher.max_uses), holding.block
+            )
         except records.ReferenceTaken:
             draws += 1
+            continue
+        except records.BlockMoved as exc:
+            # The block was released or drawn meanwhile: plan again from a fresh read of it.
+            replanned += 1
+            if replanned > REPRICES:
+                raise InvalidState("the voucher's sponsor block kept changing; retry") from exc
             continue
         except records.VoucherRefused as exc:
             # A racer took uses meanwhile: price again with what is left, or refuse.
@@ -378,12 +478,15 @@ def _back_off(attempt: int) -> None:
 
 
 def _create_with_retries(
-    order: records.Order, payment: records.Payment | None, voucher_max_uses: int | None
+    order: records.Order,
+    payment: records.Payment | None,
+    voucher_max_uses: int | None,
+    block: records.BlockDraw | None = None,
 ) -> None:
-    """DynamoDB cancels a transaction that meets a concurrent one on the same voucher; try again."""
+    """DynamoDB cancels a transaction that meets a concurrent one on the same voucher or counter; try again."""
     for attempt in range(TRANSACTION_ATTEMPTS):
         try:
-            records.create(order, payment, voucher_max_uses)
+            records.create(order, payment, voucher_max_uses, block)
             return
         except TransactWriteError as exc:
             reasons = exc.cancellation_reasons or []
@@ -745,6 +848,9 @@ def _record_session_payment(
             "payment recorded after its refund; order.paid not announced",
             extra={"order_id": order.order_id, "session": session.get("id")},
         )
+        fresh = records.get(order.conference_id, order.order_id)
+        if fresh is not None:
+            release_refunded_units(fresh)
     return status
 
 
@@ -853,6 +959,7 @@ def _cancel_record(order: records.Order) -> None:
     for attempt in range(TRANSACTION_ATTEMPTS):
         returns = credits.credit_returns(order)
         returned = sum(int(payment.amount) for payment, _, _ in returns)
+        block = _block_of(order)
         try:
             with store.transaction() as tx:
                 store.transition_in(
@@ -875,6 +982,7 @@ def _cancel_record(order: records.Order) -> None:
                         add_version_condition=False,
                     )
                 credits.add_credit_returns(tx, returns)
+                records.release_in(tx, order, block)
             return
         except TransactWriteError as exc:
             reasons = exc.cancellation_reasons or []
@@ -894,6 +1002,48 @@ def _cancel_record(order: records.Order) -> None:
                 raise
             _back_off(attempt)
             order = fresh  # the order or a credit moved meanwhile: decide again on fresh reads
+
+
+def _block_of(order: records.Order) -> purchase_records.BulkPurchase | None:
+    """The sponsor purchase whose block the order drew from, read now (None when it drew none)."""
+    if not order.block_purchase_id or not any((order.block_draws or {}).values()):
+        return None
+    return purchase_records.get(order.conference_id, order.block_purchase_id)
+
+
+def holds_units(order: records.Order) -> bool:
+    """Whether the order holds capacity units (on counters or drawn from a sponsor block)."""
+    return bool(order.held_units) or bool(order.block_units)
+
+
+def release_refunded_units(order: records.Order) -> bool:
+    """A fully refunded order gives its units back, once: ``units_released`` is set in the same
+    transaction, guarded on the order being refunded and not released yet. Its block draw goes
+    to the counters (its code's use is not given back). True when this call released them."""
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        if order.status != records.REFUNDED or order.units_released or not holds_units(order):
+            return False
+        try:
+            with store.transaction() as tx:
+                tx.update(
+                    order,
+                    actions=[records.Order.units_released.set(True)],
+                    condition=(records.Order.status == records.REFUNDED)
+                    & records.Order.units_released.does_not_exist(),
+                    add_version_condition=False,
+                )
+                records.release_in(tx, order, None, to_block=False)
+            break
+        except TransactWriteError as exc:
+            if store.is_condition_failure(exc):
+                return False
+            if attempt + 1 == TRANSACTION_ATTEMPTS:
+                raise
+            _back_off(attempt)  # a conflict on a busy counter: the flag still decides who releases
+            order = records.get(order.conference_id, order.order_id) or order
+    order.units_released = True
+    logger.info("refunded order released its units", extra={"order_id": order.order_id})
+    return True
 
 
 def sweep_expired_holds(conference_id: str) -> int:

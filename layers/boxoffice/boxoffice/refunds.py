@@ -295,12 +295,16 @@ def settle_order(order: order_records.Order) -> None:
             order.status not in (order_records.PAID, order_records.PARTIALLY_REFUNDED, order_records.REFUNDED)
             or order.status == wanted
         ):
-            return
+            break
         try:
             store.transition(order, wanted, order_records.MACHINE)
-            return
+            break
         except store.TransitionRejected as exc:
             order = exc.current  # type: ignore[assignment]
+    if order.status == order_records.REFUNDED:
+        from boxoffice import orders
+
+        orders.release_refunded_units(order)  # capacity: a fully refunded order's units, once
 
 
 def refund_id_for(owner_pk: str, caller: str, idempotency_key: str | None, attempt: int = 0) -> str:

@@ -9,7 +9,7 @@ reasons and emits a metric per break: nothing is corrected in either direction.
 A whole-conference audit walks sections in a fixed order (orders, bulk purchases, vouchers,
 credits, Stripe's checkout sessions, Stripe's events, our unfinished events); a page covers up to
 ``limit`` records and its ``next`` cursor says where the next page starts. Invariant 6 (capacity)
-has no records yet: :func:`check_capacity` is its hook.
+is checked once per audit, with the events: :func:`check_capacity`.
 
 Semantics tolerant of fields not yet on today's records: a Payment's ``own`` (absent = True), an
 order's ``voucher_units`` (absent = 1 with a code, else 0), a Credit's ``attention``/``frozen``.

@@ -60,6 +60,7 @@ class Run:
     checked: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _refunds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _usage: dict[str, int] | None = None
+    _orders: list[order_records.Order] | None = None
     _credits: dict[str, credit_records.Credit | None] = field(default_factory=dict)
 
     def stripe_refunds(self, payment_intent_id: str) -> list[dict[str, Any]]:
@@ -75,12 +76,18 @@ class Run:
             self._credits[credit_id] = credit_records.get(self.conference_id, credit_id)
         return self._credits[credit_id]
 
+    def all_orders(self) -> list[order_records.Order]:
+        """Every order of the conference, read once per run."""
+        if self._orders is None:
+            ids = book_records.all_order_ids(self.conference_id)
+            self._orders = book_records.get_many_orders(self.conference_id, ids)
+        return self._orders
+
     def usage(self) -> dict[str, int]:
         """Units each code has redeemed on orders that are not cancelled (every order of the conference)."""
         if self._usage is None:
             usage: dict[str, int] = defaultdict(int)
-            ids = book_records.all_order_ids(self.conference_id)
-            for order in book_records.get_many_orders(self.conference_id, ids):
+            for order in self.all_orders():
                 if order.voucher_code and order.status != order_records.CANCELLED:
                     usage[order.voucher_code] += voucher_units(order)
             self._usage = dict(usage)
@@ -517,16 +524,78 @@ def _check_double_paid(run: Run, credit: credit_records.Credit) -> list[Break]:
     ]  # fmt: skip
 
 
-# --- 6. capacity (no records yet) ------------------------------------------------------------------------------
+# --- 6. capacity -------------------------------------------------------------------------------------------------
+
+
+def expected_held(
+    orders: Iterable[order_records.Order], blocks: Iterable[purchases.BulkPurchase]
+) -> dict[str, int]:
+    """What each capacity counter must hold, from the records: every order that still holds its
+    units (not cancelled, not released by a full refund) with its counter units and its block
+    draws, plus every held sponsor block's undrawn units."""
+    held: dict[str, int] = defaultdict(int)
+    for order in orders:
+        if order.status == order_records.CANCELLED or getattr(order, "units_released", None):
+            continue
+        for field_name in ("held_units", "block_units"):
+            for scope, n in (getattr(order, field_name, None) or {}).items():
+                held[scope] += int(n)
+    for purchase in blocks:
+        if getattr(purchase, "block_state", None) != "held":
+            continue
+        left = {"ticket": int(purchase.block_left_ticket or 0), "addon": int(purchase.block_left_addon or 0)}
+        for scope in purchase.block or {}:
+            held[scope] += left["addon" if scope.startswith("addon#") else "ticket"]
+    return dict(held)
+
+
+def _all_purchases(conference_id: str) -> list[purchases.BulkPurchase]:
+    found: list[purchases.BulkPurchase] = []
+    cursor = None
+    while True:
+        entries, cursor = purchases.list_entries(conference_id, None, limit=100, cursor=cursor)
+        found += purchases.get_many(conference_id, [e.purchase_id for e in entries]).values()
+        if not cursor:
+            return found
 
 
 def check_capacity(run: Run) -> list[Break]:
-    """Invariant 6 hook: units held by pending and paid orders and bulk blocks ≤ each capacity.
+    """Invariant 6: units held by pending and paid orders and sponsor blocks never exceed a capacity
+    (``capacity.item`` / ``capacity.venue``), and each counter equals what the orders and blocks
+    hold (``capacity.counter``): a counter that drifted would sell seats nobody has, or refuse
+    seats that are free."""
+    from boxoffice.store import capacity as counters
 
-    Capacity is not recorded by the services yet; when it is, derive held units from the orders and
-    blocks here (``capacity.item`` / ``capacity.venue``) and add a section for it.
-    """
-    return []
+    scopes = []
+    for item in store.catalog_items(run.conference_id):
+        if isinstance(item, store.TicketType) and item.counted:
+            scopes.append(counters.ticket_scope(item.entry_id))
+        elif isinstance(item, store.AddOn) and item.counted:
+            scopes.append(counters.addon_scope(item.entry_id))
+        elif isinstance(item, store.Conference) and item.venue_counted:
+            scopes.append(counters.VENUE)
+    if not scopes:
+        return []
+    found = counters.get_many(run.conference_id, scopes)
+    expected = expected_held(run.all_orders(), _all_purchases(run.conference_id))
+    breaks = []
+    for scope in sorted(set(scopes) | set(expected)):
+        run.checked["capacity"] += 1
+        counter = found.get(scope)
+        held = int(counter.held) if counter is not None else 0
+        if held != expected.get(scope, 0):
+            breaks.append(
+                new_break("capacity", scope, "capacity.counter", held, None,
+                     f"the counter holds {held} units but the orders and blocks hold {expected.get(scope, 0)}")
+            )  # fmt: skip
+        actual = max(held, expected.get(scope, 0))
+        if counter is not None and counter.capacity is not None and actual > int(counter.capacity):
+            invariant = "capacity.venue" if scope == counters.VENUE else "capacity.item"
+            breaks.append(
+                new_break("capacity", scope, invariant, actual, None,
+                     f"{actual} units are held or sold but the capacity is {int(counter.capacity)}")
+            )  # fmt: skip
+    return breaks
 
 
 # --- 2. money nobody keeps, and 7. events, from Stripe's side ----------------------------------------------------

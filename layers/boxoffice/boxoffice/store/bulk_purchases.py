@@ -94,6 +94,14 @@ class BulkPurchase(Item, discriminator="bulk_purchase"):
     """``open:{id}`` or ``lost:{id}`` while the payment is disputed or was charged back."""
     requested_by = UnicodeAttribute(attr_name="rb")
     approved_by = UnicodeAttribute(null=True, attr_name="ab")
+    block = JSONAttribute(null=True, attr_name="bk")
+    """The sponsor block: units held per capacity scope (``quantity`` on each limited scope of its items)."""
+    block_state = UnicodeAttribute(null=True, attr_name="bks")
+    """``held`` from checkout (approval for a comp deal); ``released`` once given back. Absent: none."""
+    block_left_ticket = NumberAttribute(null=True, attr_name="blt")
+    """Block units of the ticket type not yet drawn by orders redeeming its codes."""
+    block_left_addon = NumberAttribute(null=True, attr_name="bla")
+    """Block units of the add-on not yet drawn by orders redeeming its codes."""
 
     @classmethod
     def key(cls, conference_id: str, purchase_id: str) -> tuple[str, str]:

@@ -31,6 +31,10 @@ class Conference(Item, discriminator="conference"):
     checkout_expiry_minutes = NumberAttribute()
     order_hold_minutes = NumberAttribute()
     max_bulk_quantity = NumberAttribute()
+    ticket_capacity = NumberAttribute(null=True)
+    """The venue: shared by every ticket type. Absent: unlimited."""
+    venue_counted = BooleanAttribute(null=True)
+    """The venue's counter exists (a ticket capacity was set once): ticket sales write to it."""
 
     @classmethod
     def key(cls, conference_id: str) -> tuple[str, str]:
@@ -72,12 +76,18 @@ class TicketType(_CatalogEntry, discriminator="ticket_type"):
     price = NumberAttribute()
     bulk_enabled = BooleanAttribute(default=False)
     requires_voucher = BooleanAttribute(default=False)
+    capacity = NumberAttribute(null=True)
+    counted = BooleanAttribute(null=True)
+    """The item's capacity counter exists (a capacity was set once): its sales write to it."""
 
 
 class AddOn(_CatalogEntry, discriminator="addon"):
     PREFIX = "ADDON"
     price = NumberAttribute()
     bulk_enabled = BooleanAttribute(default=False)
+    capacity = NumberAttribute(null=True)
+    counted = BooleanAttribute(null=True)
+    """The item's capacity counter exists (a capacity was set once): its sales write to it."""
 
 
 class Sponsor(_CatalogEntry, discriminator="sponsor"):

@@ -12,6 +12,7 @@ active, inside its window (both ends inclusive), and ``times_used + units <= max
 is one unit: one ticket or one add-on).
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,8 +25,12 @@ from pynamodb.attributes import (
 )
 from pynamodb.exceptions import TransactWriteError
 
+from boxoffice.store import capacity
 from boxoffice.store.base import Item, StateMachine, get_or_none, now, transaction
+from boxoffice.store.bulk_purchases import BulkPurchase
 from boxoffice.store.vouchers import Voucher
+
+BLOCK_HELD, BLOCK_RELEASED = "held", "released"
 
 PENDING, PAID, CANCELLED, PARTIALLY_REFUNDED, REFUNDED = (
     "pending",
@@ -85,6 +90,15 @@ class Order(Item, discriminator="order"):
     """``open:{id}`` or ``lost:{id}`` while the payment is disputed or was charged back."""
     settling = UnicodeAttribute(null=True)
     """The session whose delayed payment (a bank debit) is still settling: the order is not cancelled."""
+    held_units = JSONAttribute(null=True)
+    """Units the order took from capacity counters, per scope; given back exactly on release."""
+    block_purchase_id = UnicodeAttribute(null=True)
+    block_draws = JSONAttribute(null=True)
+    """Units drawn from its code's sponsor block: ``{"ticket": n, "addon": m}``."""
+    block_units = JSONAttribute(null=True)
+    """The counter scopes those drawn units are held on (by the block), ``{scope: n}``."""
+    units_released = BooleanAttribute(null=True)
+    """Set, in the same write, when a fully refunded order gave its units back: it happens once."""
 
     @classmethod
     def key(cls, conference_id: str, order_id: str) -> tuple[str, str]:
@@ -202,11 +216,77 @@ class VoucherRefused(Exception):
     """The voucher's guard failed inside the creation transaction."""
 
 
-def create(order: Order, payment: Payment | None, voucher_max_uses: int | None = None) -> None:
-    """Order, reference, list entry, (comp payment) and the voucher's uses, all or nothing.
+class BlockMoved(Exception):
+    """The sponsor block's guard failed (released, or drawn by racers): plan the draw again."""
+
+
+@dataclass(frozen=True)
+class BlockDraw:
+    """Units an order takes from its code's sponsor block instead of the counters."""
+
+    purchase: BulkPurchase
+    ticket: int
+    addon: int
+
+
+def block_draw_in(tx: Any, draw: BlockDraw) -> None:
+    """Take the draw from the block: it must still be held and have the units left."""
+    actions: list[Any] = []
+    condition = BulkPurchase.block_state == BLOCK_HELD
+    if draw.ticket:
+        actions.append(BulkPurchase.block_left_ticket.add(-draw.ticket))
+        condition &= BulkPurchase.block_left_ticket >= draw.ticket
+    if draw.addon:
+        actions.append(BulkPurchase.block_left_addon.add(-draw.addon))
+        condition &= BulkPurchase.block_left_addon >= draw.addon
+    tx.update(draw.purchase, actions=actions, condition=condition, add_version_condition=False)
+
+
+def release_in(tx: Any, order: Order, purchase: BulkPurchase | None, *, to_block: bool = True) -> None:
+    """Add the order's units going back to ``tx``: its counter units, and its block draw back to the
+    block while the block is held (``purchase`` as read, guarded), else to the counters. A refunded
+    order's draw goes to the counters (``to_block=False``): its code's use is not given back.
+
+    The caller's write on the order (its state move or ``units_released`` flag) makes this once.
+    """
+    capacity.give_back_in(tx, order.conference_id, {k: int(v) for k, v in (order.held_units or {}).items()})
+    draws = order.block_draws or {}
+    if not order.block_purchase_id or not any(draws.values()):
+        return
+    if not to_block:
+        capacity.give_back_in(
+            tx, order.conference_id, {k: int(v) for k, v in (order.block_units or {}).items()}
+        )
+        return
+    assert purchase is not None, "the block's purchase is read before its units go back"
+    if purchase.block_state == BLOCK_HELD:
+        tx.update(
+            purchase,
+            actions=[
+                BulkPurchase.block_left_ticket.add(int(draws.get("ticket", 0))),
+                BulkPurchase.block_left_addon.add(int(draws.get("addon", 0))),
+            ],
+            condition=BulkPurchase.block_state == BLOCK_HELD,
+            add_version_condition=False,
+        )
+    else:
+        tx.condition_check(BulkPurchase, purchase.PK, purchase.SK, BulkPurchase.block_state != BLOCK_HELD)
+        units = {k: int(v) for k, v in (order.block_units or {}).items()}
+        capacity.give_back_in(tx, order.conference_id, units)
+
+
+def create(
+    order: Order,
+    payment: Payment | None,
+    voucher_max_uses: int | None = None,
+    block: BlockDraw | None = None,
+) -> None:
+    """Order, reference, list entry, (comp payment), the voucher's uses and the order's units, all or nothing.
 
     The order's ``voucher_units`` uses are taken from its ``voucher_code``, guarded against
-    ``voucher_max_uses`` as read; ``VoucherRefused`` when they are no longer there.
+    ``voucher_max_uses`` as read; ``VoucherRefused`` when they are no longer there. Its
+    ``held_units`` are taken from the capacity counters (``capacity.SoldOut`` when they do not
+    fit), and ``block`` from its code's sponsor block (``BlockMoved`` when that changed).
     """
     voucher_code = order.voucher_code
     units = voucher_units(order)
@@ -217,6 +297,9 @@ def create(order: Order, payment: Payment | None, voucher_max_uses: int | None =
         *OrderReference.key(order.conference_id, order.reference), order_id=order.order_id
     )
     at = now()
+    wanted = {k: int(v) for k, v in (order.held_units or {}).items()}
+    voucher_at = block_at = None
+    index, scopes = 3, list[str]()
     try:
         with transaction() as tx:
             tx.save(order, condition=Order.PK.does_not_exist())
@@ -224,6 +307,7 @@ def create(order: Order, payment: Payment | None, voucher_max_uses: int | None =
             tx.save(entry)
             if payment is not None:
                 tx.save(payment, condition=Payment.PK.does_not_exist())
+                index += 1
             if voucher_code is not None and units > 0:
                 assert voucher_max_uses is not None
                 voucher = Voucher(*Voucher.key(order.conference_id, voucher_code))
@@ -233,13 +317,23 @@ def create(order: Order, payment: Payment | None, voucher_max_uses: int | None =
                     condition=Voucher.PK.exists() & redemption_condition(at, units, voucher_max_uses),
                     add_version_condition=False,
                 )
+                voucher_at, index = index, index + 1
+            if block is not None and (block.ticket or block.addon):
+                block_draw_in(tx, block)
+                block_at, index = index, index + 1
+            scopes = capacity.take_in(tx, order.conference_id, wanted)
     except TransactWriteError as exc:
         reasons = exc.cancellation_reasons or []
         failed = [i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"]
         if 1 in failed:
             raise ReferenceTaken(order.reference) from exc
-        if voucher_code is not None and units > 0 and len(reasons) - 1 in failed:
-            raise VoucherRefused(voucher_code) from exc
+        if voucher_at is not None and voucher_at in failed:
+            raise VoucherRefused(str(voucher_code)) from exc
+        if block_at is not None and block_at in failed:
+            raise BlockMoved(order.block_purchase_id) from exc
+        short = capacity.sold_out(exc, index, scopes, wanted) if reasons else None
+        if short is not None:
+            raise short from exc
         raise
 
 
