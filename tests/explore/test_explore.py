@@ -12,7 +12,7 @@ import random
 import time
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from local.template import ROOT
@@ -24,7 +24,12 @@ CI_STEPS = int(os.environ.get("EXPLORE_STEPS", "20"))
 DATABASE = DirectoryBasedExampleDatabase(str(ROOT / ".cache" / "hypothesis"))
 
 
-def _run(examples: int, steps: int, seed: int | None = None) -> None:
+SHRINK = os.environ.get("EXPLORE_SHRINK", "1") != "0"
+"""Shrinking a sequence of real handler calls can take Hypothesis more than five minutes; a long
+exploration turns it off (``EXPLORE_SHRINK=0``) and keeps the failing sequence as generated."""
+
+
+def _run(examples: int, steps: int, seed: int | None = None, *, shrink: bool = SHRINK) -> None:
     from hypothesis import core
 
     case = BooksMachine.TestCase
@@ -35,10 +40,19 @@ def _run(examples: int, steps: int, seed: int | None = None) -> None:
         print_blob=True,
         database=DATABASE,
         suppress_health_check=list(HealthCheck),
+        phases=list(Phase) if shrink else [p for p in Phase if p is not Phase.shrink],
     )
     if seed is not None:
         core.global_force_seed = seed  # what pytest's --hypothesis-seed sets; one per batch here
     case().runTest()
+
+
+def _describe(exc: BaseException) -> str:
+    """The failure and the steps Hypothesis attached to it, for each distinct failure it found."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "\n".join(_describe(sub) for sub in exc.exceptions)
+    notes = "\n".join(getattr(exc, "__notes__", []))
+    return f"{type(exc).__name__}: {exc}\n{notes}"
 
 
 def test_books_balance_whatever_users_staff_stripe_and_the_network_do(world: object) -> None:
@@ -58,8 +72,7 @@ def test_explore_for_minutes(world: object) -> None:
         try:
             _run(int(os.environ.get("EXPLORE_BATCH", "5")), CI_STEPS, batch_seed)
         except Exception as exc:
-            notes = "\n".join(getattr(exc, "__notes__", []))
-            text = f"seed {batch_seed}: {exc}\n{notes}"
+            text = f"seed {batch_seed}:\n{_describe(exc)}"
             print(f"\n=== BREAK FOUND ===\n{text}", flush=True)
             failures.append(text)
     print("\n" + STATS.report())
