@@ -128,7 +128,7 @@ class BooksMachine(RuleBasedStateMachine):
         return order_id
 
     def _listed_orders(self) -> list[dict[str, Any]]:
-        reply = self.world.api("GET", f"{ORDERS}?limit=200", claims=STAFF)
+        reply = self.world.api("GET", ORDERS, claims=STAFF, query="limit=200")
         assert reply.status == 200, reply.text
         return list(reply.json["items"])
 

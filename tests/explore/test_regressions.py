@@ -37,3 +37,49 @@ def test_a_single_use_code_discounts_one_ticket_of_a_two_ticket_order(machine: B
         ),
         lambda: machine.attendee_orders(tickets=2, workshops=0, with_code=True, pick=0),
     )
+
+
+def _lost_payment_recovered_by_the_sweep(machine: BooksMachine) -> dict[str, object] | None:
+    """A paid order whose every webhook the network lost; the sweep reconciles them from Stripe."""
+    steps(
+        machine,
+        lambda: machine.attendee_orders(tickets=1, workshops=0, with_code=False, pick=0),
+        lambda: machine.network_loses_events(n=5),
+        lambda: machine.attendee_checks_out(pick=0, fault=None, tabs=1, pay="succeed"),
+    )
+    machine.world.settle()  # Stripe retried and gave up: only reconciliation can recover the events
+    machine.world.receiver.drop_next = 0
+    report = machine.world.sweep()
+    machine.world.settle()
+    machine.world.receiver.dropping.clear()
+    machine.lost = False
+    machine.books_balance()
+    return report
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the sweep audits the events it has just reconciled before any processor ran: "
+    "the healthy paid order keeps attention 'books: money.unclaimed_charge' for good",
+)
+def test_a_sweep_that_recovers_lost_payment_events_leaves_the_paid_order_unflagged(
+    machine: BooksMachine,
+) -> None:
+    """Invariant 2's flag is for money nobody owns; once the events are processed the order owns it."""
+    _lost_payment_recovered_by_the_sweep(machine)
+    (order,) = machine._listed_orders()
+    assert (order["status"], order["amount_paid"]) == ("paid", 25000)
+    assert order["attention"] is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the sweep's audit counts breaks (money.unclaimed_charge, event.unfinished: an event RECEIVED "
+    "a moment ago counts as stuck) for events it republished itself a moment before",
+)
+def test_a_sweep_that_recovers_lost_events_reports_no_books_breaks(machine: BooksMachine) -> None:
+    """The sweep's BooksBreak metric alarms staff; events in flight are not breaks."""
+    report = _lost_payment_recovered_by_the_sweep(machine)
+    assert report is not None
+    assert report["events_admitted"] > 0
+    assert report["books_breaks"] == 0

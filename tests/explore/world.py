@@ -289,9 +289,18 @@ class World:
         *,
         function: str = "api",
         headers: dict[str, str] | None = None,
+        query: str = "",
     ) -> Reply:
         """One HTTP request to a function's real handler, shaped as API Gateway sends it."""
-        return call(load_function(function).handler, method, path, body=body, claims=claims, headers=headers)
+        return call(
+            load_function(function).handler,
+            method,
+            path,
+            body=body,
+            claims=claims,
+            headers=headers,
+            query=query,
+        )
 
     def _webhook(self, delivery: Delivery) -> int:
         headers = {"content-type": "application/json; charset=utf-8"}
