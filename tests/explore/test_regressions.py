@@ -83,3 +83,51 @@ def test_a_sweep_that_recovers_lost_events_reports_no_books_breaks(machine: Book
     assert report is not None
     assert report["events_admitted"] > 0
     assert report["books_breaks"] == 0
+
+
+FAILED_BULK_REFUND = (
+    "a full refund of a bulk purchase that fails at the bank leaves the purchase 'refunded' and its codes "
+    "inactive, though its own payment is no longer refunded at all (bulk.status, bulk.codes_active)"
+)
+
+
+def _sponsor_pays_for_two_codes(machine: BooksMachine) -> None:
+    machine.sponsor_buys_codes(paid=True, quantity=2, max_uses=3, voucher="percentage", outcome="succeed")
+
+
+@pytest.mark.xfail(strict=True, reason=FAILED_BULK_REFUND)
+def test_a_staff_refund_of_a_whole_bulk_purchase_that_the_bank_fails_gives_the_codes_back(
+    machine: BooksMachine,
+) -> None:
+    """Invariant 4: codes are inactive exactly when the purchase's own payment is fully refunded."""
+    steps(
+        machine,
+        lambda: _sponsor_pays_for_two_codes(machine),
+        lambda: machine.staff_refund_purchase(pick=0, part=None, key=True),
+        lambda: machine.bank_fails_refund(pick=0),
+    )
+
+
+@pytest.mark.xfail(strict=True, reason=FAILED_BULK_REFUND)
+def test_a_dashboard_refund_of_a_whole_bulk_purchase_that_the_bank_fails_gives_the_codes_back(
+    machine: BooksMachine,
+) -> None:
+    """Found as: buy 2 codes, partial dispute won, dashboard refund of the rest, bank fails it; the dispute is not needed."""
+    steps(
+        machine,
+        lambda: _sponsor_pays_for_two_codes(machine),
+        lambda: machine.dashboard_refund(pick=0, share="all"),
+        lambda: machine.bank_fails_refund(pick=0),
+    )
+
+
+def test_a_partial_dashboard_refund_of_a_bulk_purchase_that_the_bank_fails_keeps_the_books(
+    machine: BooksMachine,
+) -> None:
+    """The partial case of the break above holds: the purchase stays paid, its codes active."""
+    steps(
+        machine,
+        lambda: _sponsor_pays_for_two_codes(machine),
+        lambda: machine.dashboard_refund(pick=0, share="part"),
+        lambda: machine.bank_fails_refund(pick=0),
+    )
