@@ -1,10 +1,11 @@
 """The exploration: Hypothesis runs the books machine, in CI (bounded) or for as long as asked.
 
 - ``make test-explore``: ``EXPLORE_EXAMPLES`` examples of up to ``EXPLORE_STEPS`` steps, under a
-  printed ``--hypothesis-seed`` so a failure replays; Hypothesis prints the shortest failing
-  sequence and its ``@reproduce_failure`` blob.
+  printed ``--hypothesis-seed`` so a failure replays; Hypothesis prints the failing sequence (the
+  shortest one with ``EXPLORE_SHRINK=1``) and its ``@reproduce_failure`` blob.
 - ``make explore``: batches of fresh seeds until ``EXPLORE_MINUTES`` have passed; every failure is
-  printed when it is found and again at the end, with the examples, steps and rule pairs covered.
+  printed when it is found and again at the end, with the examples, steps and rule pairs covered
+  and the money reached (card and credit refunds, credit applied, crashes recovered, ...).
 """
 
 import os
@@ -19,7 +20,7 @@ from local.template import ROOT
 from tests.explore.machine import BooksMachine
 from tests.explore.world import STATS
 
-CI_EXAMPLES = int(os.environ.get("EXPLORE_EXAMPLES", "12"))
+CI_EXAMPLES = int(os.environ.get("EXPLORE_EXAMPLES", "25"))
 CI_STEPS = int(os.environ.get("EXPLORE_STEPS", "20"))
 DATABASE = DirectoryBasedExampleDatabase(str(ROOT / ".cache" / "hypothesis"))
 
