@@ -35,7 +35,10 @@ def test_twenty_concurrent_card_refunds_of_30_on_a_100_order_refund_exactly_90(d
     won = [reply_of(o.result).json for o in result.outcomes if o.status == 201]
     assert len(won) == 3  # the balance holds three refunds of 30; the fourth finds 10 left
     assert all(body["status"] == "succeeded" for body in won)
-    assert result.conflicts >= 17, result.dynamodb  # every loser was refused by DynamoDB's condition
+    assert len([o for o in result.outcomes if o.status in (409, 422)]) == 17
+    # Refunds read Stripe first, which spreads the racers out: some losers see the spent balance
+    # before they write, the rest are refused by DynamoDB's condition. Both must have happened.
+    assert result.conflicts >= 1, result.dynamodb
     at_stripe = stripe_refunds(emulator, order["payment_intent_id"])
     assert sorted(r["id"] for r in at_stripe) == sorted(i for body in won for i in body["stripe_refund_ids"])
     assert sum(r["amount"] for r in at_stripe) == 9000
@@ -57,7 +60,8 @@ def test_card_and_store_credit_refunds_racing_on_one_order_never_exceed_its_bala
         if o.status == 201
     ]
     assert len(won) == 6  # six refunds of 15 fit in 100; the seventh finds 10 left
-    assert result.conflicts >= 14, result.dynamodb
+    assert len([o for o in result.outcomes if o.status in (409, 422)]) == 14
+    assert result.conflicts >= 1, result.dynamodb  # some losers were refused by DynamoDB itself
     card = sum(body["amount"] for d, body in won if d == "card")
     credit = sum(body["amount"] for d, body in won if d == "store_credit")
     at_stripe = stripe_refunds(emulator, order["payment_intent_id"])

@@ -353,3 +353,11 @@ def renamed(event: dict[str, Any], event_id: str) -> dict[str, Any]:
 
 def order_paid_events(tap: BusTap) -> list[dict[str, Any]]:
     return [e["detail"] for e in tap.drain() if e["detail-type"] == "order.paid"]
+
+
+def dashboard_refund(emulator, payment_intent: str, amount: int | None = None) -> dict[str, Any]:
+    """A refund made in Stripe's dashboard: no metadata of ours."""
+    params: dict[str, Any] = {"payment_intent": payment_intent}
+    if amount is not None:
+        params["amount"] = amount
+    return stripe_client(emulator).v1.refunds.create(params=params).to_dict()

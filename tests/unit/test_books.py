@@ -4,7 +4,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from boxoffice import books, expiry, stripe_events
+from boxoffice import books, expiry, store, stripe_events
 from boxoffice.store import books as book_records
 from boxoffice.store import bulk_purchases as purchases
 from boxoffice.store import credits as credit_records
@@ -114,7 +114,7 @@ def test_money_on_a_cancelled_order_must_be_flagged(demo, emulator):
     assert invariants(books.audit_record("demo", "order", order["id"], with_stripe=False)) == {
         "money.unflagged"
     }
-    book_records.add_attention(rf.stored(order["id"]), "a payment arrived after cancellation; refund it")
+    store.add_attention(rf.stored(order["id"]), "a payment arrived after cancellation; refund it")
     assert books.audit_record("demo", "order", order["id"], with_stripe=False) == []
 
 
@@ -266,7 +266,7 @@ def test_the_sweep_flags_what_broke_since_its_last_run_and_emits_a_metric(demo, 
     broken = rf.paid_order(emulator, 10000)
     fine = rf.paid_order(emulator, 10000)
     rf.bump(broken["id"], amount_refunded=2000)
-    book_records.add_attention(rf.stored(broken["id"]), "dispute du_1 opened")
+    store.add_attention(rf.stored(broken["id"]), "dispute du_1 opened")
     capsys.readouterr()
     assert books.sweep_changes("demo") == 1
     assert rf.stored(broken["id"]).attention == "dispute du_1 opened; books: order.amount_refunded"

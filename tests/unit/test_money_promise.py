@@ -21,6 +21,7 @@ from tests.support.refund_fixtures import (
     apply_credit,
     call,
     checkout_fn,
+    dashboard_refund,
     emulator_events,
     make_credit,
     money,
@@ -45,14 +46,6 @@ def books_hold_after_each_story(demo, emulator):
 
 
 OTHER_STAFF_MEMBER = {**STAFF, "sub": "user-staff-2", "email": "second@boxoffice.example"}
-
-
-def dashboard_refund(emulator, payment_intent: str, amount: int | None = None) -> dict[str, Any]:
-    """A refund made in Stripe's dashboard: no metadata of ours."""
-    params: dict[str, Any] = {"payment_intent": payment_intent}
-    if amount is not None:
-        params["amount"] = amount
-    return stripe_client(emulator).v1.refunds.create(params=params).to_dict()
 
 
 def checkout_session(order_id: str) -> str:
@@ -212,30 +205,9 @@ def test_refunding_a_second_tabs_payment_in_the_dashboard_never_touches_the_kept
     from tests.support import bulk_fixtures as bulk
 
     purchase, _ = bulk.paid(emulator)
-    metadata = {"bulk_purchase_id": purchase["id"], "conference_id": "demo"}
-    client = bulk.stripe_client(emulator)
-    second = client.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "success_url": URLS["success_url"],
-            "line_items": [
-                {
-                    "price_data": {
-                        "currency": "usd",
-                        "unit_amount": purchase["total_amount"],
-                        "product_data": {"name": "Codes"},
-                    },
-                    "quantity": 1,
-                }
-            ],
-            "metadata": metadata,
-            "payment_intent_data": {"metadata": metadata},
-        }
-    )
-    emulator.pay(second.id, "succeed")
-    assert bulk.process(bulk.one_event(emulator, "checkout.session.completed", id=second.id)) == "processed"
+    duplicate = bulk.second_paid_session(emulator, purchase)
+    sync(emulator)
     assert bulk.stored(purchase["id"]).attention
-    duplicate = client.v1.checkout.sessions.retrieve(second.id).to_dict()["payment_intent"]
     dashboard_refund(emulator, duplicate)
     for event in bulk.emulator_events(emulator):
         if event["type"].startswith(("charge.refund", "refund.")):

@@ -570,9 +570,7 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
             )
         ):
             reason = f"a second payment {payment.payment_intent_id} arrived for a paid purchase; refund it"
-            records.update_guarded(
-                purchase, [records.BulkPurchase.attention.set(reason)], records.BulkPurchase.PK.exists()
-            )
+            store.add_attention(purchase, reason)
             logger.warning(
                 "second payment for a paid purchase", extra={"bulk_purchase_id": purchase.purchase_id}
             )
@@ -591,9 +589,7 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
                 purchase.conference_id, payment.payment_intent_id, purchase.purchase_id
             )
         except ValueError as exc:
-            records.update_guarded(
-                purchase, [records.BulkPurchase.attention.set(str(exc))], records.BulkPurchase.PK.exists()
-            )
+            store.add_attention(purchase, str(exc))
             logger.error(
                 "payment intent belongs elsewhere; nothing issued",
                 extra={"bulk_purchase_id": purchase.purchase_id},
@@ -680,6 +676,14 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
         return  # an async method is still settling; its own event follows
     payment = Collected.from_session(session)
     if purchase.status == records.REFUNDED:
+        if payment.payment_intent_id and payment.payment_intent_id != purchase.payment_intent_id:
+            # Another tab's payment arrived after the purchase was refunded: money nobody may keep silently.
+            store.add_attention(
+                purchase,
+                f"a payment {payment.payment_intent_id} of "
+                f"{money.format_amount(payment.amount, payment.currency or purchase.currency)} arrived "
+                "for a refunded purchase; refund it",
+            )
         logger.warning("payment event after refund ignored", extra={"bulk_purchase_id": purchase.purchase_id})
         return
     if (payment.amount, payment.currency) != (int(purchase.total_amount), purchase.currency):
@@ -687,11 +691,7 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
             f"Stripe collected {money.format_amount(payment.amount, payment.currency or purchase.currency)} "
             f"but the purchase totals {money.format_amount(int(purchase.total_amount), purchase.currency)}"
         )
-        records.update_guarded(
-            purchase,
-            [records.BulkPurchase.attention.set(reason)],
-            records.BulkPurchase.status != records.PAID,
-        )
+        store.add_attention(purchase, reason)
         logger.warning("payment mismatch; nothing issued", extra={"bulk_purchase_id": purchase.purchase_id})
         return
     _fulfill(purchase, (records.PENDING, records.PROCESSING, records.FAILED), payment)
@@ -759,12 +759,35 @@ def settle_refunds(purchase: records.BulkPurchase) -> None:
             purchase.status = records.REFUNDED
         except store.TransitionRejected as exc:
             purchase = exc.current  # type: ignore[assignment]
+    if (
+        purchase.status == records.REFUNDED
+        and int(purchase.amount_refunded) < int(purchase.amount_paid)
+        and int(purchase.refund_reserved or 0) == 0
+    ):
+        _undo_refunded(purchase)
+        return
     if purchase.status == records.REFUNDED and not purchase.vouchers_deactivated:
         redeemed = _deactivate_all(purchase)
         _announce_refunded(purchase, redeemed)
         logger.info(
             "bulk purchase refunded", extra={"bulk_purchase_id": purchase.purchase_id, "redeemed": redeemed}
         )
+
+
+def _undo_refunded(purchase: records.BulkPurchase) -> None:
+    """A full refund failed at the bank after the codes went off: paid again, codes on, staff told."""
+    try:
+        store.transition(purchase, records.PAID, records.MACHINE)
+    except store.TransitionRejected:
+        return
+    voucher_store.reactivate(purchase.conference_id, codes_of(purchase))
+    records.update_guarded(
+        purchase, [records.BulkPurchase.vouchers_deactivated.set(False)], records.BulkPurchase.PK.exists()
+    )
+    store.add_attention(
+        purchase, "a full refund failed at the bank: the purchase is paid and its codes work again"
+    )
+    logger.warning("bulk refund failed; codes reactivated", extra={"bulk_purchase_id": purchase.purchase_id})
 
 
 # --- expiry sweep --------------------------------------------------------------------------------------------

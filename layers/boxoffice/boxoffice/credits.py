@@ -151,14 +151,19 @@ def _apply_once(credit: records.Credit, order: order_records.Order, amount: int)
         if covered:
             order_actions += [
                 order_records.Order.status.set(order_records.PAID),
-                *order_records.leave_pending_index(),
-                order_records.Order.paid_announced.set(False),
+                *order_records.await_announcement(order),
             ]
         tx.update(
             order,
             actions=order_actions,
             condition=(order_records.Order.status == order_records.PENDING)
-            & (order_records.Order.amount_paid == int(order.amount_paid)),
+            & (order_records.Order.amount_paid == int(order.amount_paid))
+            # A checkout that opened a session meanwhile asks for the old balance: read again, close it.
+            & (
+                order_records.Order.checkout_session_id.does_not_exist()
+                if order.checkout_session_id is None
+                else order_records.Order.checkout_session_id == order.checkout_session_id
+            ),
             add_version_condition=False,
         )
         tx.save(payment, condition=order_records.Payment.PK.does_not_exist())

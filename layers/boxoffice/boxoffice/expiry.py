@@ -42,6 +42,7 @@ STEPS: dict[str, Callable[[str], int]] = {
     "admitted": _admitted,
     "settled": bulk_purchases.sweep_expired,
     "cancelled": orders.sweep_expired_holds,
+    "announced": orders.announce_unannounced,
     "refunds_finished": refunds.finish_stale_pending,
     "credits_expired": credits.expire_credits,
     "books_breaks": books.sweep_changes,

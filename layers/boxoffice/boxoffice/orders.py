@@ -251,6 +251,12 @@ def _catalog_lines(
                 if voucher is None or not voucher.unlocks_hidden_tickets or not in_scope:
                     raise _line_problem(i, "ticket_type_id", f"ticket type {line.ticket_type_id} not found")
             price = int(ticket.price)
+            lines.append(
+                pricing.Line(
+                    line.ticket_type_id, None, line.quantity, price, hidden=bool(ticket.requires_voucher)
+                )
+            )
+            continue
         else:
             addon = store.get_addon(conference_id, str(line.addon_id))
             if addon is None:
@@ -278,6 +284,9 @@ def _price(lines: list[pricing.Line], voucher: voucher_store.Voucher | None, cur
         raise VoucherInvalid("not_applicable")
     left = int(voucher.max_uses) - int(voucher.times_used)
     if left <= 0:
+        raise VoucherInvalid("used_up")
+    if sum(line.quantity for line in lines if line.hidden) > left:
+        # A hidden ticket exists only through the code: each one takes a use, never more than it has.
         raise VoucherInvalid("used_up")
     return pricing.price(lines, discount, uses_left=left, grid=money.grid(currency))
 
@@ -328,13 +337,14 @@ def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView
             total=priced.total,
             voucher_code=code,
             voucher_units=priced.units if code else None,
-            paid_announced=False if free else None,
+            paid_announced=None,
             created_at=at,
             updated_at=at,
         )
         order.GSI2PK, order.GSI2SK = f"UORDERS#{conference_id}#{user_id}", f"{at.isoformat()}#{order_id}"
         payment = None
         if free:
+            records.mark_awaiting_announcement(order)
             payment = records.Payment(
                 *records.Payment.key(conference_id, order_id, "pay_comp"),
                 conference_id=conference_id, order_id=order_id, payment_id="pay_comp",
@@ -437,6 +447,8 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
     order = _require(conference_id, order_id, OrderViewer(user_id, is_staff=False))
     if order.status != records.PENDING:
         raise InvalidState(f"order is {order.status}; only a pending order checks out")
+    if order.settling:
+        raise InvalidState("the order's payment is still settling at the bank")
     if conference.stripe_secret_name is None:
         raise InvalidState("this conference has no Stripe account configured")
     now = store.now()
@@ -451,6 +463,11 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
             session_id=order.checkout_session_id,
             expires_at=order.checkout_expires_at,
         )
+    if order.checkout_session_id:
+        # The session this one replaces may have been paid, or its bank debit may be settling,
+        # with its events still on the way: ask Stripe before offering a second charge.
+        close_open_session(order)
+        order = _require(conference_id, order_id, None)
     due = int(order.total) - int(order.amount_paid)
     metadata = {"order_id": order.order_id, "conference_id": conference_id, "reference": order.reference}
     # The session's expiry is planned once per session it replaces, and planned again only when it
@@ -497,7 +514,7 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
             records.Order.checkout_url.set(session["url"]),
             records.Order.checkout_expires_at.set(expires_at),
         ],
-        records.Order.status == records.PENDING,
+        (records.Order.status == records.PENDING) & (records.Order.amount_paid == int(order.amount_paid)),
     )
     if not stored:
         # Cancelled while Stripe created the session: expire it, so a cancelled order cannot be paid.
@@ -506,16 +523,18 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
             session["id"],
             idempotency_key=f"order-{order.order_id}-expire-{session['id']}",
         )
-        raise InvalidState("the order was cancelled while its checkout started")
+        raise InvalidState("the order was cancelled or partly paid while its checkout started; retry")
     return CheckoutView(checkout_url=session["url"], session_id=session["id"], expires_at=expires_at)
 
 
-def announce_paid(order: records.Order) -> None:
-    """``order.paid``, once: the flag is claimed with a conditional write before publishing."""
-    unannounced = records.Order.paid_announced == False  # noqa: E712 - a DynamoDB condition
-    claimed = store.update_if(order, [records.Order.paid_announced.set(True)], unannounced)
+def announce_paid(order: records.Order) -> bool:
+    """``order.paid``, once: the flag is claimed with a conditional write before publishing. A bus
+    that refuses puts the order back in the list the sweep reads; the caller's answer stands (the
+    money moved). Returns whether it was published now."""
+    actions, unannounced = records.claim_announcement()
+    claimed = store.update_if(order, actions, unannounced)
     if not claimed:
-        return
+        return False
     try:
         bus.publish_domain_event(
             "order.paid",
@@ -529,8 +548,17 @@ def announce_paid(order: records.Order) -> None:
             },
         )
     except Exception:
-        store.update_if(order, [records.Order.paid_announced.set(False)], records.Order.PK.exists())
-        raise
+        logger.exception(
+            "order.paid not published; the sweep will try again", extra={"order_id": order.order_id}
+        )
+        store.update_if(order, records.await_announcement(order), records.Order.PK.exists())
+        return False
+    return True
+
+
+def announce_unannounced(conference_id: str) -> int:
+    """The sweep: publish ``order.paid`` for paid orders whose first try the bus refused."""
+    return sum(announce_paid(order) for order in records.unannounced(conference_id))
 
 
 def _charge_of(conference_id: str, payment_intent_id: str | None) -> str | None:
@@ -683,13 +711,26 @@ def _record_session_payment(
                     records.Order.refundable.add(collected.amount - early_amount),
                     records.Order.refundable_total.add(collected.amount - early_amount),
                     records.Order.settling.remove(),
-                    *records.leave_pending_index(),
-                    records.Order.paid_announced.set(False),
+                    *(
+                        records.await_announcement(order)
+                        if status in (records.PAID, records.PARTIALLY_REFUNDED)
+                        else records.leave_pending_index()
+                    ),
                 ]
                 store.transition_in(tx, order, status, records.MACHINE, order_actions, also=guard)
             else:
-                order_actions.append(records.Order.attention.set(str(problem)))
-                tx.update(order, actions=order_actions, condition=guard, add_version_condition=False)
+                # Appended to what staff were already told, guarded by the text read (never clobbered).
+                told = order.attention
+                text = (f"{told}; {problem}" if told else str(problem))[: store.MAX_ATTENTION]
+                order_actions.append(records.Order.attention.set(text))
+                same_text = (
+                    records.Order.attention.does_not_exist()
+                    if told is None
+                    else records.Order.attention == told
+                )
+                tx.update(
+                    order, actions=order_actions, condition=guard & same_text, add_version_condition=False
+                )
     except TransactWriteError as exc:
         if store.is_condition_failure(exc) or any(
             r is not None and r.code == "TransactionConflict" for r in exc.cancellation_reasons or []
@@ -845,6 +886,8 @@ def _cancel_record(order: records.Order) -> None:
                 raise InvalidState("the order is no longer pending") from exc
             if fresh.settling:
                 raise InvalidState("the order's payment is still settling at the bank") from exc
+            if fresh.checkout_session_id != order.checkout_session_id:
+                close_open_session(fresh)  # a checkout landed meanwhile: its session goes first
             if with_voucher and 1 in failed:
                 with_voucher = False  # fewer uses recorded than it took: never below 0
             if attempt + 1 == TRANSACTION_ATTEMPTS:

@@ -23,6 +23,8 @@ class Line:
     addon_id: str | None
     quantity: int
     unit_price: int
+    hidden: bool = False
+    """A ticket type only a voucher unlocks: its units take the voucher's uses first."""
 
     @property
     def total(self) -> int:
@@ -84,10 +86,10 @@ def price(
     discounts = [0] * len(lines)
     units = 0
     if discount is not None:
-        # Most expensive unit first; a stable sort keeps ties in line order.
+        # Units the voucher unlocked first, then the most expensive; a stable sort keeps ties in line order.
         order = sorted(
             (i for i, line in enumerate(lines) if discount.applies_to(line)),
-            key=lambda i: -lines[i].unit_price,
+            key=lambda i: (not lines[i].hidden, -lines[i].unit_price),
         )
         left = applicable_units(lines, discount) if uses_left is None else max(uses_left, 0)
         for i in order:

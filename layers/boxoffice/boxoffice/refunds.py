@@ -257,7 +257,27 @@ def _owner_of(conference_id: str, obj: dict[str, Any]) -> Owner | None:
         if link is not None and link.kind == "bulk_purchase":
             purchase = purchases.get(conference_id, link.record_id)
             return Owner(purchase) if purchase else None
+        if link is None:
+            # The payment's own events have not arrived yet (no link): the intent's metadata at
+            # Stripe names the order or purchase, so a refund or dispute is never dropped.
+            metadata = _intent_metadata(conference_id, intent)
+            if metadata:
+                return _owner_of(conference_id, {"metadata": metadata})
     return None
+
+
+def _intent_metadata(conference_id: str, payment_intent_id: str) -> dict[str, str]:
+    from boxoffice import stripe_gateway
+
+    conference = store.get_conference(conference_id)
+    if conference is None or conference.stripe_secret_name is None:
+        return {}
+    intent = stripe_gateway.retrieve_payment_intent(conference.stripe_secret_name, payment_intent_id)
+    metadata = intent.get("metadata") or {}
+    ours = {k: v for k, v in metadata.items() if k in ("order_id", "bulk_purchase_id") and isinstance(v, str)}
+    if metadata.get("conference_id") not in (None, conference_id):
+        return {}  # another conference's money: not ours to touch (defect 17)
+    return ours
 
 
 def settle_order(order: order_records.Order) -> None:
@@ -494,6 +514,8 @@ def _found_at_stripe(refund: records.Refund, secret_name: str) -> dict[str, tupl
     found: dict[str, tuple[str, int]] = {}
     for intent in refund.split or {}:
         for stripe_refund in stripe_gateway.list_refunds(secret_name, intent):
+            if stripe_refund.get("status") in ("failed", "canceled"):
+                continue  # it happened and came back: nothing to complete
             if (stripe_refund.get("metadata") or {}).get("refund_id") == refund.refund_id:
                 found[intent] = (stripe_refund["id"], int(stripe_refund["amount"]))
     return found
@@ -521,6 +543,7 @@ def _run(owner: Owner, refund: records.Refund, secret_name: str | None) -> recor
         )
         credit.index()
         _complete(owner, refund, {}, credit)
+        freeze_double_paid(owner)  # a dashboard refund may have landed while this one ran
     else:
         assert secret_name is not None
         try:
@@ -784,27 +807,50 @@ def _record_external(owner: Owner, stripe_refund: dict[str, Any]) -> None:
         freeze_double_paid(owner)
 
 
-def freeze_double_paid(owner: Owner) -> None:
-    """Refunds now exceed what was paid: a store credit issued for money that also went back to the
-    card. The order and every credit it issued are flagged, and flagged credits cannot be applied."""
+def freeze_double_paid(owner: Owner, charged_back: int = 0) -> None:
+    """Money back now exceeds what was paid: a store credit issued for money that also went back to
+    the card, by a refund or by a lost dispute (``charged_back``). The order and every credit it
+    issued are flagged, and flagged credits cannot be applied."""
     fresh = owner.reload()
     if fresh is None or not isinstance(fresh.item, order_records.Order):
         return
     order = fresh.item
-    if int(order.amount_refunded) <= int(order.amount_paid):
+    back = int(order.amount_refunded) + charged_back
+    if back <= int(order.amount_paid):
         return
-    over = money.format_amount(int(order.amount_refunded) - int(order.amount_paid), order.currency)
-    reason = f"refunds exceed what was paid by {over}: a store credit and a card refund paid the same money"
-    store.update_if(order, [order_records.Order.attention.set(reason)], order_records.Order.PK.exists())
-    for refund in records.list_refunds(order.PK):
-        if refund.destination != "store_credit" or not refund.credit_id:
-            continue
-        credit = credit_records.get(order.conference_id, refund.credit_id)
-        if credit is not None and credit.attention is None:
-            store.update_if(
-                credit, [credit_records.Credit.attention.set(reason)], credit_records.Credit.PK.exists()
-            )
+    over = money.format_amount(back - int(order.amount_paid), order.currency)
+    how = "a lost dispute" if charged_back else "a card refund"
+    reason = f"money back exceeds what was paid by {over}: a store credit and {how} paid the same money"
+    store.add_attention(order, reason)
+    for credit in _credits_from(order):
+        store.add_attention(credit, reason)
     logger.warning("money paid twice; credits frozen", extra={"order_id": order.order_id})
+
+
+def _credits_from(order: order_records.Order, depth: int = 5) -> list[credit_records.Credit]:
+    """Every credit the order's store-credit refunds issued, and the credits issued again from
+    orders those credits paid for (the same money, passed on), a few generations deep."""
+    found: list[credit_records.Credit] = []
+    frontier, seen = [order.order_id], {order.order_id}
+    for _ in range(depth):
+        next_orders: list[str] = []
+        for order_id in frontier:
+            pk = order_records.Order.key(order.conference_id, order_id)[0]
+            for refund in records.list_refunds(pk):
+                if refund.destination != "store_credit" or not refund.credit_id:
+                    continue
+                credit = credit_records.get(order.conference_id, refund.credit_id)
+                if credit is None:
+                    continue
+                found.append(credit)
+                for application in credit.applications or []:
+                    if application.order_id not in seen:
+                        seen.add(application.order_id)
+                        next_orders.append(application.order_id)
+        if not next_orders:
+            break
+        frontier = next_orders
+    return found
 
 
 def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
@@ -857,16 +903,7 @@ def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
         if not store.is_condition_failure(exc):
             raise
         return
-    if isinstance(owner.item, purchases.BulkPurchase) and owner.item.status == purchases.REFUNDED:
-        purchases.update_guarded(
-            owner.item,
-            [
-                purchases.BulkPurchase.attention.set(
-                    f"refund {refund.refund_id} failed ({reason}) after the codes were deactivated"
-                )
-            ],
-            purchases.BulkPurchase.PK.exists(),
-        )
+    store.add_attention(owner.item, f"refund {refund.refund_id} failed at the bank ({reason})")
 
 
 def on_stripe_refund(conference_id: str, stripe_refund: dict[str, Any]) -> None:
@@ -879,23 +916,27 @@ def on_stripe_refund(conference_id: str, stripe_refund: dict[str, Any]) -> None:
     owner = _owner_of(conference_id, stripe_refund)
     if owner is None:
         return
-    if stripe_refund.get("status") in ("failed", "canceled"):
-        _record_failure(owner, stripe_refund)
-        owner.settle()
-        return
     ours = (stripe_refund.get("metadata") or {}).get("refund_id")
     refund = records.get_refund(owner.item.PK, ours) if isinstance(ours, str) else None
-    if refund is not None and refund.status == records.PENDING:
-        intent = str(stripe_refund.get("payment_intent"))
-        if set(refund.split or {}) == {intent}:
-            _complete(owner, refund, {intent: (stripe_refund["id"], int(stripe_refund["amount"]))})
-    elif records.get_link(conference_id, stripe_refund["id"]) is None:
+    linked = records.get_link(conference_id, stripe_refund["id"]) is not None
+    if linked and stripe_refund.get("status") in ("failed", "canceled"):
+        _record_failure(owner, stripe_refund)
+    elif not linked:
+        # Not counted yet: what Stripe says now beats the event's snapshot, in either direction.
         now = _as_stripe_has_it(conference_id, stripe_refund)
-        if now.get("status") in ("failed", "canceled"):
+        failed = now.get("status") in ("failed", "canceled")
+        if refund is not None and refund.status == records.PENDING:
+            intent = str(now.get("payment_intent"))
+            if failed and set(refund.split or {}) == {intent}:
+                _release(owner, refund, f"the refund failed at Stripe ({now.get('failure_reason')})")
+            elif not failed and set(refund.split or {}) == {intent}:
+                _complete(owner, refund, {intent: (now["id"], int(now["amount"]))})
+        elif failed:
             logger.info("refund already failed at Stripe; not counted", extra={"refund": now.get("id")})
         else:
             _record_external(owner, now)
     owner.settle()
+    freeze_double_paid(owner)  # also on a retry whose first run died before it froze anything
 
 
 def _as_stripe_has_it(conference_id: str, stripe_refund: dict[str, Any]) -> dict[str, Any]:
@@ -968,9 +1009,11 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
     else:
         state, reason = None, f"dispute {dispute_id} {status} for {amount}"
     mine = (model.dispute == f"open:{dispute_id}") | (model.dispute == f"lost:{dispute_id}")
-    actions = [model.attention.set(reason)]
-    actions.append(model.dispute.set(state) if state else model.dispute.remove())
-    store.update_if(owner.item, actions, model.dispute.does_not_exist() | mine)
+    action = model.dispute.set(state) if state else model.dispute.remove()
+    if store.update_if(owner.item, [action], model.dispute.does_not_exist() | mine):
+        store.add_attention(owner.item, reason)
+    if status == "lost":
+        freeze_double_paid(owner, charged_back=int(dispute.get("amount") or 0))
     logger.warning(
         "payment disputed", extra={"owner": owner.item.PK, "dispute": dispute_id, "status": status}
     )

@@ -92,7 +92,7 @@ def flag(conference_id: str, breaks: Iterable[Break]) -> int:
         _emit(found)
         logger.warning("books break", extra={"conference_id": conference_id, **found.model_dump(mode="json")})
         target = _flag_target(run, found)
-        if target is not None and book_records.add_attention(target, f"books: {found.invariant}"):
+        if target is not None and store.add_attention(target, f"books: {found.invariant}"):
             flagged += 1
     return flagged
 

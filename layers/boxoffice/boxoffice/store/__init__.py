@@ -4,9 +4,11 @@ Services call these functions; they never build DynamoDB expressions themselves.
 """
 
 from boxoffice.store.base import (
+    MAX_ATTENTION,
     Item,
     StateMachine,
     TransitionRejected,
+    add_attention,
     is_condition_failure,
     now,
     transaction,
@@ -34,6 +36,7 @@ from boxoffice.store.conferences import (
 )
 
 __all__ = [
+    "MAX_ATTENTION",
     "AddOn",
     "Conference",
     "Item",
@@ -41,6 +44,7 @@ __all__ = [
     "StateMachine",
     "TicketType",
     "TransitionRejected",
+    "add_attention",
     "catalog_items",
     "get_addon",
     "get_conference",

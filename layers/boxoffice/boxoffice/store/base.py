@@ -197,3 +197,30 @@ def is_condition_failure(exc: Exception) -> bool:
         reasons = exc.cancellation_reasons or []
         return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+MAX_ATTENTION = 2000
+"""Attention reasons are appended; the text is cut at this length."""
+
+
+def add_attention(item: Any, reason: str, *, attempts: int = 4) -> bool:
+    """Append ``reason`` to the record's ``attention`` unless it is already there. Returns whether it wrote.
+
+    Conditional on the text read, so a reason someone else set meanwhile is kept, never clobbered:
+    on a race the record is read again and the reason appended to what is there now.
+    """
+    model = type(item)
+    for _ in range(attempts):
+        current = item.attention
+        if current and reason in current:
+            return False
+        text = (f"{current}; {reason}" if current else reason)[:MAX_ATTENTION]
+        condition = model.attention.does_not_exist() if current is None else (model.attention == current)
+        if update_if(item, [model.attention.set(text)], condition & model.PK.exists()):
+            item.attention = text
+            return True
+        fresh = get_or_none(model, (item.PK, item.SK))
+        if fresh is None:
+            return False
+        item = fresh
+    return False

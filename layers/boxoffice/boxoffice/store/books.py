@@ -7,18 +7,21 @@ sweep's cursor, and ``attention`` reasons appended (never overwritten) on a reco
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import UpdateError
 
-from boxoffice.store.base import Item, get_or_none, is_condition_failure, now, update_if
+from boxoffice.store.base import (
+    Item,
+    get_or_none,
+    is_condition_failure,
+    now,
+)
 from boxoffice.store.credits import Credit
 from boxoffice.store.orders import Order, OrderListEntry
 from boxoffice.store.refunds import StripeRefundLink
 from boxoffice.store.stripe_events import StripeEventRecord
 
-MAX_ATTENTION = 2000
 """An attention text is for a person to read; past this it is cut (the metric still counts every break)."""
 
 
@@ -113,26 +116,3 @@ def advance_cursor(conference_id: str, until: datetime) -> None:
     except UpdateError as exc:
         if not is_condition_failure(exc):
             raise
-
-
-def add_attention(item: Any, reason: str, *, attempts: int = 4) -> bool:
-    """Append ``reason`` to the record's ``attention`` unless it is already there. Returns whether it wrote.
-
-    Conditional on the text read, so a reason someone else set meanwhile is kept, never clobbered:
-    on a race the record is read again and the reason appended to what is there now.
-    """
-    model = type(item)
-    for _ in range(attempts):
-        current = item.attention
-        if current and reason in current:
-            return False
-        text = (f"{current}; {reason}" if current else reason)[:MAX_ATTENTION]
-        condition = model.attention.does_not_exist() if current is None else (model.attention == current)
-        if update_if(item, [model.attention.set(text)], condition & model.PK.exists()):
-            item.attention = text
-            return True
-        fresh = get_or_none(model, (item.PK, item.SK))
-        if fresh is None:
-            return False
-        item = fresh
-    return False

@@ -50,6 +50,7 @@ MACHINE = StateMachine.of(
         PROCESSING: {PENDING, PAID, FAILED},
         FAILED: {PAID},  # payment evidence beats failure: the money was taken
         PAID: {REFUNDED},
+        REFUNDED: {PAID},  # the refund failed at the bank: the sponsor paid, the codes work again
     }
 )
 """Allowed moves. processing → pending only when Stripe refused to create the session; pending →

@@ -142,6 +142,39 @@ def leave_pending_index() -> list[Any]:
     return [Order.GSI1PK.remove(), Order.GSI1SK.remove(), Order.hold_expires_at.remove()]
 
 
+def _unannounced_pk(conference_id: str) -> str:
+    return f"UNANNOUNCED_ORDERS#{conference_id}"
+
+
+def await_announcement(order: Order) -> list[Any]:
+    """Leaving pending for paid: ``order.paid`` is due. Until it is published the order sits in a
+    sparse list the sweep reads, so a bus that refused the first try is tried again."""
+    return [
+        Order.GSI1PK.set(_unannounced_pk(order.conference_id)),
+        Order.GSI1SK.set(order.order_id),
+        Order.hold_expires_at.remove(),
+        Order.paid_announced.set(False),
+    ]
+
+
+def mark_awaiting_announcement(order: Order) -> None:
+    """The same for an order created paid (a total of 0)."""
+    order.GSI1PK, order.GSI1SK = _unannounced_pk(order.conference_id), order.order_id
+    order.paid_announced = False
+
+
+def claim_announcement() -> tuple[list[Any], Any]:
+    """The actions and condition that claim the right to publish ``order.paid`` (once)."""
+    return [Order.paid_announced.set(True), Order.GSI1PK.remove(), Order.GSI1SK.remove()], (
+        Order.paid_announced == False  # noqa: E712 - a DynamoDB condition
+    )
+
+
+def unannounced(conference_id: str) -> list[Order]:
+    """Paid orders whose ``order.paid`` has not been published yet."""
+    return [o for o in Order.gsi1.query(_unannounced_pk(conference_id)) if isinstance(o, Order)]
+
+
 def voucher_units(order: Order) -> int:
     """The voucher uses the order holds (records from before units were counted took one)."""
     if order.voucher_code is None:

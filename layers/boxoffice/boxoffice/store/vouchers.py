@@ -86,13 +86,21 @@ def deactivate(conference_id: str, codes: Sequence[str], *, workers: int = 8) ->
 
     One conditional update per code: a redemption racing the refund is never overwritten.
     """
+    return _set_active(conference_id, codes, False, workers=workers)
 
+
+def reactivate(conference_id: str, codes: Sequence[str], *, workers: int = 8) -> int:
+    """The refund that turned the codes off failed at the bank: they work again. Returns how many changed."""
+    return _set_active(conference_id, codes, True, workers=workers)
+
+
+def _set_active(conference_id: str, codes: Sequence[str], active: bool, *, workers: int) -> int:
     def one(code: str) -> int:
         voucher = Voucher(*Voucher.key(conference_id, code))
         try:
             voucher.update(
-                actions=[Voucher.is_active.set(False), Voucher.updated_at.set(now())],
-                condition=Voucher.PK.exists() & (Voucher.is_active == True),  # noqa: E712 - a DynamoDB condition
+                actions=[Voucher.is_active.set(active), Voucher.updated_at.set(now())],
+                condition=Voucher.PK.exists() & (Voucher.is_active == (not active)),
                 add_version_condition=False,
             )
         except UpdateError as exc:
