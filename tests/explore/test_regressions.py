@@ -126,3 +126,41 @@ def test_a_partial_dashboard_refund_of_a_bulk_purchase_that_the_bank_fails_keeps
         lambda: machine.dashboard_refund(pick=0, share="part"),
         lambda: machine.bank_fails_refund(pick=0),
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bulk.amount_refunded: a bulk purchase counts 20000 refunded while no refund of its own payment "
+    "completed (found on main after the merge; dashboard refunds while events are held, then released)",
+)
+def test_a_bulk_purchase_counts_only_completed_refunds_of_its_own_payment(machine: BooksMachine) -> None:
+    """The exploration's sequence as generated (seed 1279413066, not shrunk); a lone held dashboard refund of a
+    bulk purchase does not break, so some earlier step (other-staff keys, lost or reversed events) matters."""
+    m = machine
+    m.fresh_world(seed="paid")
+    steps(
+        m,
+        lambda: m.staff_refunds_order(destination="card", fault=None, key="new", pick=723, share="half"),
+        lambda: m.staff_refunds_order(destination="card", fault=None, key="new", pick=95, share="small"),
+        lambda: m.network_loses_events(n=3),
+        m.network_holds_events,
+        lambda: m.dashboard_refund(pick=118, share="all"),
+        lambda: m.staff_refunds_order(
+            destination="card", fault=None, key="other_staff", pick=79, share="half"
+        ),
+        lambda: m.sponsor_buys_codes(
+            max_uses=1, outcome="succeed", paid=True, quantity=1, voucher="percentage"
+        ),
+        lambda: m.network_releases_events(reverse=True),
+        m.network_holds_events,
+        lambda: m.dashboard_refund(pick=22, share="part"),
+        lambda: m.staff_refunds_order(
+            destination="card", fault=("reset_after", 3), key="other_staff", pick=1, share="all"
+        ),
+        lambda: m.staff_refunds_order(
+            destination="store_credit", fault=("reset", 3), key="new", pick=887, share="half"
+        ),
+        lambda: m.dashboard_refund(pick=670, share="all"),
+        lambda: m.sponsor_buys_codes(max_uses=1, outcome="decline", paid=False, quantity=1, voucher="comp"),
+        lambda: m.network_releases_events(reverse=False),
+    )
