@@ -57,11 +57,6 @@ def _lost_payment_recovered_by_the_sweep(machine: BooksMachine) -> dict[str, obj
     return report
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sweep audits the events it has just reconciled before any processor ran: "
-    "the healthy paid order keeps attention 'books: money.unclaimed_charge' for good",
-)
 def test_a_sweep_that_recovers_lost_payment_events_leaves_the_paid_order_unflagged(
     machine: BooksMachine,
 ) -> None:
@@ -72,11 +67,6 @@ def test_a_sweep_that_recovers_lost_payment_events_leaves_the_paid_order_unflagg
     assert order["attention"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sweep's audit counts breaks (money.unclaimed_charge, event.unfinished: an event RECEIVED "
-    "a moment ago counts as stuck) for events it republished itself a moment before",
-)
 def test_a_sweep_that_recovers_lost_events_reports_no_books_breaks(machine: BooksMachine) -> None:
     """The sweep's BooksBreak metric alarms staff; events in flight are not breaks."""
     report = _lost_payment_recovered_by_the_sweep(machine)

@@ -168,9 +168,26 @@ def sweep_changes(conference_id: str) -> int:
     The cursor moves only after a complete run, so a run that fails (Stripe down) is redone by the next.
     """
     started = store.now()
+    if _still_settling(conference_id, started):
+        # Events this sweep (or Stripe) just delivered are still being processed: auditing now would
+        # flag a healthy order as a break. The cursor stays, so the next run audits it settled.
+        return 0
     cursor = book_records.get_cursor(conference_id)
     since = (cursor.audited_until if cursor else started - SWEEP_FIRST_LOOKBACK) - SWEEP_OVERLAP
     breaks = changed_breaks(conference_id, since)
     flag(conference_id, breaks)
     book_records.advance_cursor(conference_id, started)
     return len(breaks)
+
+
+SETTLE_WINDOW = timedelta(minutes=15)
+"""An event received this recently and not finished is still in flight, not stuck."""
+
+
+def _still_settling(conference_id: str, at: Any) -> bool:
+    """True while an event received within the settle window has not finished processing."""
+    for status in (event_records.RECEIVED, event_records.PROCESSING):
+        for record in event_records.iter_events(conference_id, status):
+            if record.updated_at is None or record.updated_at > at - SETTLE_WINDOW:
+                return True
+    return False
