@@ -272,7 +272,12 @@ def _intent_metadata(conference_id: str, payment_intent_id: str) -> dict[str, st
     conference = store.get_conference(conference_id)
     if conference is None or conference.stripe_secret_name is None:
         return {}
-    intent = stripe_gateway.retrieve_payment_intent(conference.stripe_secret_name, payment_intent_id)
+    try:
+        intent = stripe_gateway.retrieve_payment_intent(conference.stripe_secret_name, payment_intent_id)
+    except PaymentProviderError as exc:
+        if exc.refused:
+            return {}  # Stripe has no such intent on this account: nothing of ours
+        raise
     metadata = intent.get("metadata") or {}
     ours = {k: v for k, v in metadata.items() if k in ("order_id", "bulk_purchase_id") and isinstance(v, str)}
     if metadata.get("conference_id") not in (None, conference_id):
