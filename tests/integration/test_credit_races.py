@@ -33,7 +33,8 @@ def test_one_credit_applied_to_twenty_orders_at_once_is_spent_exactly(demo):
 
     assert result.errors() == []
     assert result.statuses() == {201: 3, 409: 17}, [o.result for o in result.outcomes if o.status != 409]
-    assert result.conflicts >= 17, result.dynamodb
+    # A racer that reads after the credit is spent is refused before it writes; the rest by DynamoDB.
+    assert result.conflicts >= 1, result.dynamodb
     found = credit("cr_00000000000000a1")
     assert (int(found.remaining_amount), found.status) == (0, "applied")
     entries = ledger("cr_00000000000000a1")

@@ -69,7 +69,9 @@ def test_thirty_concurrent_orders_on_a_ten_use_code_redeem_exactly_ten(demo):
     assert result.statuses() == {201: 10, 422: 20}, [o.result for o in result.outcomes]
     replies = [reply_of(o.result) for o in result.outcomes]
     assert {voucher_reason(r) for r in replies if r.status == 422} == {"used_up"}
-    assert result.conflicts >= 20, result.dynamodb  # DynamoDB refused every use past the tenth
+    # Racers that wrote after the tenth use were refused by DynamoDB's condition; one that read the
+    # voucher after the winners committed is refused before it writes. Some of the first kind must exist.
+    assert result.conflicts >= 1, result.dynamodb
     assert times_used("RACE") == 10
     won = [r.json for r in replies if r.status == 201]
     assert len({o["id"] for o in won}) == 10
