@@ -106,7 +106,10 @@ test-e2e: $(VENV)/.installed ## The local stack over HTTP
 # CI does not shrink (shrinking real handler calls can take Hypothesis 5+ minutes): a failure prints the
 # sequence as generated; `make test-explore EXPLORE_SEED=<seed> EXPLORE_SHRINK=1` replays it and shrinks it.
 # EXPLORE_EXAMPLES=25 of up to 20 steps (~400 steps) plus the regressions: under 3 minutes on a loaded 2-core box.
-EXPLORE_SEED ?= $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+# Drawn once (:=), so the seed printed is the seed used.
+ifndef EXPLORE_SEED
+EXPLORE_SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
 EXPLORE_MINUTES ?= 10
 EXPLORE_EXAMPLES ?= 25
 EXPLORE_SHRINK ?= 0
