@@ -17,7 +17,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 
-from local.lambda_runtime import load_handler_module
+from local.lambda_runtime import load_handler_module, warm_clients
 from local.template import load
 
 _LOADER = botocore.loaders.create_loader()
@@ -53,16 +53,4 @@ def _import_lazy_modules() -> None:
 _import_lazy_modules()
 
 
-def _warm_clients() -> None:
-    from boxoffice import bus
-    from boxoffice.store.base import Item
-
-    models = [Item]
-    while models:
-        model = models.pop()
-        model._get_connection().connection.client  # noqa: B018 - made now, used in each environment
-        models.extend(model.__subclasses__())
-    bus._client()
-
-
-_warm_clients()
+warm_clients()

@@ -48,3 +48,17 @@ def load_handler_module(code_uri: Path, name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def warm_clients() -> None:
+    """Create every table connection and the bus client once, in a parent that forks environments,
+    so each forked environment starts with them made (as a warm container would)."""
+    from boxoffice import bus
+    from boxoffice.store.base import Item
+
+    models = [Item]
+    while models:
+        model = models.pop()
+        model._get_connection().connection.client  # noqa: B018 - made now, used after the fork
+        models.extend(model.__subclasses__())
+    bus._client()

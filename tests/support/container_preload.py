@@ -13,6 +13,7 @@ import os
 import botocore.loaders
 import botocore.session
 
+from local.lambda_runtime import warm_clients
 from tests.support.containers import ENDPOINT_VARIABLES, FUNCTIONS, install_counter
 from tests.support.functions import load_function
 
@@ -24,17 +25,5 @@ for _name in FUNCTIONS:
     load_function(_name)
 
 
-def _warm_clients() -> None:
-    from boxoffice import bus
-    from boxoffice.store.base import Item
-
-    models = [Item]
-    while models:
-        model = models.pop()
-        model._get_connection().connection.client  # noqa: B018 - made now, used in each container
-        models.extend(model.__subclasses__())
-    bus._client()
-
-
-_warm_clients()
+warm_clients()
 SERVER_ENDPOINTS = {name: os.environ.get(name) for name in ENDPOINT_VARIABLES}
