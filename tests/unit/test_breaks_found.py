@@ -48,10 +48,6 @@ def test_a_bulk_refund_that_fails_at_the_bank_gives_the_sponsor_back_its_paid_co
     assert_books_hold("demo")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refund of a second tab's payment seen before any payment event counts against the purchase",
-)
 def test_a_duplicates_dashboard_refund_seen_before_the_payments_never_touches_the_kept_payment(
     demo, emulator
 ):

@@ -196,6 +196,8 @@ class Owner:
                 return records.UNMATCHED
             return records.OWNER if payment.is_own else records.EXTRA
         own = self.item.payment_intent_id
+        if own is None and payment_intent_id:
+            return records.UNMATCHED  # its payment is not recorded yet: it decides (bulk_purchases._fulfill)
         return records.OWNER if own is None or own == payment_intent_id else records.EXTRA
 
     def balance_actions(self, amount: int, destination: str) -> list[Any]:
@@ -779,6 +781,14 @@ def _record_external(owner: Owner, stripe_refund: dict[str, Any]) -> None:
                     actions=[model.amount_refunded.add(amount), *owner.balance_actions(-amount, "card")],
                     add_version_condition=False,
                 )
+            elif against == records.UNMATCHED and not owner.is_order:
+                # Waits for the purchase's payment, which reads this sum and takes it in.
+                tx.update(
+                    owner.item,
+                    actions=[purchases.BulkPurchase.unmatched_refunds.add(amount)],
+                    condition=purchases.BulkPurchase.payment_intent_id.does_not_exist(),
+                    add_version_condition=False,
+                )
             elif against == records.UNMATCHED:
                 # Waits for its payment: the payment's transaction reads this sum and takes it in.
                 tx.update(
@@ -898,7 +908,7 @@ def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
             elif against == records.UNMATCHED:
                 tx.update(
                     owner.item,
-                    actions=[order_records.Order.unmatched_refunds.add(-amount)],
+                    actions=[model.unmatched_refunds.add(-amount)],
                     add_version_condition=False,
                 )
             payment = owner.payment_for(link.payment_intent_id) if link.payment_intent_id else None

@@ -191,6 +191,24 @@ def _match_stripe(
     return breaks
 
 
+def _check_unmatched(
+    kind: str, record: str, counter: int, refunds: list[refund_records.Refund]
+) -> list[Break]:
+    """The unmatched counter is the sum of refunds still waiting for their payment (not failed), so a
+    payment's transaction that takes them in by that sum takes in exactly them."""
+    waiting = sum(
+        int(r.amount)
+        for r in refunds
+        if r.counts_against == refund_records.UNMATCHED and r.status != refund_records.FAILED
+    )
+    if counter == waiting:
+        return []
+    return [
+        new_break(kind, record, f"{'bulk' if kind == 'bulk_purchase' else 'order'}.unmatched_refunds", counter,
+             waiting, "unmatched_refunds is not the sum of the refunds waiting for their payment")
+    ]  # fmt: skip
+
+
 # --- 1. orders (and the order side of 2 and 5) ---------------------------------------------------------------
 
 
@@ -297,6 +315,7 @@ def check_order(run: Run, order_id: str) -> list[Break]:
                 new_break("order", rid, "money.unflagged", {"payment_intent": intent, "left": left}, None,
                      f"{left} arrived on {intent} that is not the order's own payment and nobody was told")
             )  # fmt: skip
+    breaks += _check_unmatched("order", rid, int(order.unmatched_refunds or 0), refunds)
     breaks += _check_credit_payments(run, order, payments)
     if run.secret is not None:
         intents = {str(p.payment_intent_id) for p in payments if p.method == "stripe" and p.payment_intent_id}
@@ -373,6 +392,7 @@ def check_purchase(run: Run, purchase_id: str) -> list[Break]:
                 new_break("bulk_purchase", rid, "bulk.status", purchase.status, expected,
                      f"paid {paid}, refunded {done} of its own payment: the status should be {expected}")
             )  # fmt: skip
+    breaks += _check_unmatched("bulk_purchase", rid, int(purchase.unmatched_refunds or 0), refunds)
     breaks += _checkcodes_of(run, purchase, settled, fully)
     if run.secret is not None and own:
         breaks += _match_stripe(run, "bulk_purchase", rid, [own], tally, "bulk.card_refunds_match_stripe")
