@@ -1046,6 +1046,52 @@ def release_refunded_units(order: records.Order) -> bool:
     return True
 
 
+def retake_units(order: records.Order) -> bool:
+    """A refunded order paid again (its full refund failed at the bank) takes back the units it
+    released, once: ``units_released`` is removed in the same transaction, guarded on the order
+    being paid and released. The attendee paid, so this is never refused: the counters keep saying
+    what the orders hold, and an overrun (the freed seats were sold meanwhile) is flagged for staff.
+    True when this call took them."""
+    units = {k: int(v) for k, v in (order.held_units or {}).items()}
+    for scope, n in (order.block_units or {}).items():  # the draw went back to the counters
+        units[scope] = units.get(scope, 0) + int(n)
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        if order.status not in (records.PAID, records.PARTIALLY_REFUNDED) or not order.units_released:
+            return False
+        try:
+            with store.transaction() as tx:
+                tx.update(
+                    order,
+                    actions=[records.Order.units_released.remove()],
+                    condition=records.Order.status.is_in(records.PAID, records.PARTIALLY_REFUNDED)
+                    & records.Order.units_released.exists(),
+                    add_version_condition=False,
+                )
+                counters.take_unguarded_in(tx, order.conference_id, units)
+            break
+        except TransactWriteError as exc:
+            if store.is_condition_failure(exc):
+                return False
+            if attempt + 1 == TRANSACTION_ATTEMPTS:
+                raise
+            _back_off(attempt)
+            order = records.get(order.conference_id, order.order_id) or order
+    order.units_released = None
+    over = [
+        counter.scope
+        for counter in counters.get_many(order.conference_id, units).values()
+        if counter.capacity is not None and int(counter.free) < 0
+    ]
+    if over:
+        store.add_attention(
+            order,
+            f"paid again after its refund failed; {', '.join(sorted(over))} over capacity: "
+            "its seats were sold meanwhile",
+        )
+    logger.info("order paid again took back its units", extra={"order_id": order.order_id, "over": over})
+    return True
+
+
 def sweep_expired_holds(conference_id: str) -> int:
     """Cancel every pending order whose hold has ended. Returns how many were cancelled."""
     cancelled = 0

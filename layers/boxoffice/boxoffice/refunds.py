@@ -308,10 +308,12 @@ def settle_order(order: order_records.Order) -> None:
             break
         except store.TransitionRejected as exc:
             order = exc.current  # type: ignore[assignment]
-    if order.status == order_records.REFUNDED:
-        from boxoffice import orders
+    from boxoffice import orders
 
+    if order.status == order_records.REFUNDED:
         orders.release_refunded_units(order)  # capacity: a fully refunded order's units, once
+    elif order.units_released:
+        orders.retake_units(order)  # paid again: the full refund failed at the bank
 
 
 def refund_id_for(owner_pk: str, caller: str, idempotency_key: str | None, attempt: int = 0) -> str:

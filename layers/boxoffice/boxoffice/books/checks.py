@@ -615,6 +615,13 @@ def check_capacity(run: Run) -> list[Break]:
                 new_break("capacity", scope, invariant, actual, None,
                      f"{actual} units are held or sold but the capacity is {int(counter.capacity)}")
             )  # fmt: skip
+    for order in run.all_orders():
+        paid = order.status in (order_records.PAID, order_records.PARTIALLY_REFUNDED)
+        if paid and getattr(order, "units_released", None) and (order.held_units or order.block_units):
+            breaks.append(
+                new_break("capacity", order.order_id, "capacity.paid_without_units", None, None,
+                     "a paid order released its units (a full refund that then failed) and holds none")
+            )  # fmt: skip
     return breaks
 
 
