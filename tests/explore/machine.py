@@ -17,8 +17,8 @@ import stripe
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from tests.explore import oracle
-from tests.explore.world import CID, STATS, InjectedCrash, World
-from tests.support.http import ATTENDEE, STAFF, Reply
+from tests.explore.world import CATALOG, CID, CONFERENCE, STATS, InjectedCrash, World
+from tests.support.http import ADMIN, ATTENDEE, STAFF, Reply
 
 STAFF_2 = {"sub": "user-staff-3", "email": "staff3@example.com", "cognito:groups": ["staff:demo"]}
 ORDERS = f"/v1/conferences/{CID}/orders"
@@ -166,6 +166,9 @@ class BooksMachine(RuleBasedStateMachine):
             "voucher_config": config,
         }
         reply = self.world.api("POST", BULK, body, STAFF, function="checkout")
+        if reply.status == 409 and reply.json["error"]["code"] == "sold_out":
+            STATS.outcome("bulk_create:sold_out")  # the block does not fit what is left
+            return
         assert reply.status == 201, reply.text
         pid = reply.json["id"]
         self.purchases.append(pid)
@@ -230,6 +233,8 @@ class BooksMachine(RuleBasedStateMachine):
                 body["voucher_code"] = _pick(codes, pick)
         reply = self.world.api("POST", ORDERS, body, ATTENDEE, function="checkout")
         self._outcome("order_create", reply)
+        if reply.status == 409 and reply.json["error"]["code"] == "sold_out":
+            STATS.outcome("order_create:sold_out")
         if reply.status == 201:
             self.orders.append(reply.json["id"])
 
@@ -265,6 +270,51 @@ class BooksMachine(RuleBasedStateMachine):
         paid = sum(self._pay(session_id, pay) for session_id in dict.fromkeys(opened))
         if tabs == 2 and paid == 2 and pay == "succeed":
             STATS.outcome("two_tabs:both_paid")
+
+    @rule(pick=PICK, kind=st.sampled_from(["order", "purchase"]))
+    def another_tab_pays(self, pick: int, kind: str) -> None:
+        """A second tab's Checkout Session for an order or purchase is paid at Stripe: a page opened
+        before the first was paid, or before a cancel, and paid after it (money nobody may keep)."""
+        self._step("another_tab_pays")
+        from tests.support.stripe import another_paid_session
+
+        if kind == "order" and self.orders:
+            order = self._order(_pick(self.orders, pick))
+            metadata = {"order_id": order["id"], "conference_id": CID, "reference": order["reference"]}
+            amount = int(order["total"])
+        elif kind == "purchase" and self.purchases:
+            reply = self.world.api("GET", f"{BULK}/{_pick(self.purchases, pick)}", claims=STAFF)
+            assert reply.status == 200, reply.text
+            metadata = {"bulk_purchase_id": reply.json["id"], "conference_id": CID, "sponsor_id": "acme"}
+            amount = int(reply.json["total_amount"])
+        else:
+            STATS.outcome(f"another_tab:{kind}:none")
+            return
+        if amount <= 0:
+            STATS.outcome(f"another_tab:{kind}:free")
+            return
+        another_paid_session(self.world.stripe, self.world.emulator, metadata, amount)
+        STATS.outcome(f"another_tab:{kind}:paid")
+
+    # -- capacity ---------------------------------------------------------------------------------
+
+    @rule(
+        item=st.sampled_from(["general", "workshop", "venue"]),
+        capacity=st.sampled_from([None, 0, 1, 2, 3, 5, 8]),
+    )
+    def staff_changes_capacity(self, item: str, capacity: int | None) -> None:
+        """Staff set or lift a capacity; lowering it below what is held is refused (409)."""
+        self._step("staff_changes_capacity")
+        if item == "venue":
+            body: dict[str, Any] = {**CONFERENCE, "ticket_capacity": capacity}
+            reply = self.world.api("PUT", f"/v1/conferences/{CID}", body, ADMIN)
+        else:
+            path, body = CATALOG[item]
+            reply = self.world.api(
+                "PUT", f"/v1/conferences/{CID}/{path}", {**body, "capacity": capacity}, STAFF
+            )
+        assert reply.status in (200, 409), reply.text
+        STATS.outcome(f"capacity_{item}:{reply.status}")
 
     def _pay(self, session_id: str, outcome: str) -> bool:
         """Submit the hosted page; True when the page took the payment (whatever the card then did)."""

@@ -14,6 +14,7 @@ from tests.support import refund_fixtures as rf
 from tests.support.books import assert_books_hold
 from tests.support.http import ATTENDEE, STAFF, call
 from tests.support.refund_fixtures import process, sync
+from tests.support.stripe import another_paid_session
 
 
 def bulk_refund(purchase_id: str, amount: int | None = None) -> dict[str, Any]:
@@ -197,27 +198,7 @@ def test_credit_reissued_from_money_later_refunded_on_the_card_stays_frozen(demo
 def second_order_payment(emulator, order: dict[str, Any]) -> str:
     """Another paid Checkout Session carrying the order's metadata (a second tab); returns its intent."""
     metadata = {"order_id": order["id"], "conference_id": "demo", "reference": order["reference"]}
-    client = rf.stripe_client(emulator)
-    session = client.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "success_url": rf.URLS["success_url"],
-            "line_items": [
-                {
-                    "price_data": {
-                        "currency": "usd",
-                        "unit_amount": order["total"],
-                        "product_data": {"name": "O"},
-                    },
-                    "quantity": 1,
-                }
-            ],
-            "metadata": metadata,
-            "payment_intent_data": {"metadata": metadata},
-        }
-    )
-    emulator.pay(session.id, "succeed")
-    return client.v1.checkout.sessions.retrieve(session.id).to_dict()["payment_intent"]
+    return another_paid_session(rf.stripe_client(emulator), emulator, metadata, order["total"])
 
 
 def test_a_won_dispute_keeps_the_reason_staff_were_told_to_refund_a_duplicate(demo, emulator):
