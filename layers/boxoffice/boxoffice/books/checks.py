@@ -71,6 +71,14 @@ class Run:
             self._refunds[payment_intent_id] = stripe_gateway.list_refunds(self.secret, payment_intent_id)
         return self._refunds[payment_intent_id]
 
+    def charged_back(self, dispute: str | None) -> int:
+        """What a lost dispute (``lost:{id}``) gave the cardholder back; 0 when none or Stripe is not consulted."""
+        from boxoffice import stripe_gateway
+
+        if not dispute or not dispute.startswith("lost:") or self.secret is None:
+            return 0
+        return int(stripe_gateway.retrieve_dispute(self.secret, dispute[5:]).get("amount") or 0)
+
     def credit(self, credit_id: str) -> credit_records.Credit | None:
         if credit_id not in self._credits:
             self._credits[credit_id] = credit_records.get(self.conference_id, credit_id)
@@ -524,14 +532,16 @@ def _check_double_paid(run: Run, credit: credit_records.Credit) -> list[Break]:
     own_paid = sum(int(p.amount) for p in payments if is_own(p) and p.status in PAID_STATUSES)
     tally = _tally(run.conference_id, refunds)
     card = sum(tally.done_by_intent.values()) + sum(tally.pending_by_intent.values())
+    card += run.charged_back(order.dispute)  # a lost dispute gave the card the money back too
     issued = tally.credit_done + tally.credit_pending
     if card + issued <= own_paid:
         return []
     flagged = bool(getattr(credit, "attention", None) or order.attention)
+    # A credit carrying attention is frozen: applying it is refused until staff clear it.
     spendable = (
         credit.status == credit_records.AVAILABLE
         and int(credit.remaining_amount) > 0
-        and not getattr(credit, "frozen", False)
+        and not getattr(credit, "attention", None)
     )
     if flagged and not spendable:
         return []
