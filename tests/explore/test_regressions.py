@@ -129,7 +129,7 @@ def test_a_bulk_purchase_counts_only_completed_refunds_of_its_own_payment(machin
         lambda: m.staff_refunds_order(destination="card", fault=None, key="new", pick=723, share="half"),
         lambda: m.staff_refunds_order(destination="card", fault=None, key="new", pick=95, share="small"),
         lambda: m.network_loses_events(n=3),
-        m.network_holds_events,
+        lambda: m.network_holds_events(steps=20, reverse=True),
         lambda: m.dashboard_refund(pick=118, share="all"),
         lambda: m.staff_refunds_order(
             destination="card", fault=None, key="other_staff", pick=79, share="half"
@@ -138,7 +138,7 @@ def test_a_bulk_purchase_counts_only_completed_refunds_of_its_own_payment(machin
             max_uses=1, outcome="succeed", paid=True, quantity=1, voucher="percentage"
         ),
         lambda: m.network_releases_events(reverse=True),
-        m.network_holds_events,
+        lambda: m.network_holds_events(steps=20, reverse=True),
         lambda: m.dashboard_refund(pick=22, share="part"),
         lambda: m.staff_refunds_order(
             destination="card", fault=("reset_after", 3), key="other_staff", pick=1, share="all"
