@@ -1,4 +1,4 @@
-"""Capacity (DOMAIN.md "Capacity"): counters per item and venue, taken atomically with the order or the
+"""Capacity (docs/domain.md "Capacity"): counters per item and venue, taken atomically with the order or the
 sponsor block, given back exactly once, shown in the catalog, and checked by the audit.
 
 Everything goes through the real handlers on moto; the races on DynamoDB Local are in

@@ -3,7 +3,7 @@
 A purchase lives ``pending`` → (``approved`` for comp deals | ``processing`` through Stripe
 Checkout) → ``paid`` with exactly ``quantity`` codes → possibly ``refunded``; or ``failed``. Every
 move is a guarded conditional write, so duplicate, late and concurrent triggers are harmless. The
-original system's defects (DOMAIN.md) are fixed here:
+original system's defects (docs/domain.md, by number) are fixed here:
 
 - the webhook finds a purchase by the metadata id, a primary-key read, never by session id (3, 14);
 - a sponsor-less purchase checks out with no ``"None"`` in the metadata (4);
@@ -366,7 +366,7 @@ def list_purchases(
     return BulkPurchasePage(items=items, next=encode_cursor(last))
 
 
-# --- the sponsor block (DOMAIN.md "Capacity") ------------------------------------------------------------------
+# --- the sponsor block (docs/domain.md "Capacity") -------------------------------------------------------------
 
 
 def block_units(purchase: records.BulkPurchase) -> dict[str, int]:
@@ -577,7 +577,7 @@ def _session_params(
     purchase: records.BulkPurchase, conference: store.Conference, request: CheckoutRequest
 ) -> dict[str, Any]:
     metadata = {"bulk_purchase_id": purchase.purchase_id, "conference_id": purchase.conference_id}
-    if purchase.sponsor_id:  # never the string "None" (defect 4)
+    if purchase.sponsor_id:  # never the string "None" (docs/domain.md defect 4)
         metadata["sponsor_id"] = purchase.sponsor_id
     item = purchase.ticket_type_id or purchase.addon_id or "vouchers"
     expires = purchase.checkout_expires_at or store.now() + timedelta(

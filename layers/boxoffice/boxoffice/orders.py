@@ -285,7 +285,7 @@ def _discount_of(voucher: voucher_store.Voucher) -> pricing.Discount:
 
 
 def _price(lines: list[pricing.Line], voucher: voucher_store.Voucher | None, currency: str) -> pricing.Priced:
-    """The order priced with the voucher on at most the uses it has left (DOMAIN.md "Vouchers")."""
+    """The order priced with the voucher on at most the uses it has left (docs/domain.md "Vouchers")."""
     if voucher is None:
         return pricing.price(lines, None)
     discount = _discount_of(voucher)
@@ -676,7 +676,7 @@ def _charge_of(conference_id: str, payment_intent_id: str | None) -> str | None:
 
 
 def _status_from_amounts(total: int, paid: int, refunded: int) -> str:
-    """The status a paid order's amounts give (DOMAIN.md "The books" 1)."""
+    """The status a paid order's amounts give (docs/domain.md "The books" 1)."""
     if refunded > 0 and refunded >= total:
         return records.REFUNDED
     if refunded > 0:

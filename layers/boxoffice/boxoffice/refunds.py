@@ -188,7 +188,7 @@ class Owner:
         return []
 
     def counts_against(self, payment_intent_id: str | None) -> str:
-        """What a Stripe refund on ``payment_intent_id`` counts against (DOMAIN.md: a refund is
+        """What a Stripe refund on ``payment_intent_id`` counts against (docs/domain.md "Refunds": a refund is
         counted against the payment it refunded; a duplicate's refund never touches the kept one)."""
         if isinstance(self.item, order_records.Order):
             payment = self.payment_for(payment_intent_id) if payment_intent_id else None
@@ -210,7 +210,7 @@ class Owner:
         return actions
 
     def balance(self, destination: str) -> int:
-        """What may still be refunded to ``destination`` (DOMAIN.md "Refunds")."""
+        """What may still be refunded to ``destination`` (docs/domain.md "Refunds")."""
         if not isinstance(self.item, order_records.Order):
             return int(self.item.refundable) if destination == "card" else 0
         total = int(self.item.refundable_total)
@@ -283,7 +283,7 @@ def _intent_metadata(conference_id: str, payment_intent_id: str) -> dict[str, st
     metadata = intent.get("metadata") or {}
     ours = {k: v for k, v in metadata.items() if k in ("order_id", "bulk_purchase_id") and isinstance(v, str)}
     if metadata.get("conference_id") not in (None, conference_id):
-        return {}  # another conference's money: not ours to touch (defect 17)
+        return {}  # another conference's money: not ours to touch (docs/domain.md defect 17)
     return ours
 
 
@@ -675,7 +675,7 @@ def refund_order(
     staff_user: str,
     idempotency_key: str | None,
 ) -> RefundView:
-    """Refund an order to the card or as store credit (never both: defect 9)."""
+    """Refund an order to the card or as store credit (never both: docs/domain.md defect 9)."""
     store.require_conference(conference_id)
     order = order_records.get(conference_id, order_id)
     if order is None:
