@@ -150,3 +150,33 @@ def test_a_bulk_purchase_counts_only_completed_refunds_of_its_own_payment(machin
         lambda: m.sponsor_buys_codes(max_uses=1, outcome="decline", paid=False, quantity=1, voucher="comp"),
         lambda: m.network_releases_events(reverse=False),
     )
+
+
+def test_a_credit_is_not_paid_twice_when_a_second_tabs_payment_is_refunded_in_full(
+    machine: BooksMachine,
+) -> None:
+    """Found by ``make explore`` (seed 540056349, as generated): half the order refunded as store credit,
+    then a second tab's payment (money nobody keeps) refunded in the dashboard. The code was right (the
+    refund counted against the duplicate); the audit summed the duplicate's refund into the order's card
+    refunds and reported the credit as paid twice."""
+    m = machine
+    m.fresh_world(seed="paid")
+    steps(
+        m,
+        lambda: m.bank_fails_refund(pick=93),
+        lambda: m.another_tab_pays(kind="order", pick=523),
+        lambda: m.bank_fails_refund(pick=233),
+        lambda: m.attendee_checks_out(fault=None, pay="decline", pick=341, tabs=2),
+        lambda: m.bank_settles_async_payment(pick=313),
+        lambda: m.attendee_applies_credit(credit_pick=730, pick=114),
+        lambda: m.order_cancelled(by_staff=False, fault=("reset_after", 1), pick=487),
+        lambda: m.refund_crashes_then_recovers(
+            crash=("boxoffice.stripe_gateway", "create_refund", "before"),
+            destination="store_credit",
+            pick=376,
+            recovery="sweep",
+        ),
+        lambda: m.attendee_applies_credit(credit_pick=275, pick=512),
+        lambda: m.sweep_runs(settle_first=True),
+        lambda: m.dashboard_refund(pick=600, share="all"),
+    )

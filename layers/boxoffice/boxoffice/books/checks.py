@@ -530,8 +530,16 @@ def _check_double_paid(run: Run, credit: credit_records.Credit) -> list[Break]:
     if order is None:
         return []
     own_paid = sum(int(p.amount) for p in payments if is_own(p) and p.status in PAID_STATUSES)
+    own_intents = {
+        str(p.payment_intent_id)
+        for p in payments
+        if p.method == "stripe" and is_own(p) and p.status in PAID_STATUSES and p.payment_intent_id
+    }
     tally = _tally(run.conference_id, refunds)
-    card = sum(tally.done_by_intent.values()) + sum(tally.pending_by_intent.values())
+    # Only refunds of the order's own payments: a second tab's payment refunded in full gave back
+    # that payment's money, not the money the credit stands for.
+    card = sum(v for k, v in tally.done_by_intent.items() if k in own_intents)
+    card += sum(v for k, v in tally.pending_by_intent.items() if k in own_intents or k is None)
     card += run.charged_back(order.dispute)  # a lost dispute gave the card the money back too
     issued = tally.credit_done + tally.credit_pending
     if card + issued <= own_paid:
