@@ -471,6 +471,30 @@ class BooksMachine(RuleBasedStateMachine):
         self._clear_faults()
         self._outcome(f"order_refund_{body['destination']}", reply)
 
+    @rule(pick=PICK, share=st.sampled_from(["all", "part"]))
+    def staff_refunds_stray_money(self, pick: int, share: str) -> None:
+        """Staff refund money that is not an order's own payment (a second tab, a payment after a
+        cancel) by naming the payment; naming an own payment is refused (422)."""
+        self._step("staff_refunds_stray_money")
+        flagged = [o for o in self._listed_orders() if o.get("attention")]
+        if not flagged:
+            STATS.outcome("stray_refund:none")
+            return
+        order = _pick(flagged, pick)
+        payments = [p for p in order["payments"] if p["method"] == "stripe" and p["status"] == "succeeded"]
+        if not payments:
+            STATS.outcome("stray_refund:no_payment")
+            return
+        payment = _pick(payments, pick // 7)
+        body = {
+            "amount": int(payment["amount"]) if share == "all" else 1000,
+            "reason": "duplicate",
+            "destination": "card",
+            "payment_id": payment["id"],
+        }
+        reply = self.world.api("POST", f"{ORDERS}/{order['id']}/refunds", body, STAFF, function="refunds")
+        self._outcome("stray_refund", reply)
+
     @precondition(lambda self: self.orders)
     @rule(
         pick=PICK,

@@ -180,6 +180,7 @@ class Stats:
     MONEY = (
         ("card refunds", ("order_refund_card:201",)),
         ("credit refunds", ("order_refund_store_credit:201",)),
+        ("stray money refunded", ("stray_refund:201",)),
         ("credit applied", ("credit_apply:201",)),
         ("crash recovered", ("crash_recovered:retry:refunded", "crash_recovered:sweep:refunded")),
         ("crash fired", ("crash_fired:True",)),
