@@ -4,15 +4,24 @@ The models here are the service's own input and output shapes; the API validates
 against them and the OpenAPI document is generated from them.
 """
 
+from __future__ import annotations
+
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pynamodb.exceptions import TransactWriteError
 
-from boxoffice import money, secrets, store
+from boxoffice import lazy, money, secrets, store
 from boxoffice.errors import InvalidState, NotFound
-from boxoffice.store import capacity as counters
+
+if TYPE_CHECKING:
+    from pynamodb import exceptions as pynamodb_errors
+
+    from boxoffice.store import capacity as counters
+else:
+    pynamodb_errors = lazy.module("pynamodb.exceptions")
+    counters = lazy.module("boxoffice.store.capacity")
+
 
 CONFERENCE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 ENTRY_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -233,7 +242,7 @@ def _save_with_capacity(entry: store.Item, conference_id: str, scope: str, capac
                 tx.save(entry)
                 counters.set_capacity_in(tx, conference_id, scope, capacity, current)
             return
-        except TransactWriteError as exc:
+        except pynamodb_errors.TransactWriteError as exc:
             reasons = exc.cancellation_reasons or []
             if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
                 raise InvalidState(

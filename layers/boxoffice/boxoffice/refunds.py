@@ -20,18 +20,19 @@ gives its amount back and the owner's status is recomputed from the records.
 Owners are bulk purchases (card only) and orders (card or store credit).
 """
 
+from __future__ import annotations
+
 import hashlib
 import random
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from pynamodb.exceptions import TransactWriteError
 
-from boxoffice import bulk_purchases, money, store
+from boxoffice import bulk_purchases, lazy, money, store
 from boxoffice.errors import (
     IdempotencyConflict,
     InvalidState,
@@ -40,10 +41,20 @@ from boxoffice.errors import (
     ValidationFailed,
 )
 from boxoffice.observability import logger
-from boxoffice.store import bulk_purchases as purchases
-from boxoffice.store import credits as credit_records
-from boxoffice.store import orders as order_records
-from boxoffice.store import refunds as records
+
+if TYPE_CHECKING:
+    from pynamodb import exceptions as pynamodb_errors
+
+    from boxoffice.store import bulk_purchases as purchases
+    from boxoffice.store import credits as credit_records
+    from boxoffice.store import orders as order_records
+    from boxoffice.store import refunds as records
+else:
+    pynamodb_errors = lazy.module("pynamodb.exceptions")
+    purchases = lazy.module("boxoffice.store.bulk_purchases")
+    credit_records = lazy.module("boxoffice.store.credits")
+    order_records = lazy.module("boxoffice.store.orders")
+    records = lazy.module("boxoffice.store.refunds")
 
 Reason = Literal["requested_by_customer", "duplicate", "fraudulent"]
 STALE_PENDING = timedelta(minutes=5)
@@ -223,7 +234,7 @@ class Owner:
             self.item.conference_id, self.item.order_id, f"pay_{payment_intent_id}"
         )
 
-    def reload(self) -> "Owner | None":
+    def reload(self) -> Owner | None:
         if isinstance(self.item, order_records.Order):
             fresh: Any = order_records.get(self.item.conference_id, self.item.order_id)
         else:
@@ -397,7 +408,7 @@ def _reserve_with_retries(owner: Owner, refund: records.Refund) -> None:
         try:
             _reserve(owner, refund)
             return
-        except TransactWriteError as exc:
+        except pynamodb_errors.TransactWriteError as exc:
             if store.is_condition_failure(exc):
                 raise InvalidState("the refundable balance changed; read it again and retry") from exc
             conflict = any(
@@ -432,7 +443,7 @@ def _release(owner: Owner, refund: records.Refund, reason: str, amount: int | No
                 ],
                 add_version_condition=False,
             )
-    except TransactWriteError as exc:
+    except pynamodb_errors.TransactWriteError as exc:
         if not store.is_condition_failure(exc):
             raise
 
@@ -485,7 +496,7 @@ def _complete(
                     )
             if credit is not None:
                 tx.save(credit, condition=credit_records.Credit.PK.does_not_exist())
-    except TransactWriteError as exc:
+    except pynamodb_errors.TransactWriteError as exc:
         if store.is_condition_failure(exc):
             return False
         raise
@@ -812,7 +823,7 @@ def _record_external(owner: Owner, stripe_refund: dict[str, Any]) -> None:
                     actions=[order_records.Payment.amount_refunded.add(amount)],
                     add_version_condition=False,
                 )
-    except TransactWriteError as exc:
+    except pynamodb_errors.TransactWriteError as exc:
         if not store.is_condition_failure(exc):
             raise
         if records.get_link(owner.item.conference_id, stripe_refund["id"]) is None:
@@ -920,7 +931,7 @@ def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
                     actions=[order_records.Payment.amount_refunded.add(-amount)],
                     add_version_condition=False,
                 )
-    except TransactWriteError as exc:
+    except pynamodb_errors.TransactWriteError as exc:
         if not store.is_condition_failure(exc):
             raise
         return

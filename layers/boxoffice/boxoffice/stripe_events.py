@@ -15,19 +15,25 @@ three days. So:
   recovers webhooks lost for good. The cursor never passes an unfinished event.
 """
 
+from __future__ import annotations
+
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
-from boxoffice import bus, secrets, store
+from boxoffice import bus, lazy, secrets, store
 from boxoffice.errors import BadRequest, InvalidState, NotFound, Unavailable
 from boxoffice.observability import logger
 from boxoffice.pagination import decode_cursor, encode_cursor
-from boxoffice.store import stripe_events as records
+
+if TYPE_CHECKING:
+    from boxoffice.store import stripe_events as records
+else:
+    records = lazy.module("boxoffice.store.stripe_events")
 
 HANDLED_TYPES: frozenset[str] = frozenset(
     {

@@ -9,7 +9,6 @@ resolver, so hostile JSON is a 400 wherever it is sent.
 
 import base64
 import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -40,10 +39,6 @@ def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
         json_body_deserializer=strict_json.loads,
     )
     register_error_handlers(app)
-    if "boxoffice.api.idempotency" in sys.modules:  # some route honours Idempotency-Key
-        from boxoffice.api.idempotency import register_idempotency_errors
-
-        register_idempotency_errors(app)
     for router in routers:
         app.include_router(router)
     return app
