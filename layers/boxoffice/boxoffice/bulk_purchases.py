@@ -29,9 +29,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from boxoffice import bus, lazy, money, store, voucher_codes
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected, session_params
-from boxoffice.conferences import ENTRY_ID_PATTERN
 from boxoffice.errors import BoxofficeError, NotFound, PaymentProviderError, Unavailable
 from boxoffice.observability import logger
+from boxoffice.patterns import ENTRY_ID_PATTERN
 
 if TYPE_CHECKING:
     from pynamodb import exceptions as pynamodb_errors

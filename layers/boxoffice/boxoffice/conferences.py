@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from boxoffice import lazy, money, secrets, store
 from boxoffice.errors import InvalidState, NotFound
+from boxoffice.patterns import EMAIL_PATTERN, SPONSOR_SLUG_PATTERN
 
 if TYPE_CHECKING:
     from pynamodb import exceptions as pynamodb_errors
@@ -22,12 +23,6 @@ else:
     pynamodb_errors = lazy.module("pynamodb.exceptions")
     counters = lazy.module("boxoffice.store.capacity")
 
-
-CONFERENCE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
-ENTRY_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-SPONSOR_SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,13}$"
-"""At most 14 characters, so the default voucher prefix ``BULK-{SLUG}-`` fits its 20."""
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,185}\.[^@\s]{2,63}$"
 
 DEFAULT_CHECKOUT_EXPIRY_MINUTES = 60
 DEFAULT_ORDER_HOLD_MINUTES = 60

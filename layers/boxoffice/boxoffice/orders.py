@@ -30,9 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from boxoffice import bus, lazy, money, pricing, store, voucher_codes
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected, session_params
-from boxoffice.conferences import ENTRY_ID_PATTERN
 from boxoffice.errors import BoxofficeError, InvalidState, NotFound, ValidationFailed
 from boxoffice.observability import logger
+from boxoffice.patterns import ENTRY_ID_PATTERN
 
 if TYPE_CHECKING:
     from pynamodb import exceptions as pynamodb_errors

@@ -22,11 +22,12 @@ from boxoffice.conferences import (
     TicketTypeInput,
     TicketTypeView,
 )
+from boxoffice.patterns import CONFERENCE_ID_PATTERN, ENTRY_ID_PATTERN
 
 router = Router()
 
-ConferenceId = Annotated[str, Path(pattern=conferences.CONFERENCE_ID_PATTERN, description="Conference slug")]
-EntryId = Annotated[str, Path(pattern=conferences.ENTRY_ID_PATTERN)]
+ConferenceId = Annotated[str, Path(pattern=CONFERENCE_ID_PATTERN, description="Conference slug")]
+EntryId = Annotated[str, Path(pattern=ENTRY_ID_PATTERN)]
 
 TAGS = ["conference setup"]
 
