@@ -24,7 +24,6 @@ def ALL_ROUTERS() -> list[Router]:
         bulk_purchases.router,
         bulk_purchases.checkout_router,
         bulk_purchases.fulfillment_router,
-        bulk_purchases.refunds_router,
         orders.router,
         orders.checkout_router,
         refunds.router,

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from boxoffice import stripe_events
 from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
-from boxoffice.api.routes.conferences import ConferenceId
+from boxoffice.api.params import ConferenceId
 from boxoffice.stripe_events import StripeEventPage, StripeEventView
 
 router = Router()
