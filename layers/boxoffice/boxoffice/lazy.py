@@ -14,6 +14,9 @@ import importlib
 from types import ModuleType
 from typing import Any
 
+_NAMED: list["LazyModule"] = []
+"""Every lazy module named in this process: what its code may load on first use."""
+
 
 class LazyModule:
     """Stands for the module ``name`` and imports it when an attribute is first read."""
@@ -23,6 +26,7 @@ class LazyModule:
     def __init__(self, name: str) -> None:
         self._name = name
         self._module: ModuleType | None = None
+        _NAMED.append(self)
 
     def load(self) -> ModuleType:
         """The real module, imported now if it was not yet."""
@@ -41,3 +45,14 @@ class LazyModule:
 def module(name: str) -> Any:
     """``name`` imported on first attribute access (typed ``Any``: see the module docstring)."""
     return LazyModule(name)
+
+
+def load_all() -> list[str]:
+    """Import every module named lazily so far, as first requests would; returns their names.
+
+    For a SnapStart snapshot, which should hold what requests load, and for the local runner's
+    warm parents, whose forked environments should not each import the same modules again.
+    """
+    for lazy in list(_NAMED):
+        lazy.load()
+    return sorted({lazy._name for lazy in _NAMED})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from boxoffice import bus, lazy, secrets, store
+from boxoffice import bus, lazy, secrets, snapstart, store
 from boxoffice.errors import BadRequest, NotFound, Unavailable
 from boxoffice.observability import logger
 
@@ -82,6 +82,7 @@ def admit(conference_id: str, event: dict[str, Any], *, source: str) -> str:
 
 FORCED_READ_INTERVAL = 60.0
 _FORCED_READS: dict[str, float] = {}
+snapstart.after_restore(_FORCED_READS.clear)  # monotonic readings from before a snapshot mean nothing after
 
 
 def receive_webhook(conference_id: str, payload: str, signature: str | None) -> str:

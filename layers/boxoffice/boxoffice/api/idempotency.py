@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from boxoffice import snapstart
 from boxoffice.config import settings
 from boxoffice.errors import BadRequest, IdempotencyConflict
 
@@ -72,6 +73,13 @@ def _idempotent() -> Callable[..., dict[str, Any]]:
         return {"status": status, "body": body, "replayed": False}
 
     return run_once
+
+
+@snapstart.after_restore
+def _forget_persistence() -> None:
+    """The persistence holds a boto3 client: a restored environment makes its own."""
+    _idempotent.cache_clear()
+    _persistence.cache_clear()
 
 
 def _run_once(call: dict[str, Any], run: Callable[[], tuple[int, Any]]) -> dict[str, Any]:
