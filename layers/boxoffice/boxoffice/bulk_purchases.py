@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from boxoffice import bus, lazy, money, store, voucher_codes
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected, session_params
 from boxoffice.errors import BoxofficeError, NotFound, PaymentProviderError, Unavailable
 from boxoffice.observability import logger
 from boxoffice.patterns import ENTRY_ID_PATTERN
+from boxoffice.shapes import Shape
 
 if TYPE_CHECKING:
     from pynamodb import exceptions as pynamodb_errors
@@ -84,7 +85,7 @@ class FulfillmentBusy(InvalidPurchaseState):
 # --- shapes ----------------------------------------------------------------------------------------
 
 
-class _Input(BaseModel):
+class _Input(Shape):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -128,7 +129,7 @@ class BulkPurchaseRequest(_Input):
     voucher_config: VoucherConfig | None = None
 
 
-class BulkPurchaseView(BaseModel):
+class BulkPurchaseView(Shape):
     id: str
     conference_id: str
     sponsor_id: str | None
@@ -153,17 +154,17 @@ class BulkPurchaseView(BaseModel):
     updated_at: datetime
 
 
-class BulkPurchasePage(BaseModel):
+class BulkPurchasePage(Shape):
     items: list[BulkPurchaseView]
     next: str | None
 
 
-class FulfillView(BaseModel):
+class FulfillView(Shape):
     vouchers_created: int
     bulk_purchase: BulkPurchaseView
 
 
-class VoucherView(BaseModel):
+class VoucherView(Shape):
     code: str
     voucher_type: str
     discount_value: int
@@ -178,7 +179,7 @@ class VoucherView(BaseModel):
     bulk_purchase_id: str | None
 
 
-class VoucherPage(BaseModel):
+class VoucherPage(Shape):
     items: list[VoucherView]
     next: str | None
 

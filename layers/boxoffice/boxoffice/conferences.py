@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from boxoffice import lazy, money, secrets, store
 from boxoffice.errors import InvalidState, NotFound
 from boxoffice.patterns import EMAIL_PATTERN, SPONSOR_SLUG_PATTERN
+from boxoffice.shapes import Shape
 
 if TYPE_CHECKING:
     from pynamodb import exceptions as pynamodb_errors
@@ -36,7 +37,7 @@ Capacity = Annotated[
 CAPACITY_ATTEMPTS = 5
 
 
-class _Input(BaseModel):
+class _Input(Shape):
     """Strict inputs: unknown fields and wrong types are refused, never coerced."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -78,11 +79,11 @@ class ConferenceInput(_Input):
         return value
 
 
-class StripeStatus(BaseModel):
+class StripeStatus(Shape):
     configured: bool
 
 
-class ConferenceView(BaseModel):
+class ConferenceView(Shape):
     id: str
     name: str
     currency: str
@@ -119,7 +120,7 @@ class SponsorInput(_Input):
     is_active: bool = True
 
 
-class TicketTypeView(BaseModel):
+class TicketTypeView(Shape):
     id: str
     name: str
     price: int
@@ -131,7 +132,7 @@ class TicketTypeView(BaseModel):
     sold_out: bool = False
 
 
-class AddOnView(BaseModel):
+class AddOnView(Shape):
     id: str
     name: str
     price: int
@@ -142,7 +143,7 @@ class AddOnView(BaseModel):
     sold_out: bool = False
 
 
-class SponsorView(BaseModel):
+class SponsorView(Shape):
     id: str
     name: str
     slug: str
@@ -150,7 +151,7 @@ class SponsorView(BaseModel):
     is_active: bool
 
 
-class CatalogView(BaseModel):
+class CatalogView(Shape):
     id: str
     name: str
     currency: str
@@ -158,7 +159,7 @@ class CatalogView(BaseModel):
     addons: list[AddOnView]
 
 
-class Saved[T](BaseModel):
+class Saved[T](Shape):
     """A view plus whether the PUT created the record (201) or replaced it (200)."""
 
     created: bool

@@ -15,10 +15,11 @@ import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from boxoffice import lazy, store
 from boxoffice.errors import InvalidState, NotFound, ValidationFailed
+from boxoffice.shapes import Shape
 
 if TYPE_CHECKING:
     from pynamodb import exceptions as pynamodb_errors
@@ -33,7 +34,7 @@ else:
 ATTEMPTS = 5
 
 
-class ApplyCredit(BaseModel):
+class ApplyCredit(Shape):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     order_id: Annotated[str, Field(pattern=r"^ord_[a-f0-9]{16}$")]

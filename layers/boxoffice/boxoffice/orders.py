@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from boxoffice import bus, lazy, money, pricing, store, voucher_codes
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected, session_params
 from boxoffice.errors import BoxofficeError, InvalidState, NotFound, ValidationFailed
 from boxoffice.observability import logger
 from boxoffice.patterns import ENTRY_ID_PATTERN
+from boxoffice.shapes import Shape
 
 if TYPE_CHECKING:
     from pynamodb import exceptions as pynamodb_errors
@@ -55,7 +56,7 @@ TRANSACTION_ATTEMPTS = 6
 VoucherReason = Literal["expired", "not_yet_valid", "used_up", "inactive", "not_applicable", "unknown"]
 
 
-class _Input(BaseModel):
+class _Input(Shape):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -76,7 +77,7 @@ class OrderRequest(_Input):
     voucher_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
-class OrderLineView(BaseModel):
+class OrderLineView(Shape):
     ticket_type_id: str | None
     addon_id: str | None
     quantity: int
@@ -85,7 +86,7 @@ class OrderLineView(BaseModel):
     discount: int
 
 
-class PaymentView(BaseModel):
+class PaymentView(Shape):
     id: str
     method: str
     status: str
@@ -98,7 +99,7 @@ class PaymentView(BaseModel):
     created_at: datetime
 
 
-class OrderView(BaseModel):
+class OrderView(Shape):
     id: str
     reference: str
     conference_id: str
@@ -119,12 +120,12 @@ class OrderView(BaseModel):
     updated_at: datetime
 
 
-class OrderPage(BaseModel):
+class OrderPage(Shape):
     items: list[OrderView]
     next: str | None
 
 
-class VoucherCheck(BaseModel):
+class VoucherCheck(Shape):
     valid: bool
     reason: VoucherReason | None
     voucher_type: str | None

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from boxoffice import bulk_purchases, lazy, money, store
 from boxoffice.errors import (
@@ -41,6 +41,7 @@ from boxoffice.errors import (
     ValidationFailed,
 )
 from boxoffice.observability import logger
+from boxoffice.shapes import Shape
 
 if TYPE_CHECKING:
     from pynamodb import exceptions as pynamodb_errors
@@ -60,7 +61,7 @@ Reason = Literal["requested_by_customer", "duplicate", "fraudulent"]
 STALE_PENDING = timedelta(minutes=5)
 
 
-class _Input(BaseModel):
+class _Input(Shape):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -76,7 +77,7 @@ class OrderRefundRequest(_Input):
     note: Annotated[str, Field(max_length=500)] | None = None
 
 
-class CreditView(BaseModel):
+class CreditView(Shape):
     id: str
     user_id: str
     conference_id: str
@@ -91,7 +92,7 @@ class CreditView(BaseModel):
     created_at: datetime
 
 
-class RefundView(BaseModel):
+class RefundView(Shape):
     id: str
     order_id: str | None
     bulk_purchase_id: str | None

@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
-
 from boxoffice import bus, lazy, store
 from boxoffice.errors import InvalidState, NotFound, Unavailable
 from boxoffice.observability import logger
 from boxoffice.pagination import decode_cursor, encode_cursor
+from boxoffice.shapes import Shape
 from boxoffice.stripe_intake import (
     HANDLED_TYPES,
     admit,
@@ -160,7 +159,7 @@ def handle_bus_event(envelope: dict[str, Any], registry: Registry, lease: timede
 # --- operations -------------------------------------------------------------------------------------
 
 
-class StripeEventView(BaseModel):
+class StripeEventView(Shape):
     event_id: str
     type: str
     status: str
@@ -172,7 +171,7 @@ class StripeEventView(BaseModel):
     updated_at: datetime
 
 
-class StripeEventPage(BaseModel):
+class StripeEventPage(Shape):
     items: list[StripeEventView]
     next: str | None
 
@@ -229,7 +228,7 @@ def republish_stale(conference_id: str) -> int:
     return count
 
 
-class ReconcileResult(BaseModel):
+class ReconcileResult(Shape):
     conference_id: str
     listed: int
     admitted: int

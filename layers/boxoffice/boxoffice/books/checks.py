@@ -13,10 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from boxoffice import lazy, store, voucher_codes
 from boxoffice.errors import NotFound
+from boxoffice.shapes import Shape
 
 if TYPE_CHECKING:
     from boxoffice.store import books as book_records
@@ -42,7 +41,7 @@ STRIPE_EVENT_WINDOW = 30 * 24 * 3600
 MAX_LIMIT = 200
 
 
-class Break(BaseModel):
+class Break(Shape):
     """One invariant that does not hold for one record."""
 
     kind: str
@@ -53,7 +52,7 @@ class Break(BaseModel):
     detail: str
 
 
-class Audit(BaseModel):
+class Audit(Shape):
     """One page of a conference's audit: what was checked, what broke, where the next page starts."""
 
     checked: dict[str, int]

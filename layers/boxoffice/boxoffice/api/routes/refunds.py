@@ -5,7 +5,6 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from pydantic import BaseModel
 
 from boxoffice import credits, refunds
 from boxoffice.api import examples
@@ -16,6 +15,7 @@ from boxoffice.api.params import ConferenceId, OrderId, PurchaseId
 from boxoffice.credits import ApplyCredit
 from boxoffice.orders import PaymentView, payment_view
 from boxoffice.refunds import BulkRefundRequest, CreditView, OrderRefundRequest, RefundView, credit_view
+from boxoffice.shapes import Shape
 
 router = Router()
 """Reads: served by the API function."""
@@ -25,12 +25,12 @@ refunds_router = Router()
 CreditId = Annotated[str, Path(pattern=r"^cr_[a-f0-9]{16}$")]
 
 
-class RefundList(BaseModel):
+class RefundList(Shape):
     items: list[RefundView]
     next: str | None
 
 
-class CreditPage(BaseModel):
+class CreditPage(Shape):
     items: list[CreditView]
     next: str | None
 
