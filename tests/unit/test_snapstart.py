@@ -42,8 +42,8 @@ def test_snapstart_registers_preload_before_the_snapshot_and_forgetting_after_re
     assert (before, after) == ([snapstart.preload], [snapstart.forget_unique_state])
 
 
-def test_preload_loads_what_a_cold_import_leaves_to_first_use_and_makes_the_clients(api) -> None:
-    from boxoffice import bus, snapstart
+def test_preload_loads_what_a_cold_import_leaves_to_first_use_builds_shapes_and_makes_clients(api) -> None:
+    from boxoffice import bus, orders, snapstart
     from boxoffice.store.base import Item
 
     loaded_names = snapstart.preload()
@@ -51,6 +51,7 @@ def test_preload_loads_what_a_cold_import_leaves_to_first_use_and_makes_the_clie
     assert {"boto3", "stripe", "pynamodb.models"} <= set(sys.modules)
     assert Item._get_connection().connection._client is not None
     assert bus._client.cache_info().currsize == 1
+    assert orders.OrderView.__pydantic_complete__, "the shapes are built"
 
 
 def test_after_restore_clients_and_cached_secrets_are_made_anew(api, demo: str, emulator) -> None:

@@ -5,8 +5,9 @@ published version once, runs the before-snapshot hooks, snapshots the environmen
 every new environment from that snapshot. So:
 
 - before the snapshot, :func:`preload` loads what a cold import leaves to first use (every
-  module named through ``boxoffice.lazy``, boto3, the Stripe SDK, Powertools Parameters) and
-  makes the DynamoDB and EventBridge clients, so environments start with them loaded;
+  module named through ``boxoffice.lazy``, boto3, the Stripe SDK, Powertools Parameters),
+  builds the request and response shapes, and makes the DynamoDB and EventBridge clients, so
+  environments start with all of it done;
 - after each restore, :func:`forget_unique_state` reseeds ``random`` and runs what modules
   registered with :func:`after_restore`: each module that caches a client, a secret or a clock
   reading drops it there (connections, credentials and secrets are not to be shared between
@@ -32,12 +33,13 @@ def after_restore[F: Callable[[], None]](forget: F) -> F:
 
 def preload() -> list[str]:
     """Import what first requests would and make the AWS clients; returns the lazy modules loaded."""
-    from boxoffice import bus, lazy
+    from boxoffice import bus, lazy, shapes
     from boxoffice.store import base
 
     loaded = lazy.load_all()
     for name in ("boto3", "stripe", "aws_lambda_powertools.utilities.parameters"):
         importlib.import_module(name)
+    shapes.build_all()
     base.make_client()
     bus._client()
     return loaded
