@@ -161,7 +161,7 @@ bench-vouchers: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Voucher issuance: request
 bench-rush: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Sale rush on DynamoDB Local: 400 buyers for the last 100 units, and for a 10-use code
 	$(PY) -m bench.rush
 
-bench-imports: $(VENV)/.installed ## Cold import time of each function (median of 5 fresh interpreters)
+bench-imports: $(VENV)/.installed ## Cold import of each function vs a naive handler, interleaved, median of 7; the goals of #12
 	$(PY) -m bench.imports
 
 clean: ## Remove venvs, caches and build output

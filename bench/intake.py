@@ -1,7 +1,7 @@
 """``make bench-intake``: 2,000 signed webhook events, 30% duplicates, 8 senders, on the local stack.
 
 Prints events per second, p50/p99 latency and the duplicates sent; fails if any event id was lost
-or recorded twice. Then prints each function's cold import time (median of 5 fresh interpreters).
+or recorded twice. Then prints the cold import table of `make bench-imports` (against the naive handler).
 """
 
 import json
@@ -139,10 +139,9 @@ def main() -> int:
         stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
-    from bench.imports import report
+    from bench.imports import render, report
 
-    for name, seconds in report().items():
-        print(f"cold import      {name:<12} {seconds * 1000:7.1f} ms (median of 5)")
+    print(render(report()))
     if not ok:
         print("FAILED: an event was lost, recorded twice, or refused", file=sys.stderr)
         return 1

@@ -51,14 +51,9 @@ def load_handler_module(code_uri: Path, name: str) -> ModuleType:
 
 
 def warm_clients() -> None:
-    """Create every table connection and the bus client once, in a parent that forks environments,
-    so each forked environment starts with them made (as a warm container would)."""
-    from boxoffice import bus
-    from boxoffice.store.base import Item
+    """Load what functions defer to first use and make the cached AWS clients once, in a parent
+    that forks environments, so each forked environment starts with them (as a warm container,
+    or a SnapStart snapshot, would): the same ``boxoffice.snapstart.preload`` a snapshot runs."""
+    from boxoffice import snapstart
 
-    models = [Item]
-    while models:
-        model = models.pop()
-        model._get_connection().connection.client  # noqa: B018 - made now, used after the fork
-        models.extend(model.__subclasses__())
-    bus._client()
+    snapstart.preload()

@@ -64,7 +64,7 @@ def problems(document: dict[str, Any]) -> list[str]:
 
 
 def main() -> int:
-    # Importing the routes builds the idempotency layer's DynamoDB client: it needs a region, not AWS.
+    # Nothing here calls AWS; settings only read these (clients wait for a first request).
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("TABLE_NAME", "boxoffice-lint")
     sys.path.insert(0, "layers/boxoffice")

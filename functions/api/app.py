@@ -1,5 +1,6 @@
 """Read and admin API: health, OpenAPI, conference setup and catalog, reads, Stripe event operations."""
 
+from boxoffice import snapstart
 from boxoffice.api import lambda_handler, make_resolver
 from boxoffice.api.routes import bulk_purchases, conferences, health, orders, refunds, stripe_events
 
@@ -12,3 +13,4 @@ app = make_resolver(
     refunds.router,
 )
 handler = lambda_handler(app)
+snapstart.register()  # SnapStart hooks; nothing outside Lambda

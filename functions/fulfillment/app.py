@@ -1,5 +1,6 @@
 """Fulfillment: checkout.session.* and payment_intent.payment_failed from the bus, and staff fulfil."""
 
+from boxoffice import snapstart
 from boxoffice.api import lambda_handler, make_resolver
 from boxoffice.api.routes import bulk_purchases
 from boxoffice.processors import fulfillment_registry, processor_handler
@@ -7,3 +8,4 @@ from boxoffice.processors import fulfillment_registry, processor_handler
 handler = processor_handler(
     fulfillment_registry(), http=lambda_handler(make_resolver(bulk_purchases.fulfillment_router))
 )
+snapstart.register()  # SnapStart hooks; nothing outside Lambda

@@ -62,6 +62,16 @@ def test_functions_take_the_sdks_from_the_built_layer_not_the_runtime(
     assert outside == {}, f"imported from outside the built layer: {outside}"
 
 
+def test_built_functions_load_no_sdk_until_their_first_request_needs_it(
+    api_report: dict[str, Any], webhook_report: dict[str, Any]
+) -> None:
+    """The import alone loads neither boto3, nor PynamoDB, nor Stripe; the webhook not even pydantic."""
+    for report in (api_report, webhook_report):
+        early = [m for m in report["cold_modules"] if m.split(".")[0] in ("boto3", "pynamodb", "stripe")]
+        assert early == [], report["app_file"]
+    assert [m for m in webhook_report["cold_modules"] if m.split(".")[0] == "pydantic"] == []
+
+
 def test_the_built_layer_holds_exactly_the_locked_versions(api_report: dict[str, Any]) -> None:
     built = {canonicalize_name(name): version for name, version in api_report["layer_versions"].items()}
     assert built == pins(LOCK)

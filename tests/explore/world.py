@@ -241,7 +241,7 @@ class World:
         """A fresh table, account, bus, emulator and clock; then the demo conference and catalog."""
         from aws_lambda_powertools.utilities import parameters
 
-        from boxoffice import stripe_events
+        from boxoffice import stripe_intake
         from local.aws import create_table
 
         self.emulator.release_events()
@@ -263,7 +263,7 @@ class World:
         create_table(ddb, name)
         boto3.client("events").create_event_bus(Name=os.environ["EVENT_BUS_NAME"])
         parameters.clear_caches()
-        stripe_events._FORCED_READS.clear()
+        stripe_intake._FORCED_READS.clear()
         self.tap = BusTap(("boxoffice.stripe",))
         endpoint = self.stripe.v1.webhook_endpoints.create(
             params={"url": f"{self.receiver.url}/{CID}", "enabled_events": ["*"]}

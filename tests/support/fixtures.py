@@ -25,10 +25,10 @@ def forget_cached_state() -> None:
     """A fresh container's caches: no secret read yet, no forced secret read yet."""
     from aws_lambda_powertools.utilities import parameters
 
-    from boxoffice import stripe_events
+    from boxoffice import stripe_intake
 
     parameters.clear_caches()
-    stripe_events._FORCED_READS.clear()
+    stripe_intake._FORCED_READS.clear()
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
 """The unit lane: every rule on moto, served by one ThreadedMotoServer on loopback.
 
-A server (rather than ``mock_aws``) is used because clients made at import time, such as the
-idempotency layer's, must reach it too. Each test starts from a reset server and a fresh table.
-moto applies one DynamoDB request at a time, so no race is tested here: races run on DynamoDB
-Local in the integration lane.
+A server (rather than ``mock_aws``) is used because clients the code caches for a container's
+life (the bus's, the table's, the idempotency layer's) must reach it from any test. Each test
+starts from a reset server and a fresh table. moto applies one DynamoDB request at a time, so
+no race is tested here: races run on DynamoDB Local in the integration lane.
 """
 
 import os

@@ -7,8 +7,7 @@ import pytest
 from pydantic import BaseModel
 
 from boxoffice.api import examples
-from boxoffice.api.contract import ErrorBody
-from boxoffice.api.openapi import openapi_document
+from boxoffice.api.openapi import ErrorBody, openapi_document
 from boxoffice.bulk_purchases import BulkPurchaseRequest, BulkPurchaseView
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView
 from boxoffice.conferences import ConferenceInput

@@ -13,6 +13,8 @@ original system's defects (docs/domain.md, by number) are fixed here:
 - a retried fulfillment resumes and writes only the missing codes, never the full quantity (15).
 """
 
+from __future__ import annotations
+
 import contextlib
 import csv
 import hashlib
@@ -21,19 +23,28 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from pynamodb.exceptions import TransactWriteError
+from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
-from boxoffice import bus, money, store, voucher_codes
+from boxoffice import bus, lazy, money, store, voucher_codes
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected, session_params
-from boxoffice.conferences import ENTRY_ID_PATTERN
 from boxoffice.errors import BoxofficeError, NotFound, PaymentProviderError, Unavailable
 from boxoffice.observability import logger
-from boxoffice.store import bulk_purchases as records
-from boxoffice.store import capacity as counters
-from boxoffice.store import vouchers as voucher_store
+from boxoffice.patterns import ENTRY_ID_PATTERN
+from boxoffice.shapes import Shape
+
+if TYPE_CHECKING:
+    from pynamodb import exceptions as pynamodb_errors
+
+    from boxoffice.store import bulk_purchases as records
+    from boxoffice.store import capacity as counters
+    from boxoffice.store import vouchers as voucher_store
+else:
+    pynamodb_errors = lazy.module("pynamodb.exceptions")
+    records = lazy.module("boxoffice.store.bulk_purchases")
+    counters = lazy.module("boxoffice.store.capacity")
+    voucher_store = lazy.module("boxoffice.store.vouchers")
 
 FULFILLMENT_LEASE = timedelta(minutes=3)
 """Longer than a 10,000-code fulfillment takes, shorter than Lambda's first async retry."""
@@ -74,7 +85,7 @@ class FulfillmentBusy(InvalidPurchaseState):
 # --- shapes ----------------------------------------------------------------------------------------
 
 
-class _Input(BaseModel):
+class _Input(Shape):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -90,7 +101,7 @@ class VoucherConfig(_Input):
     unlocks_hidden_tickets: bool = False
 
     @model_validator(mode="after")
-    def _rules(self) -> "VoucherConfig":
+    def _rules(self) -> VoucherConfig:
         if self.voucher_type == "comp":
             self.discount_value = 0
         elif self.voucher_type == "percentage" and not 1 <= self.discount_value <= 100:
@@ -118,7 +129,7 @@ class BulkPurchaseRequest(_Input):
     voucher_config: VoucherConfig | None = None
 
 
-class BulkPurchaseView(BaseModel):
+class BulkPurchaseView(Shape):
     id: str
     conference_id: str
     sponsor_id: str | None
@@ -143,17 +154,17 @@ class BulkPurchaseView(BaseModel):
     updated_at: datetime
 
 
-class BulkPurchasePage(BaseModel):
+class BulkPurchasePage(Shape):
     items: list[BulkPurchaseView]
     next: str | None
 
 
-class FulfillView(BaseModel):
+class FulfillView(Shape):
     vouchers_created: int
     bulk_purchase: BulkPurchaseView
 
 
-class VoucherView(BaseModel):
+class VoucherView(Shape):
     code: str
     voucher_type: str
     discount_value: int
@@ -168,7 +179,7 @@ class VoucherView(BaseModel):
     bulk_purchase_id: str | None
 
 
-class VoucherPage(BaseModel):
+class VoucherPage(Shape):
     items: list[VoucherView]
     next: str | None
 
@@ -427,7 +438,7 @@ def _move_holding_block(
                     attr="status", also=_no_block_held(),
                 )  # fmt: skip
                 scopes = counters.take_in(tx, purchase.conference_id, units)
-        except TransactWriteError as exc:
+        except pynamodb_errors.TransactWriteError as exc:
             reasons = exc.cancellation_reasons or []
             short = counters.sold_out(exc, 1, scopes, units) if reasons else None
             if short is not None:
@@ -504,7 +515,7 @@ def release_unredeemed(purchase: records.BulkPurchase) -> bool:
                 extra={"bulk_purchase_id": purchase.purchase_id, "units": _block_release(purchase)},
             )
             return True
-        except TransactWriteError:
+        except pynamodb_errors.TransactWriteError:
             if attempt + 1 == BLOCK_ATTEMPTS:
                 raise
             fresh = records.get(purchase.conference_id, purchase.purchase_id)
@@ -514,14 +525,15 @@ def release_unredeemed(purchase: records.BulkPurchase) -> bool:
     return False
 
 
-def _rehold_after_failure(purchase: records.BulkPurchase, status: str = records.FAILED) -> None:
+def _rehold_after_failure(purchase: records.BulkPurchase, status: str | None = None) -> None:
     """The block comes back when the purchase does: a failed purchase that turns out paid (payment
     evidence beats failure), or a full refund that failed at the bank (``status`` paid again).
 
     It takes back what it gave back (the undrawn units, still recorded on the purchase). The money
     was taken and the codes must work, so the units are taken even past capacity; an overrun is
-    flagged for staff rather than refusing codes someone paid for.
+    flagged for staff rather than refusing codes someone paid for. ``status`` defaults to failed.
     """
+    status = status or records.FAILED
     if purchase.status != status or purchase.block_state != BLOCK_RELEASED or not purchase.block:
         return
     units = _block_release(purchase)
@@ -535,7 +547,7 @@ def _rehold_after_failure(purchase: records.BulkPurchase, status: str = records.
                 add_version_condition=False,
             )
             counters.take_unguarded_in(tx, purchase.conference_id, units)
-    except TransactWriteError as exc:
+    except pynamodb_errors.TransactWriteError as exc:
         if not store.is_condition_failure(exc):
             raise
         return
@@ -660,7 +672,7 @@ def checkout(conference_id: str, purchase_id: str, request: CheckoutRequest, vie
         # Back to pending only when Stripe surely made no session; otherwise a retry (same key)
         # gets the session Stripe may have made.
         if exc.refused and purchase.checkout_session_id is None:
-            with contextlib.suppress(store.TransitionRejected, TransactWriteError):
+            with contextlib.suppress(store.TransitionRejected, pynamodb_errors.TransactWriteError):
                 _move_releasing_block(purchase, records.PENDING)
         raise
     expires_at = datetime.fromtimestamp(session["expires_at"], tz=store.now().tzinfo)
@@ -910,13 +922,13 @@ def mark_failed(conference_id: str, session: dict[str, Any]) -> None:
         try:
             _move_releasing_block(purchase, records.FAILED)
             return
-        except (store.TransitionRejected, TransactWriteError) as exc:
+        except (store.TransitionRejected, pynamodb_errors.TransactWriteError) as exc:
             # The version moved (the session id was stored meanwhile), or the block was drawn or a
             # counter was busy: decide again on a fresh read.
             current = records.get(purchase.conference_id, purchase.purchase_id)
             if current is None or current.status not in records.MACHINE.sources(records.FAILED):
                 return  # paid, refunded or already failed: a late event changes nothing
-            if isinstance(exc, TransactWriteError) and not exc.cancellation_reasons:
+            if isinstance(exc, pynamodb_errors.TransactWriteError) and not exc.cancellation_reasons:
                 raise
             purchase = current
 

@@ -9,6 +9,7 @@ import json
 from functools import cache
 from typing import Any
 
+from boxoffice import snapstart
 from boxoffice.config import settings
 
 STRIPE_SOURCE = "boxoffice.stripe"
@@ -24,6 +25,9 @@ def _client() -> Any:
     import boto3  # the Lambda runtime ships boto3
 
     return boto3.client("events")
+
+
+snapstart.after_restore(_client.cache_clear)
 
 
 def _put(source: str, detail_type: str, detail: dict[str, Any]) -> None:

@@ -4,17 +4,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from boxoffice.shapes import Shape
 
 
-class CheckoutRequest(BaseModel):
+class CheckoutRequest(Shape):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     success_url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
     cancel_url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
 
 
-class CheckoutView(BaseModel):
+class CheckoutView(Shape):
     checkout_url: str
     session_id: str
     expires_at: datetime

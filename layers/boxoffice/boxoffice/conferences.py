@@ -4,21 +4,26 @@ The models here are the service's own input and output shapes; the API validates
 against them and the OpenAPI document is generated from them.
 """
 
+from __future__ import annotations
+
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pynamodb.exceptions import TransactWriteError
+from pydantic import ConfigDict, Field, field_validator
 
-from boxoffice import money, secrets, store
+from boxoffice import lazy, money, secrets, store
 from boxoffice.errors import InvalidState, NotFound
-from boxoffice.store import capacity as counters
+from boxoffice.patterns import EMAIL_PATTERN, SPONSOR_SLUG_PATTERN
+from boxoffice.shapes import Shape
 
-CONFERENCE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
-ENTRY_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-SPONSOR_SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,13}$"
-"""At most 14 characters, so the default voucher prefix ``BULK-{SLUG}-`` fits its 20."""
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,185}\.[^@\s]{2,63}$"
+if TYPE_CHECKING:
+    from pynamodb import exceptions as pynamodb_errors
+
+    from boxoffice.store import capacity as counters
+else:
+    pynamodb_errors = lazy.module("pynamodb.exceptions")
+    counters = lazy.module("boxoffice.store.capacity")
+
 
 DEFAULT_CHECKOUT_EXPIRY_MINUTES = 60
 DEFAULT_ORDER_HOLD_MINUTES = 60
@@ -32,7 +37,7 @@ Capacity = Annotated[
 CAPACITY_ATTEMPTS = 5
 
 
-class _Input(BaseModel):
+class _Input(Shape):
     """Strict inputs: unknown fields and wrong types are refused, never coerced."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -74,11 +79,11 @@ class ConferenceInput(_Input):
         return value
 
 
-class StripeStatus(BaseModel):
+class StripeStatus(Shape):
     configured: bool
 
 
-class ConferenceView(BaseModel):
+class ConferenceView(Shape):
     id: str
     name: str
     currency: str
@@ -115,7 +120,7 @@ class SponsorInput(_Input):
     is_active: bool = True
 
 
-class TicketTypeView(BaseModel):
+class TicketTypeView(Shape):
     id: str
     name: str
     price: int
@@ -127,7 +132,7 @@ class TicketTypeView(BaseModel):
     sold_out: bool = False
 
 
-class AddOnView(BaseModel):
+class AddOnView(Shape):
     id: str
     name: str
     price: int
@@ -138,7 +143,7 @@ class AddOnView(BaseModel):
     sold_out: bool = False
 
 
-class SponsorView(BaseModel):
+class SponsorView(Shape):
     id: str
     name: str
     slug: str
@@ -146,7 +151,7 @@ class SponsorView(BaseModel):
     is_active: bool
 
 
-class CatalogView(BaseModel):
+class CatalogView(Shape):
     id: str
     name: str
     currency: str
@@ -154,7 +159,7 @@ class CatalogView(BaseModel):
     addons: list[AddOnView]
 
 
-class Saved[T](BaseModel):
+class Saved[T](Shape):
     """A view plus whether the PUT created the record (201) or replaced it (200)."""
 
     created: bool
@@ -233,7 +238,7 @@ def _save_with_capacity(entry: store.Item, conference_id: str, scope: str, capac
                 tx.save(entry)
                 counters.set_capacity_in(tx, conference_id, scope, capacity, current)
             return
-        except TransactWriteError as exc:
+        except pynamodb_errors.TransactWriteError as exc:
             reasons = exc.cancellation_reasons or []
             if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
                 raise InvalidState(

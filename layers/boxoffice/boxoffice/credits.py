@@ -9,22 +9,32 @@ concurrent applications can neither overspend a credit nor over-cover an order. 
 announced once, and only when the order becomes paid.
 """
 
+from __future__ import annotations
+
 import secrets
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pynamodb.exceptions import TransactWriteError
+from pydantic import ConfigDict, Field
 
-from boxoffice import store
+from boxoffice import lazy, store
 from boxoffice.errors import InvalidState, NotFound, ValidationFailed
-from boxoffice.store import credits as records
-from boxoffice.store import orders as order_records
+from boxoffice.shapes import Shape
+
+if TYPE_CHECKING:
+    from pynamodb import exceptions as pynamodb_errors
+
+    from boxoffice.store import credits as records
+    from boxoffice.store import orders as order_records
+else:
+    pynamodb_errors = lazy.module("pynamodb.exceptions")
+    records = lazy.module("boxoffice.store.credits")
+    order_records = lazy.module("boxoffice.store.orders")
 
 ATTEMPTS = 5
 
 
-class ApplyCredit(BaseModel):
+class ApplyCredit(Shape):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     order_id: Annotated[str, Field(pattern=r"^ord_[a-f0-9]{16}$")]
@@ -100,7 +110,7 @@ def apply(
         amount = min(int(credit.remaining_amount), balance)
         try:
             payment = _apply_once(credit, order, amount)
-        except TransactWriteError as exc:
+        except pynamodb_errors.TransactWriteError as exc:
             if store.is_condition_failure(exc) or _conflict(exc):
                 continue  # someone else moved the credit or the order: read again and re-check
             raise
@@ -111,7 +121,7 @@ def apply(
     raise InvalidState("the credit or the order kept changing; retry")
 
 
-def _conflict(exc: TransactWriteError) -> bool:
+def _conflict(exc: pynamodb_errors.TransactWriteError) -> bool:
     return any(r is not None and r.code == "TransactionConflict" for r in exc.cancellation_reasons or [])
 
 
@@ -170,7 +180,7 @@ def _apply_once(credit: records.Credit, order: order_records.Order, amount: int)
     return payment
 
 
-CreditReturn = tuple[order_records.Payment, records.Credit, int]
+type CreditReturn = tuple[order_records.Payment, records.Credit, int]
 
 
 def credit_returns(order: order_records.Order) -> list[CreditReturn]:

@@ -12,17 +12,16 @@ idempotent).
 
 from collections.abc import Callable
 
-from pydantic import BaseModel
-
 from boxoffice import books, bulk_purchases, credits, orders, refunds, store, stripe_events
 from boxoffice.observability import logger
+from boxoffice.shapes import Shape
 
 
 class SweepFailed(Exception):
     """Some conferences could not be swept; the others were."""
 
 
-class SweepReport(BaseModel):
+class SweepReport(Shape):
     conferences: int
     events_admitted: int
     events_republished: int

@@ -14,6 +14,8 @@
   then moves the order to cancelled and gives the voucher's use back, never below 0.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import random
@@ -22,21 +24,30 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pynamodb.exceptions import TransactWriteError
+from pydantic import ConfigDict, Field, model_validator
 
-from boxoffice import bus, money, pricing, store, voucher_codes
+from boxoffice import bus, lazy, money, pricing, store, voucher_codes
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected, session_params
-from boxoffice.conferences import ENTRY_ID_PATTERN
 from boxoffice.errors import BoxofficeError, InvalidState, NotFound, ValidationFailed
 from boxoffice.observability import logger
-from boxoffice.store import bulk_purchases as purchase_records
-from boxoffice.store import capacity as counters
-from boxoffice.store import orders as records
-from boxoffice.store import vouchers as voucher_store
-from boxoffice.store.bulk_purchases import PaymentIntentLink
+from boxoffice.patterns import ENTRY_ID_PATTERN
+from boxoffice.shapes import Shape
+
+if TYPE_CHECKING:
+    from pynamodb import exceptions as pynamodb_errors
+
+    from boxoffice.store import bulk_purchases as purchase_records
+    from boxoffice.store import capacity as counters
+    from boxoffice.store import orders as records
+    from boxoffice.store import vouchers as voucher_store
+else:
+    pynamodb_errors = lazy.module("pynamodb.exceptions")
+    purchase_records = lazy.module("boxoffice.store.bulk_purchases")
+    counters = lazy.module("boxoffice.store.capacity")
+    records = lazy.module("boxoffice.store.orders")
+    voucher_store = lazy.module("boxoffice.store.vouchers")
 
 REFERENCE_DRAWS = 8
 REPRICES = 20
@@ -45,7 +56,7 @@ TRANSACTION_ATTEMPTS = 6
 VoucherReason = Literal["expired", "not_yet_valid", "used_up", "inactive", "not_applicable", "unknown"]
 
 
-class _Input(BaseModel):
+class _Input(Shape):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -55,7 +66,7 @@ class OrderLineInput(_Input):
     quantity: Annotated[int, Field(ge=1, le=50)]
 
     @model_validator(mode="after")
-    def _one_item(self) -> "OrderLineInput":
+    def _one_item(self) -> OrderLineInput:
         if (self.ticket_type_id is None) == (self.addon_id is None):
             raise ValueError("each line names exactly one of ticket_type_id and addon_id")
         return self
@@ -66,7 +77,7 @@ class OrderRequest(_Input):
     voucher_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
-class OrderLineView(BaseModel):
+class OrderLineView(Shape):
     ticket_type_id: str | None
     addon_id: str | None
     quantity: int
@@ -75,7 +86,7 @@ class OrderLineView(BaseModel):
     discount: int
 
 
-class PaymentView(BaseModel):
+class PaymentView(Shape):
     id: str
     method: str
     status: str
@@ -88,7 +99,7 @@ class PaymentView(BaseModel):
     created_at: datetime
 
 
-class OrderView(BaseModel):
+class OrderView(Shape):
     id: str
     reference: str
     conference_id: str
@@ -109,12 +120,12 @@ class OrderView(BaseModel):
     updated_at: datetime
 
 
-class OrderPage(BaseModel):
+class OrderPage(Shape):
     items: list[OrderView]
     next: str | None
 
 
-class VoucherCheck(BaseModel):
+class VoucherCheck(Shape):
     valid: bool
     reason: VoucherReason | None
     voucher_type: str | None
@@ -488,7 +499,7 @@ def _create_with_retries(
         try:
             records.create(order, payment, voucher_max_uses, block)
             return
-        except TransactWriteError as exc:
+        except pynamodb_errors.TransactWriteError as exc:
             reasons = exc.cancellation_reasons or []
             if attempt + 1 < TRANSACTION_ATTEMPTS and any(
                 r is not None and r.code == "TransactionConflict" for r in reasons
@@ -776,8 +787,10 @@ def _record_session_payment(
         charge_id=charge_id,
         own=None if own else False,
     )
-    link = PaymentIntentLink(
-        *PaymentIntentLink.key(conference_id, str(intent)), kind="order", record_id=order.order_id
+    link = purchase_records.PaymentIntentLink(
+        *purchase_records.PaymentIntentLink.key(conference_id, str(intent)),
+        kind="order",
+        record_id=order.order_id,
     )
     unmatched = int(order.unmatched_refunds)
     status = None
@@ -785,7 +798,7 @@ def _record_session_payment(
         with store.transaction() as tx:
             tx.save(payment, condition=records.Payment.PK.does_not_exist())
             if intent:
-                tx.save(link, condition=PaymentIntentLink.PK.does_not_exist())
+                tx.save(link, condition=purchase_records.PaymentIntentLink.PK.does_not_exist())
             for refund in early:
                 tx.update(
                     refund,
@@ -834,7 +847,7 @@ def _record_session_payment(
                 tx.update(
                     order, actions=order_actions, condition=guard & same_text, add_version_condition=False
                 )
-    except TransactWriteError as exc:
+    except pynamodb_errors.TransactWriteError as exc:
         if store.is_condition_failure(exc) or any(
             r is not None and r.code == "TransactionConflict" for r in exc.cancellation_reasons or []
         ):
@@ -984,7 +997,7 @@ def _cancel_record(order: records.Order) -> None:
                 credits.add_credit_returns(tx, returns)
                 records.release_in(tx, order, block)
             return
-        except TransactWriteError as exc:
+        except pynamodb_errors.TransactWriteError as exc:
             reasons = exc.cancellation_reasons or []
             failed = {
                 i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"
@@ -1034,7 +1047,7 @@ def release_refunded_units(order: records.Order) -> bool:
                 )
                 records.release_in(tx, order, None, to_block=False)
             break
-        except TransactWriteError as exc:
+        except pynamodb_errors.TransactWriteError as exc:
             if store.is_condition_failure(exc):
                 return False
             if attempt + 1 == TRANSACTION_ATTEMPTS:
@@ -1069,7 +1082,7 @@ def retake_units(order: records.Order) -> bool:
                 )
                 counters.take_unguarded_in(tx, order.conference_id, units)
             break
-        except TransactWriteError as exc:
+        except pynamodb_errors.TransactWriteError as exc:
             if store.is_condition_failure(exc):
                 return False
             if attempt + 1 == TRANSACTION_ATTEMPTS:

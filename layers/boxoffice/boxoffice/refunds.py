@@ -26,18 +26,19 @@ records it (``against=extra`` with the payment's intent), so a retry, an event o
 finishes it moves the same payment.
 """
 
+from __future__ import annotations
+
 import hashlib
 import random
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pynamodb.exceptions import TransactWriteError
+from pydantic import ConfigDict, Field
 
-from boxoffice import bulk_purchases, money, store
+from boxoffice import bulk_purchases, lazy, money, store
 from boxoffice.errors import (
     IdempotencyConflict,
     InvalidState,
@@ -46,16 +47,27 @@ from boxoffice.errors import (
     ValidationFailed,
 )
 from boxoffice.observability import logger
-from boxoffice.store import bulk_purchases as purchases
-from boxoffice.store import credits as credit_records
-from boxoffice.store import orders as order_records
-from boxoffice.store import refunds as records
+from boxoffice.shapes import Shape
+
+if TYPE_CHECKING:
+    from pynamodb import exceptions as pynamodb_errors
+
+    from boxoffice.store import bulk_purchases as purchases
+    from boxoffice.store import credits as credit_records
+    from boxoffice.store import orders as order_records
+    from boxoffice.store import refunds as records
+else:
+    pynamodb_errors = lazy.module("pynamodb.exceptions")
+    purchases = lazy.module("boxoffice.store.bulk_purchases")
+    credit_records = lazy.module("boxoffice.store.credits")
+    order_records = lazy.module("boxoffice.store.orders")
+    records = lazy.module("boxoffice.store.refunds")
 
 Reason = Literal["requested_by_customer", "duplicate", "fraudulent"]
 STALE_PENDING = timedelta(minutes=5)
 
 
-class _Input(BaseModel):
+class _Input(Shape):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -81,7 +93,7 @@ class OrderRefundRequest(_Input):
     )
 
 
-class CreditView(BaseModel):
+class CreditView(Shape):
     id: str
     user_id: str
     conference_id: str
@@ -96,7 +108,7 @@ class CreditView(BaseModel):
     created_at: datetime
 
 
-class RefundView(BaseModel):
+class RefundView(Shape):
     id: str
     order_id: str | None
     bulk_purchase_id: str | None
@@ -239,7 +251,7 @@ class Owner:
             self.item.conference_id, self.item.order_id, f"pay_{payment_intent_id}"
         )
 
-    def reload(self) -> "Owner | None":
+    def reload(self) -> Owner | None:
         if isinstance(self.item, order_records.Order):
             fresh: Any = order_records.get(self.item.conference_id, self.item.order_id)
         else:
@@ -454,7 +466,7 @@ def _reserve_with_retries(owner: Owner, refund: records.Refund) -> None:
         try:
             _reserve(owner, refund)
             return
-        except TransactWriteError as exc:
+        except pynamodb_errors.TransactWriteError as exc:
             refused = store.is_condition_failure(exc)
             if refused and (not _is_stray(refund) or attempt == 4):
                 raise InvalidState("the refundable balance changed; read it again and retry") from exc
@@ -498,7 +510,7 @@ def _release(owner: Owner, refund: records.Refund, reason: str, amount: int | No
                     ],
                     add_version_condition=False,
                 )
-    except TransactWriteError as exc:
+    except pynamodb_errors.TransactWriteError as exc:
         if not store.is_condition_failure(exc):
             raise
 
@@ -562,7 +574,7 @@ def _complete(
                     )
             if credit is not None:
                 tx.save(credit, condition=credit_records.Credit.PK.does_not_exist())
-    except TransactWriteError as exc:
+    except pynamodb_errors.TransactWriteError as exc:
         if store.is_condition_failure(exc):
             return False
         raise
@@ -1003,7 +1015,7 @@ def _record_external(owner: Owner, stripe_refund: dict[str, Any]) -> None:
                     actions=[order_records.Payment.amount_refunded.add(amount)],
                     add_version_condition=False,
                 )
-    except TransactWriteError as exc:
+    except pynamodb_errors.TransactWriteError as exc:
         if not store.is_condition_failure(exc):
             raise
         if records.get_link(owner.item.conference_id, stripe_refund["id"]) is None:
@@ -1111,7 +1123,7 @@ def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
                     actions=[order_records.Payment.amount_refunded.add(-amount)],
                     add_version_condition=False,
                 )
-    except TransactWriteError as exc:
+    except pynamodb_errors.TransactWriteError as exc:
         if not store.is_condition_failure(exc):
             raise
         return

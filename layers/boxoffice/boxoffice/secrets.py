@@ -5,9 +5,11 @@ container, so a warm function does not call Secrets Manager on every request.
 """
 
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any
 
+from boxoffice import snapstart
 from boxoffice.config import settings
 
 CACHE_SECONDS = 300
@@ -23,6 +25,14 @@ class StripeKeys:
 
     def __repr__(self) -> str:
         return "StripeKeys(secret_key=***, webhook_secret=***)"
+
+
+@snapstart.after_restore
+def _forget_cached_secrets() -> None:
+    """Powertools Parameters caches secrets and a Secrets Manager client: none survive a restore."""
+    parameters = sys.modules.get("aws_lambda_powertools.utilities.parameters")
+    if parameters is not None:
+        parameters.clear_caches()
 
 
 def secret_name_for(conference_id: str) -> str:

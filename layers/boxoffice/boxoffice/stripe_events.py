@@ -3,10 +3,11 @@
 Stripe delivers events late, twice, concurrently and out of order, and retries failures for
 three days. So:
 
-- **Intake** verifies the signature (webhook) or trusts the partner source (EventBridge), then
-  records the event with a conditional put keyed by (conference, event id). A duplicate changes
-  nothing. The event is then published to the bus; a record whose publication never happened (a
-  crash in between) is published by the next delivery of the same event.
+- **Intake** (``stripe_intake``, apart so the webhook function loads only it) verifies the
+  signature (webhook) or trusts the partner source (EventBridge), then records the event with a
+  conditional put keyed by (conference, event id). A duplicate changes nothing. The event is then
+  published to the bus; a record whose publication never happened (a crash in between) is
+  published by the next delivery of the same event.
 - **Processing** claims the record with a lease, checks that the event names only this
   conference's records (docs/domain.md defect 17), runs the handler registered for its type, and marks the record
   processed, or failed with the error before re-raising so Lambda's async retries run. Retries
@@ -15,40 +16,30 @@ three days. So:
   recovers webhooks lost for good. The cursor never passes an unfinished event.
 """
 
+from __future__ import annotations
+
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
-
-from boxoffice import bus, secrets, store
-from boxoffice.errors import BadRequest, InvalidState, NotFound, Unavailable
+from boxoffice import bus, lazy, store
+from boxoffice.errors import InvalidState, NotFound, Unavailable
 from boxoffice.observability import logger
 from boxoffice.pagination import decode_cursor, encode_cursor
-from boxoffice.store import stripe_events as records
-
-HANDLED_TYPES: frozenset[str] = frozenset(
-    {
-        "checkout.session.completed",
-        "checkout.session.async_payment_succeeded",
-        "checkout.session.async_payment_failed",
-        "checkout.session.expired",
-        "payment_intent.payment_failed",
-        "charge.refunded",
-        "charge.refund.updated",
-        "refund.created",
-        "refund.updated",
-        "refund.failed",
-        "charge.dispute.created",
-        "charge.dispute.updated",
-        "charge.dispute.closed",
-        "charge.dispute.funds_withdrawn",
-        "charge.dispute.funds_reinstated",
-    }
+from boxoffice.shapes import Shape
+from boxoffice.stripe_intake import (
+    HANDLED_TYPES,
+    admit,
+    check_event_shape,
 )
-"""Types the template's rules route to a processor. Others are recorded as ignored and acknowledged."""
+
+if TYPE_CHECKING:
+    from boxoffice.store import stripe_events as records
+else:
+    records = lazy.module("boxoffice.store.stripe_events")
+
 
 PARTNER_SOURCE_PREFIX = "aws.partner/stripe.com/"
 RECONCILE_SAFETY_SECONDS = 300
@@ -84,77 +75,6 @@ class Registry:
 
     def get(self, event_type: str) -> EventHandler | None:
         return self.handlers.get(event_type)
-
-
-# --- intake -------------------------------------------------------------------------------------
-
-
-def _check_event_shape(event: Any) -> dict[str, Any]:
-    if (
-        not isinstance(event, dict)
-        or not isinstance(event.get("id"), str)
-        or not event["id"].startswith("evt_")
-        or len(event["id"]) > 255
-        or not isinstance(event.get("type"), str)
-        or not isinstance(event.get("data"), dict)
-        or not isinstance(event["data"].get("object"), dict)
-    ):
-        raise BadRequest("the body is not a Stripe event")
-    return event
-
-
-def admit(conference_id: str, event: dict[str, Any], *, source: str) -> str:
-    """Record ``event`` once and publish it; returns ``recorded``, ``duplicate`` or ``ignored``.
-
-    Publication is retried by any later delivery while the record says it never happened.
-    """
-    handled = event["type"] in HANDLED_TYPES
-    try:
-        record, created = records.record_event(
-            conference_id, event, source=source, status=records.RECEIVED if handled else records.IGNORED
-        )
-        if not handled:
-            return "ignored" if created else "duplicate"
-        if record.published:
-            return "duplicate"
-        bus.publish_stripe_event(conference_id, record.event_id, record.event_type)
-        records.mark_published(record)
-    except bus.PublishFailed as exc:
-        logger.warning("event recorded but not published", extra={"event_id": event["id"], "error": str(exc)})
-        raise Unavailable("the event could not be queued; Stripe will retry") from exc
-    return "recorded" if created else "duplicate"
-
-
-FORCED_READ_INTERVAL = 60.0
-_FORCED_READS: dict[str, float] = {}
-
-
-def receive_webhook(conference_id: str, payload: str, signature: str | None) -> str:
-    """Verify a webhook against the conference's signing secret and admit its event.
-
-    Unknown or inactive conferences are NotFound; a bad, stale or missing signature is BadRequest,
-    and in both cases nothing is stored. A failed check is retried once with a freshly read secret,
-    so a rotated signing secret works before the cache expires.
-    """
-    from boxoffice import stripe_gateway
-
-    conference = store.get_conference(conference_id)
-    if conference is None or not conference.is_active or conference.stripe_secret_name is None:
-        raise NotFound(f"conference {conference_id} not found")
-    keys = secrets.get_stripe_keys(conference.stripe_secret_name)
-    try:
-        event = stripe_gateway.verify_webhook(payload, signature, keys.webhook_secret)
-    except BadRequest:
-        # At most one forced read a minute per conference: bad signatures cost nothing to send.
-        last = _FORCED_READS.get(conference_id, 0.0)
-        if time.monotonic() - last < FORCED_READ_INTERVAL:
-            raise
-        _FORCED_READS[conference_id] = time.monotonic()
-        fresh = secrets.get_stripe_keys(conference.stripe_secret_name, force_fetch=True)
-        if fresh.webhook_secret == keys.webhook_secret:
-            raise
-        event = stripe_gateway.verify_webhook(payload, signature, fresh.webhook_secret)
-    return admit(conference_id, _check_event_shape(event), source="webhook")
 
 
 # --- processing -----------------------------------------------------------------------------------
@@ -229,7 +149,7 @@ def handle_bus_event(envelope: dict[str, Any], registry: Registry, lease: timede
             raise NotFound(f"no recorded event {detail.get('event_id')} for {detail.get('conference_id')}")
     elif parsed.source.startswith(PARTNER_SOURCE_PREFIX):
         conference_id = conference_for_partner_source(parsed.source)
-        event = _check_event_shape(parsed.detail)
+        event = check_event_shape(parsed.detail)
         record, _ = records.record_event(conference_id, event, source="eventbridge")
     else:
         raise ValueError(f"unexpected event source {parsed.source}")
@@ -239,7 +159,7 @@ def handle_bus_event(envelope: dict[str, Any], registry: Registry, lease: timede
 # --- operations -------------------------------------------------------------------------------------
 
 
-class StripeEventView(BaseModel):
+class StripeEventView(Shape):
     event_id: str
     type: str
     status: str
@@ -251,7 +171,7 @@ class StripeEventView(BaseModel):
     updated_at: datetime
 
 
-class StripeEventPage(BaseModel):
+class StripeEventPage(Shape):
     items: list[StripeEventView]
     next: str | None
 
@@ -308,7 +228,7 @@ def republish_stale(conference_id: str) -> int:
     return count
 
 
-class ReconcileResult(BaseModel):
+class ReconcileResult(Shape):
     conference_id: str
     listed: int
     admitted: int

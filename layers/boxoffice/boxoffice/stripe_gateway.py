@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from boxoffice import secrets, strict_json
+from boxoffice import secrets, snapstart, strict_json
 from boxoffice.config import settings
 from boxoffice.errors import BadRequest, PaymentProviderError
 
@@ -41,6 +41,9 @@ def _client(secret_key: str) -> "stripe.StripeClient":
         base_addresses={"api": base} if base else None,
         max_network_retries=2,
     )
+
+
+snapstart.after_restore(_client.cache_clear)
 
 
 def client_for(secret_name: str) -> "stripe.StripeClient":

@@ -9,7 +9,6 @@ resolver, so hostile JSON is a 400 wherever it is sent.
 
 import base64
 import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -32,18 +31,18 @@ BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 """Methods whose requests this API never reads a body from; one sent with them is refused."""
 
 
-def make_resolver(*routers: Router) -> APIGatewayHttpResolver:
-    """A resolver with request validation, the error shape, and ``routers`` included."""
+def make_resolver(*routers: Router, validate: bool = True) -> APIGatewayHttpResolver:
+    """A resolver with the error shape and ``routers`` included, validating requests by default.
+
+    ``validate=False`` is for routers whose routes check their own input and take no pydantic
+    model (the Stripe webhook): validation loads pydantic, most of such a function's cold start.
+    """
     app = APIGatewayHttpResolver(
-        enable_validation=True,
-        response_validation_error_http_code=500,
+        enable_validation=validate,
+        response_validation_error_http_code=500 if validate else None,
         json_body_deserializer=strict_json.loads,
     )
     register_error_handlers(app)
-    if "boxoffice.api.idempotency" in sys.modules:  # some route honours Idempotency-Key
-        from boxoffice.api.idempotency import register_idempotency_errors
-
-        register_idempotency_errors(app)
     for router in routers:
         app.include_router(router)
     return app

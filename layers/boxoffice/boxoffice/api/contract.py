@@ -2,14 +2,20 @@
 
 Routes pass ``responses=answers(...)`` and ``security=BEARER`` to their decorators, so the
 document (``boxoffice.api.openapi``) lists every status a route can answer, each error with
-the error schema of docs/api.md "Errors", and the JWT bearer scheme on every route that needs a token.
-Nothing here runs per request; the models only describe what the handlers already send.
+the error schema of docs/api.md "Errors", and the JWT bearer scheme on every route that needs
+a token. Nothing here runs per request. Errors refer to the ``ErrorBody`` schema by reference: its model
+lives with the document, so a route module (the webhook's) can declare its answers without
+loading pydantic.
 """
 
-from typing import Any, Literal
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 ErrorCode = Literal[
     "bad_request",
@@ -28,29 +34,8 @@ ErrorCode = Literal[
 """Every ``error.code`` the API answers with (docs/api.md "Errors")."""
 
 
-class ErrorDetail(BaseModel):
-    """The inside of an error answer: a stable code, a human sentence, optional details."""
-
-    code: ErrorCode
-    message: str
-    details: Any = Field(default=None, description="Field problems for validation_error; else context")
-
-
-class ErrorBody(BaseModel):
-    """``{"error": {"code", "message", "details"}}``: the shape of every non-2xx answer."""
-
-    error: ErrorDetail
-
-
-class GatewayMessage(BaseModel):
-    """``{"message": "..."}``: what API Gateway itself answers when it refuses a request.
-
-    Its JWT authorizer (401 ``Unauthorized``) and its size quotas (413 ``Request Entity Too
-    Large``) answer before any function runs, so those two statuses may carry either shape.
-    """
-
-    message: str
-
+ERROR_BODY_REF = "#/components/schemas/ErrorBody"
+"""The one error schema (``boxoffice.api.openapi.ErrorBody``) every error answer refers to."""
 
 GATEWAY_STATUSES = ("401", "413")
 """Statuses API Gateway answers on its own, in its own shape, besides ours."""
@@ -88,7 +73,7 @@ def _error(status: int) -> OpenAPIResponse:
         "description": description,
         "content": {
             "application/json": {
-                "model": ErrorBody,
+                "schema": {"$ref": ERROR_BODY_REF},
                 "examples": {code: {"value": {"error": {"code": code, "message": description}}}},
             }
         },

@@ -4,30 +4,27 @@ The same key with the same request replays the first response; with a different 
 is a 409 ``idempotency_conflict``. Records live in the app's one table, under their own
 partition per function, and expire through the table's TTL attribute after a day.
 Failed requests (any exception) are not recorded, so they can be retried with the same key.
+The utility imports boto3 and its persistence makes a DynamoDB client: both wait for the first
+request that carries a key, and are kept for the container's life.
 """
+
+from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from functools import cache, wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyKeyError,
-    IdempotencyValidationError,
-)
-from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from boxoffice.api.errors import error_response
+from boxoffice import snapstart
 from boxoffice.config import settings
-from boxoffice.errors import BadRequest
+from boxoffice.errors import BadRequest, IdempotencyConflict
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+    from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -41,6 +38,8 @@ def _mark_replay(response: Any, _record: DataRecord) -> Any:
 
 @cache
 def _config() -> IdempotencyConfig:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
     return IdempotencyConfig(
         event_key_jmespath="key",
         payload_validation_jmespath="request",
@@ -52,6 +51,9 @@ def _config() -> IdempotencyConfig:
 
 @cache
 def _persistence() -> DynamoDBPersistenceLayer:
+    """The utility's DynamoDB persistence (it makes its boto3 client), built on the first keyed request."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
     return DynamoDBPersistenceLayer(
         table_name=settings().table_name,
         key_attr="PK",
@@ -60,10 +62,48 @@ def _persistence() -> DynamoDBPersistenceLayer:
     )
 
 
-@idempotent_function(data_keyword_argument="call", config=_config(), persistence_store=_persistence())
+@cache
+def _idempotent() -> Callable[..., dict[str, Any]]:
+    """The runner wrapped by Powertools' ``idempotent_function``, made on first use and kept."""
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
+    @idempotent_function(data_keyword_argument="call", config=_config(), persistence_store=_persistence())
+    def run_once(call: dict[str, Any], run: Callable[[], tuple[int, Any]]) -> dict[str, Any]:
+        status, body = run()
+        return {"status": status, "body": body, "replayed": False}
+
+    return run_once
+
+
+@snapstart.after_restore
+def _forget_persistence() -> None:
+    """The persistence holds a boto3 client: a restored environment makes its own."""
+    _idempotent.cache_clear()
+    _persistence.cache_clear()
+
+
 def _run_once(call: dict[str, Any], run: Callable[[], tuple[int, Any]]) -> dict[str, Any]:
-    status, body = run()
-    return {"status": status, "body": body, "replayed": False}
+    """``run()`` once per ``call["key"]``; later calls with the key replay its answer.
+
+    The utility's own refusals become docs/api.md's: the key used with another request, or still in
+    progress, is 409 ``idempotency_conflict``; a missing required key is 400 ``bad_request``.
+    """
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyKeyError,
+        IdempotencyValidationError,
+    )
+
+    try:
+        return _idempotent()(call=call, run=run)
+    except IdempotencyValidationError as exc:
+        raise IdempotencyConflict("this Idempotency-Key was already used with a different request") from exc
+    except IdempotencyAlreadyInProgressError as exc:
+        raise IdempotencyConflict(
+            "a request with this Idempotency-Key is still in progress; retry shortly"
+        ) from exc
+    except IdempotencyKeyError as exc:
+        raise BadRequest("this request needs an Idempotency-Key header") from exc
 
 
 def idempotent_route(
@@ -113,29 +153,3 @@ def idempotent_route(
         return wrapper
 
     return decorate
-
-
-def register_idempotency_errors(app: APIGatewayHttpResolver) -> None:
-    """docs/api.md's answers to the idempotency utility's exceptions (409 conflict, 400 missing key).
-
-    Registered only by resolvers whose routes use ``Idempotency-Key``: the utility imports boto3,
-    which the other functions' cold starts need not pay for.
-    """
-
-    @app.exception_handler(IdempotencyValidationError)
-    def _idem_mismatch(_: IdempotencyValidationError) -> Response:
-        return error_response(
-            409, "idempotency_conflict", "this Idempotency-Key was already used with a different request"
-        )
-
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _idem_in_progress(_: IdempotencyAlreadyInProgressError) -> Response:
-        return error_response(
-            409,
-            "idempotency_conflict",
-            "a request with this Idempotency-Key is still in progress; retry shortly",
-        )
-
-    @app.exception_handler(IdempotencyKeyError)
-    def _idem_missing(_: IdempotencyKeyError) -> Response:
-        return error_response(400, "bad_request", "this request needs an Idempotency-Key header")

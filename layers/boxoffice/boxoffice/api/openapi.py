@@ -14,10 +14,36 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from pydantic import BaseModel, Field
 
 from boxoffice.api import make_resolver
-from boxoffice.api.contract import BEARER_SCHEME, GATEWAY_STATUSES, GatewayMessage
+from boxoffice.api.contract import BEARER_SCHEME, ERROR_BODY_REF, GATEWAY_STATUSES, ErrorCode
 from boxoffice.api.routes import ALL_ROUTERS
+
+
+class ErrorDetail(BaseModel):
+    """The inside of an error answer: a stable code, a human sentence, optional details."""
+
+    code: ErrorCode
+    message: str
+    details: Any = Field(default=None, description="Field problems for validation_error; else context")
+
+
+class ErrorBody(BaseModel):
+    """``{"error": {"code", "message", "details"}}``: the shape of every non-2xx answer."""
+
+    error: ErrorDetail
+
+
+class GatewayMessage(BaseModel):
+    """``{"message": "..."}``: what API Gateway itself answers when it refuses a request.
+
+    Its JWT authorizer (401 ``Unauthorized``) and its size quotas (413 ``Request Entity Too
+    Large``) answer before any function runs, so those two statuses may carry either shape.
+    """
+
+    message: str
+
 
 POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 """Schemas Powertools adds for its own error bodies; ours never send them."""
@@ -51,7 +77,7 @@ def openapi_document() -> dict[str, Any]:
         },
     )
     document: dict[str, Any] = json.loads(text)
-    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    error_ref = {"$ref": ERROR_BODY_REF}
     either = {"anyOf": [error_ref, {"$ref": "#/components/schemas/GatewayMessage"}]}
     for operations in document["paths"].values():
         for operation in operations.values():
@@ -62,6 +88,9 @@ def openapi_document() -> dict[str, Any]:
                     media = response.setdefault("content", {}).setdefault("application/json", {})
                     media["schema"] = either if status in GATEWAY_STATUSES else error_ref
     schemas = document["components"]["schemas"]
+    error_body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(error_body.pop("$defs"))
+    schemas["ErrorBody"] = error_body
     schemas["GatewayMessage"] = GatewayMessage.model_json_schema()
     for name in POWERTOOLS_ERROR_SCHEMAS:
         if name in schemas and not _uses(document["paths"], f"#/components/schemas/{name}"):

@@ -15,15 +15,17 @@ Semantics tolerant of fields not yet on today's records: a Payment's ``own`` (ab
 order's ``voucher_units`` (absent = 1 with a code, else 0), a Credit's ``attention``/``frozen``.
 """
 
+from __future__ import annotations
+
 import base64
 import json
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from boxoffice import voucher_codes
+from boxoffice import lazy, voucher_codes
 from boxoffice.books.checks import (
     MAX_LIMIT,
     STRIPE_EVENT_WINDOW,
@@ -44,9 +46,15 @@ from boxoffice.books.checks import (
 )
 from boxoffice.errors import ValidationFailed
 from boxoffice.pagination import decode_cursor, encode_cursor
-from boxoffice.store import bulk_purchases as purchases
-from boxoffice.store import credits as credit_records
-from boxoffice.store import orders as order_records
+
+if TYPE_CHECKING:
+    from boxoffice.store import bulk_purchases as purchases
+    from boxoffice.store import credits as credit_records
+    from boxoffice.store import orders as order_records
+else:
+    purchases = lazy.module("boxoffice.store.bulk_purchases")
+    credit_records = lazy.module("boxoffice.store.credits")
+    order_records = lazy.module("boxoffice.store.orders")
 
 # --- paging through the sections ----------------------------------------------------------------------------------
 

@@ -6,22 +6,33 @@ one audit reads once: the Stripe refunds per payment intent, the credits, and th
 redeemed (which needs every order of the conference).
 """
 
+from __future__ import annotations
+
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
-from boxoffice import store, voucher_codes
+from boxoffice import lazy, store, voucher_codes
 from boxoffice.errors import NotFound
-from boxoffice.store import books as book_records
-from boxoffice.store import bulk_purchases as purchases
-from boxoffice.store import credits as credit_records
-from boxoffice.store import orders as order_records
-from boxoffice.store import refunds as refund_records
-from boxoffice.store import stripe_events as event_records
-from boxoffice.store import vouchers as voucher_store
+from boxoffice.shapes import Shape
+
+if TYPE_CHECKING:
+    from boxoffice.store import books as book_records
+    from boxoffice.store import bulk_purchases as purchases
+    from boxoffice.store import credits as credit_records
+    from boxoffice.store import orders as order_records
+    from boxoffice.store import refunds as refund_records
+    from boxoffice.store import stripe_events as event_records
+    from boxoffice.store import vouchers as voucher_store
+else:
+    book_records = lazy.module("boxoffice.store.books")
+    purchases = lazy.module("boxoffice.store.bulk_purchases")
+    credit_records = lazy.module("boxoffice.store.credits")
+    order_records = lazy.module("boxoffice.store.orders")
+    refund_records = lazy.module("boxoffice.store.refunds")
+    event_records = lazy.module("boxoffice.store.stripe_events")
+    voucher_store = lazy.module("boxoffice.store.vouchers")
 
 LIVE_STRIPE_REFUND = ("succeeded", "pending", "requires_action")
 """Stripe refund statuses that take (or will take) money back; failed and canceled ones do not."""
@@ -30,7 +41,7 @@ STRIPE_EVENT_WINDOW = 30 * 24 * 3600
 MAX_LIMIT = 200
 
 
-class Break(BaseModel):
+class Break(Shape):
     """One invariant that does not hold for one record."""
 
     kind: str
@@ -41,7 +52,7 @@ class Break(BaseModel):
     detail: str
 
 
-class Audit(BaseModel):
+class Audit(Shape):
     """One page of a conference's audit: what was checked, what broke, where the next page starts."""
 
     checked: dict[str, int]

@@ -4,12 +4,14 @@ Flagging appends ``books: <invariant>`` to the broken record's ``attention`` (ne
 reason already there) and emits a ``BooksBreak`` metric per break. Nothing is corrected.
 """
 
+from __future__ import annotations
+
 import os
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from boxoffice import store
+from boxoffice import lazy, store
 from boxoffice.books.checks import (
     Break,
     Run,
@@ -23,12 +25,21 @@ from boxoffice.books.checks import (
     new_break,
     run_for,
 )
-from boxoffice.store import books as book_records
-from boxoffice.store import bulk_purchases as purchases
-from boxoffice.store import credits as credit_records
-from boxoffice.store import orders as order_records
-from boxoffice.store import stripe_events as event_records
-from boxoffice.store import vouchers as voucher_store
+
+if TYPE_CHECKING:
+    from boxoffice.store import books as book_records
+    from boxoffice.store import bulk_purchases as purchases
+    from boxoffice.store import credits as credit_records
+    from boxoffice.store import orders as order_records
+    from boxoffice.store import stripe_events as event_records
+    from boxoffice.store import vouchers as voucher_store
+else:
+    book_records = lazy.module("boxoffice.store.books")
+    purchases = lazy.module("boxoffice.store.bulk_purchases")
+    credit_records = lazy.module("boxoffice.store.credits")
+    order_records = lazy.module("boxoffice.store.orders")
+    event_records = lazy.module("boxoffice.store.stripe_events")
+    voucher_store = lazy.module("boxoffice.store.vouchers")
 
 # --- the sweep: what changed since its last run ----------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from boxoffice import snapstart
 from boxoffice.config import settings
 from boxoffice.errors import InvalidState
 
@@ -77,6 +78,38 @@ class Item(Model):
 
     gsi1 = Gsi1()
     gsi2 = Gsi2()
+
+
+def _models() -> list[type[Item]]:
+    """``Item`` and every subclass defined so far, parents first."""
+    found: list[type[Item]] = []
+    pending: list[type[Item]] = [Item]
+    while pending:
+        model = pending.pop(0)
+        found.append(model)
+        pending.extend(model.__subclasses__())
+    return found
+
+
+def make_client() -> None:
+    """Make the table's DynamoDB client now, rather than in the first request. Sends nothing.
+
+    ``Item``'s connection is made first, so every subclass without one of its own shares it:
+    one botocore session (and one parsed service model) and one client for the process.
+    """
+    for model in _models():
+        model._get_connection().connection.client  # noqa: B018 - made now, used by requests
+
+
+def forget_client() -> None:
+    """Drop the models' DynamoDB clients; the next request makes one, with new connections and
+    credentials, from the same botocore session, whose loaded service model stays."""
+    for model in _models():
+        if model._connection is not None:
+            model._connection.connection._client = None
+
+
+snapstart.after_restore(forget_client)
 
 
 def get_or_none[T: Item](cls: type[T], key: tuple[str, str]) -> T | None:

@@ -13,17 +13,17 @@ def ALL_ROUTERS() -> list[Router]:
         orders,
         refunds,
         stripe_events,
+        webhook,
     )
 
     return [
         health.router,
         conferences.router,
         stripe_events.router,
-        stripe_events.webhook_router,
+        webhook.webhook_router,
         bulk_purchases.router,
         bulk_purchases.checkout_router,
         bulk_purchases.fulfillment_router,
-        bulk_purchases.refunds_router,
         orders.router,
         orders.checkout_router,
         refunds.router,

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from boxoffice import books
 from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
-from boxoffice.api.routes.conferences import ConferenceId
+from boxoffice.api.params import ConferenceId
 from boxoffice.books import Audit
 
 router = Router()

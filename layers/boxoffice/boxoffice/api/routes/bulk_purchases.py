@@ -7,12 +7,12 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from boxoffice import bulk_purchases, refunds
+from boxoffice import bulk_purchases
 from boxoffice.api import examples
 from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.idempotency import idempotent_route
-from boxoffice.api.routes.conferences import ConferenceId
+from boxoffice.api.params import ConferenceId, PurchaseId
 from boxoffice.auth import Caller
 from boxoffice.bulk_purchases import (
     BulkPurchasePage,
@@ -26,7 +26,6 @@ from boxoffice.bulk_purchases import (
     VoucherView,
 )
 from boxoffice.errors import Forbidden
-from boxoffice.refunds import BulkRefundRequest, RefundView
 
 router = Router()
 """Reads: served by the API function."""
@@ -36,7 +35,6 @@ fulfillment_router = Router()
 """Staff fulfil of comp deals: served by the fulfillment function."""
 
 TAGS = ["bulk purchases"]
-PurchaseId = Annotated[str, Path(pattern=r"^bp_[a-f0-9]{16}$")]
 Code = Annotated[str, Path(min_length=1, max_length=64)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
@@ -206,27 +204,3 @@ def list_vouchers(
 )
 def get_voucher(cid: ConferenceId, code: Code) -> VoucherView:
     return bulk_purchases.get_voucher(cid, unquote(code), viewer(current_caller(router), cid))
-
-
-refunds_router = Router()
-"""Staff refunds of bulk purchases: served by the refunds function."""
-
-
-@refunds_router.post(
-    "/v1/conferences/<cid>/bulk-purchases/<purchase_id>/refund",
-    summary="Refund a paid purchase to the card (staff); no amount = all still refundable",
-    tags=TAGS,
-    security=BEARER,
-    responses=answers(201, 403, 404, 409, 502, description="Refund recorded"),
-)
-@idempotent_route(refunds_router, required=False)
-def refund(
-    cid: ConferenceId, purchase_id: PurchaseId, body: Annotated[BulkRefundRequest, Body()]
-) -> Response[RefundView]:
-    caller = current_caller(refunds_router)
-    caller.require_staff(cid)
-    key = refunds_router.current_event.headers.get("idempotency-key")
-    result = refunds.refund_bulk_purchase(
-        cid, purchase_id, body, staff_user=caller.user_id, idempotency_key=key
-    )
-    return _json(201, result)

@@ -4,13 +4,14 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel
 
 from boxoffice import conferences
 from boxoffice.api import examples
 from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
+from boxoffice.api.params import ConferenceId, EntryId
 from boxoffice.conferences import (
     AddOnInput,
     AddOnView,
@@ -25,8 +26,6 @@ from boxoffice.conferences import (
 
 router = Router()
 
-ConferenceId = Annotated[str, Path(pattern=conferences.CONFERENCE_ID_PATTERN, description="Conference slug")]
-EntryId = Annotated[str, Path(pattern=conferences.ENTRY_ID_PATTERN)]
 
 TAGS = ["conference setup"]
 

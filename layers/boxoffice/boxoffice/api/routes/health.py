@@ -4,14 +4,14 @@ from typing import Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from pydantic import BaseModel
 
 from boxoffice.api.contract import answers
+from boxoffice.shapes import Shape
 
 router = Router()
 
 
-class Health(BaseModel):
+class Health(Shape):
     status: Literal["ok"]
 
 

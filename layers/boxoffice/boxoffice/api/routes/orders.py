@@ -12,7 +12,7 @@ from boxoffice.api import examples
 from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.idempotency import idempotent_route
-from boxoffice.api.routes.conferences import ConferenceId
+from boxoffice.api.params import ConferenceId, OrderId
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView
 from boxoffice.orders import OrderPage, OrderRequest, OrderView, OrderViewer, VoucherCheck
 
@@ -22,7 +22,6 @@ checkout_router = Router()
 """Create, checkout and cancel: served by the checkout function."""
 
 TAGS = ["orders"]
-OrderId = Annotated[str, Path(pattern=r"^ord_[a-f0-9]{16}$")]
 
 
 def _viewer(cid: str, r: Router) -> OrderViewer:

@@ -5,18 +5,17 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from pydantic import BaseModel
 
 from boxoffice import credits, refunds
 from boxoffice.api import examples
 from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.idempotency import idempotent_route
-from boxoffice.api.routes.conferences import ConferenceId
-from boxoffice.api.routes.orders import OrderId
+from boxoffice.api.params import ConferenceId, OrderId, PurchaseId
 from boxoffice.credits import ApplyCredit
 from boxoffice.orders import PaymentView, payment_view
-from boxoffice.refunds import CreditView, OrderRefundRequest, RefundView, credit_view
+from boxoffice.refunds import BulkRefundRequest, CreditView, OrderRefundRequest, RefundView, credit_view
+from boxoffice.shapes import Shape
 
 router = Router()
 """Reads: served by the API function."""
@@ -26,12 +25,12 @@ refunds_router = Router()
 CreditId = Annotated[str, Path(pattern=r"^cr_[a-f0-9]{16}$")]
 
 
-class RefundList(BaseModel):
+class RefundList(Shape):
     items: list[RefundView]
     next: str | None
 
 
-class CreditPage(BaseModel):
+class CreditPage(Shape):
     items: list[CreditView]
     next: str | None
 
@@ -113,3 +112,23 @@ def apply_credit(
         cid, credit_id, body.order_id, user_id=caller.user_id, is_staff=caller.is_staff(cid)
     )
     return Response(201, content_types.APPLICATION_JSON, payment_view(payment).model_dump(mode="json"))
+
+
+@refunds_router.post(
+    "/v1/conferences/<cid>/bulk-purchases/<purchase_id>/refund",
+    summary="Refund a paid purchase to the card (staff); no amount = all still refundable",
+    tags=["bulk purchases"],
+    security=BEARER,
+    responses=answers(201, 403, 404, 409, 502, description="Refund recorded"),
+)
+@idempotent_route(refunds_router, required=False)
+def refund(
+    cid: ConferenceId, purchase_id: PurchaseId, body: Annotated[BulkRefundRequest, Body()]
+) -> Response[RefundView]:
+    caller = current_caller(refunds_router)
+    caller.require_staff(cid)
+    key = refunds_router.current_event.headers.get("idempotency-key")
+    result = refunds.refund_bulk_purchase(
+        cid, purchase_id, body, staff_user=caller.user_id, idempotency_key=key
+    )
+    return Response(201, content_types.APPLICATION_JSON, result.model_dump(mode="json"))

@@ -1,45 +1,22 @@
-"""Stripe event routes: the webhook (Stripe, no JWT) and the staff operations list and replay."""
+"""Stripe event routes for staff: list recorded events, replay one (the webhook is ``routes.webhook``)."""
 
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import BaseModel
 
 from boxoffice import stripe_events
 from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
-from boxoffice.api.routes.conferences import ConferenceId
+from boxoffice.api.params import ConferenceId
 from boxoffice.stripe_events import StripeEventPage, StripeEventView
 
-webhook_router = Router()
 router = Router()
-
-WEBHOOK_MAX_BODY_BYTES = 256 * 1024
-"""Stripe's events are far smaller; the cap keeps a stored event well under DynamoDB's 400 KB item."""
 
 EventId = Annotated[str, Path(pattern=r"^evt_[A-Za-z0-9]{1,250}$")]
 Status = Annotated[stripe_events.Status, Query()]
 Limit = Annotated[int, Query(ge=1, le=200)]
-
-
-class Received(BaseModel):
-    received: bool
-
-
-@webhook_router.post(
-    "/v1/webhooks/stripe/<cid>",
-    summary="Stripe webhook endpoint of a conference (signed by Stripe, no JWT)",
-    tags=["stripe events"],
-    responses=answers(
-        200, 404, 422, 503, public=True, description="Recorded (also duplicates and ignored types)"
-    ),
-)
-def stripe_webhook(cid: ConferenceId) -> Received:
-    event = webhook_router.current_event
-    stripe_events.receive_webhook(cid, event.body or "", event.headers.get("stripe-signature"))
-    return Received(received=True)
 
 
 @router.get(
