@@ -189,6 +189,11 @@ async function start() {
     main.replaceChildren(errorNotice(err));
     return;
   }
+  // The skip link moves focus without touching the hash, which is the router's.
+  document.getElementById('skip-link').addEventListener('click', (event) => {
+    event.preventDefault();
+    document.getElementById('main').focus();
+  });
   window.addEventListener('hashchange', render);
   await render();
 }

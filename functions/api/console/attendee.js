@@ -176,8 +176,8 @@ async function renderOrder(ctx, catalog, o, box) {
       ['Item', (l) => lineName(names, l)],
       ['Quantity', (l) => l.quantity, { num: true }],
       ['Unit price', (l) => money(l.unit_price, cur), { num: true }],
+      ['Amount', (l) => money(l.line_total, cur), { num: true }],
       ['Discount', (l) => money(l.discount, cur), { num: true }],
-      ['Line total', (l) => money(l.line_total, cur), { num: true }],
     ],
   }));
   const totals = [['Subtotal', o.subtotal], ['Discount', o.discount_amount], ['Total', o.total], ['Paid', o.amount_paid], ['Refunded', o.amount_refunded]];

@@ -280,10 +280,12 @@ export async function events({ cid, page }) {
     columns: [
       ['Event', (e) => h('code', {}, e.event_id)], ['Type', (e) => e.type], ['Status', (e) => badge(e.status)],
       ['Attempts', (e) => e.attempts, { num: true }], ['Last error', (e) => e.last_error || '—'],
-      ['Received', (e) => when(e.received_at)], ['', replay],
+      ['Received', (e) => when(e.received_at)], ['Action', replay],
     ],
   }));
-  page.append(h('p', {}, h('a', { href: `#/c/${cid}/staff/events`, id: 'refresh-events' }, 'Refresh the list')));
+  page.append(h('div', { class: 'actions' }, h('button', {
+    type: 'button', class: 'secondary', id: 'refresh-events', onclick: () => window.dispatchEvent(new HashChangeEvent('hashchange')),
+  }, 'Refresh the list')));
 }
 
 export async function audit({ cid, page }) {
