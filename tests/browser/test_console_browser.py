@@ -151,6 +151,42 @@ def test_staff_replay_a_failed_stripe_event(stack, person, check_page):
     expect(staff.locator("main")).not_to_contain_text(first)
 
 
+def test_staff_add_an_add_on_then_approve_and_issue_a_comp_deal_of_it(stack, person, check_page):
+    staff = person("staff")
+    staff.get_by_role("link", name="Setup").click()
+    addon = staff.locator("form", has=staff.get_by_role("heading", name="Add-on", exact=True))
+    addon.get_by_label("Add-on id").fill("tshirt")
+    addon.get_by_label("Name").fill("Conference T-shirt")
+    addon.get_by_label("Price").fill("20.00")
+    addon.get_by_label("Capacity").fill("50")
+    addon.get_by_label("Sponsors can buy codes for it").check()
+    addon.get_by_role("button", name="Save").click()
+    expect(staff.get_by_role("status").filter(has_text="Saved Conference T-shirt")).to_be_visible()
+    row = staff.locator("#catalog-table tbody tr", has_text="Conference T-shirt")
+    expect(row).to_contain_text("$20.00")
+    check_page(staff, "staff-setup")
+
+    staff.get_by_role("link", name="Bulk purchases").click()
+    deal = staff.locator("form", has=staff.get_by_role("heading", name="New deal for a sponsor"))
+    deal.get_by_label("Sponsor id").fill("acme")
+    deal.get_by_label("Ticket or add-on").select_option(label="Conference T-shirt")
+    deal.get_by_label("Quantity").fill("2")
+    deal.get_by_role("button", name="Create the deal").click()
+    staff.wait_for_url("**/#/c/demo/purchases/bp_*")
+    expect(staff.locator("#purchase-status")).to_have_text("pending")
+    staff.get_by_role("button", name="Approve").click()
+    staff.get_by_role("dialog").get_by_role("button", name="Approve").click()
+    expect(staff.locator("#purchase-status")).to_have_text("approved")
+    staff.get_by_role("button", name="Issue the codes").click()
+    staff.get_by_role("dialog").get_by_role("button", name="Issue the codes").click()
+    expect(staff.locator("#codes-table tbody tr")).to_have_count(2)
+    check_page(staff, "staff-comp-deal")
+
+    staff.get_by_role("link", name="Audit").click()
+    expect(staff.locator("main")).to_contain_text("Checked:")
+    check_page(staff, "staff-audit")
+
+
 def test_a_sponsor_cannot_open_another_sponsors_purchase(stack, person):
     theirs = other_sponsors_purchase(stack)
     page = person("sponsor")

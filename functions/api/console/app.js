@@ -1,6 +1,6 @@
 // The console's shell: configuration, sign-in, the hash router and the navigation by role.
 import { completeSignIn, consoleConfig, loadConfig, roles, session, signIn, signOut } from './auth.js';
-import { errorNotice, h, loading, notice } from './ui.js';
+import { errorNotice, h, loading, notice, takeFlash } from './ui.js';
 import * as attendee from './attendee.js';
 import * as sponsor from './sponsor.js';
 import * as staff from './staff.js';
@@ -170,6 +170,8 @@ async function render() {
   }
   document.title = `${found.title} · Boxoffice`;
   if (mine > 1) main.focus();
+  const message = takeFlash();
+  if (message) page.append(notice('ok', message));
   page.append(loading());
   try {
     await found.view({ cid, id: found.id, params, page, roles: roles() });

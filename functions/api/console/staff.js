@@ -4,7 +4,7 @@ import { all, api, conf } from './api.js';
 import { catalogOf, creditsTable, namesOf, ordersTable } from './attendee.js';
 import { purchasesTable } from './sponsor.js';
 import {
-  amountInput, announce, badge, busy, errorNotice, field, h, money, newKey, notice, parseAmount, table, when,
+  amountInput, announce, badge, busy, errorNotice, field, flash, h, money, newKey, notice, parseAmount, table, when,
 } from './ui.js';
 
 /** The failed Stripe events (staff only): the API refuses anyone else, and the page stops there. */
@@ -79,8 +79,14 @@ function upsertForm({ title, idLabel, path, fields, toBody, onSaved }) {
       }
       const saved = await busy(submit, out, () => api('PUT', path(values.id), { body }));
       if (saved) {
-        out.replaceChildren(notice('ok', `Saved ${saved.name || values.id}.`));
-        onSaved?.();
+        const message = `Saved ${saved.name || values.id}.`;
+        if (onSaved) {
+          flash(message);
+          onSaved();
+        } else {
+          out.replaceChildren(notice('ok', message));
+          form.reset();
+        }
       }
     },
   }, h('h2', { id: titleId }, title), idLabel ? field(idLabel, idInput) : null, fields, h('div', { class: 'actions' }, submit), out);

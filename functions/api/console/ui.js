@@ -147,3 +147,16 @@ export function newKey() {
 export function setConferenceName(name) {
   document.getElementById('conference-name').textContent = name ? `· ${name}` : '';
 }
+
+let flashed = null;
+
+/** A message for the next page shown (after a save re-renders the page). */
+export function flash(text) {
+  flashed = text;
+}
+
+export function takeFlash() {
+  const text = flashed;
+  flashed = null;
+  return text;
+}
