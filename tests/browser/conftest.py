@@ -48,7 +48,9 @@ def person(stack: RunningStack, browser: Any) -> Iterator[Callable[..., Any]]:
 
     def open_as(role: str, viewport: dict[str, int] = DESKTOP) -> Any:
         # bypass_csp lets the test inject axe-core; the console's own scripts never need it.
-        context = browser.new_context(viewport=viewport, accept_downloads=True, bypass_csp=True)
+        context = browser.new_context(
+            viewport=viewport, locale="en-US", accept_downloads=True, bypass_csp=True
+        )
         context.set_default_timeout(20_000)
         contexts.append(context)
         page = context.new_page()

@@ -227,3 +227,44 @@ def test_money_waits_for_a_confirmation_that_the_keyboard_can_give_or_refuse(sta
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
     assert len(send(stack, "sponsor", "GET", f"{DEMO}/bulk-purchases")["items"]) == before
+
+
+def test_the_sign_in_page_offers_the_demos_four_roles(stack, browser, check_page):
+    page = browser.new_page(locale="en-US", viewport=PHONE)
+    try:
+        page.goto(f"{stack.api}/")
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.wait_for_url("**/_local/authorize?*")
+        roles = page.get_by_role("button", name=re.compile("^Sign in as ")).all_inner_texts()
+        assert roles == [f"Sign in as {r}" for r in ("admin", "staff", "sponsor", "attendee")]
+        check_page(page, "local-sign-in-phone")
+    finally:
+        page.close()
+
+
+def test_money_is_shown_in_the_conference_currency_with_stripes_decimals(stack, browser):
+    page = browser.new_page(locale="en-US")
+    try:
+        page.goto(f"{stack.api}/")
+        shown = page.evaluate(
+            """async () => {
+              const ui = await import('/console/ui.js');
+              return [ui.money(125000, 'usd'), ui.money(1234, 'jpy'), ui.money(12340, 'kwd'), ui.money(999, 'eur'),
+                      ui.parseAmount('1,250.5', 'usd'), ui.parseAmount('12.345', 'usd'), ui.parseAmount('1500', 'jpy'),
+                      ui.parseAmount('x', 'usd'), ui.amountInput(5, 'usd'), ui.amountInput(12340, 'kwd')];
+            }"""
+        )
+    finally:
+        page.close()
+    assert [money_text(s) if isinstance(s, str) else s for s in shown] == [
+        "$1,250.00",
+        "¥1,234",
+        "KWD 12.340",
+        "€9.99",
+        125050,
+        None,
+        1500,
+        None,
+        "0.05",
+        "12.340",
+    ]
