@@ -164,6 +164,11 @@ def test_staff_add_an_add_on_then_approve_and_issue_a_comp_deal_of_it(stack, per
     expect(staff.get_by_role("status").filter(has_text="Saved Conference T-shirt")).to_be_visible()
     row = staff.locator("#catalog-table tbody tr", has_text="Conference T-shirt")
     expect(row).to_contain_text("$20.00")
+    staff.get_by_role("button", name="Edit Conference T-shirt").click()  # the form takes the item as it is
+    expect(addon.get_by_label("Price")).to_have_value("20.00")
+    addon.get_by_label("Price").fill("25.00")
+    addon.get_by_role("button", name="Save").click()
+    expect(staff.locator("#catalog-table tbody tr", has_text="Conference T-shirt")).to_contain_text("$25.00")
     check_page(staff, "staff-setup")
 
     staff.get_by_role("link", name="Bulk purchases").click()

@@ -188,7 +188,7 @@ async function start() {
     await loadConfig();
     await completeSignIn();
   } catch (err) {
-    main.replaceChildren(errorNotice(err));
+    main.replaceChildren(h('h1', {}, 'Sign-in did not finish'), errorNotice(err), h('p', {}, h('a', { href: '/' }, 'Start again')));
     return;
   }
   // The skip link moves focus without touching the hash, which is the router's.

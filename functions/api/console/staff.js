@@ -65,6 +65,7 @@ function upsertForm({ title, idLabel, path, fields, toBody, onSaved }) {
   const titleId = `t-${title.toLowerCase().replace(/\W+/g, '-')}`;
   const form = h('form', {
     class: 'card',
+    id: `form-${title.toLowerCase().split(' (')[0].replace(/\W+/g, '-')}`,
     'aria-labelledby': titleId,
     onsubmit: async (event) => {
       event.preventDefault();
@@ -118,8 +119,17 @@ export async function setup({ cid, page, roles: who }) {
       ['Needs a code', (i) => (i.requires_voucher ? 'yes' : i.kind === 'Add-on' ? '—' : 'no')],
       ['Capacity', (i) => i.capacity ?? 'unlimited', { num: true }],
       ['Left', (i) => (i.sold_out ? 'sold out' : i.available ?? '—'), { num: true }],
+      ['Action', (i) => h('button', { type: 'button', class: 'secondary', 'aria-label': `Edit ${i.name}`, onclick: () => edit(i) }, 'Edit')],
     ],
   }));
+  // Edit fills the form of the item's kind with what it is now (a save replaces it whole).
+  const edit = (item) => {
+    const form = document.getElementById(item.kind === 'Add-on' ? 'form-add-on' : 'form-ticket-type');
+    const set = { id: item.id, name: item.name, price: amountInput(item.price, cur), capacity: item.capacity ?? '' };
+    for (const [name, value] of Object.entries(set)) form.elements[name].value = value;
+    for (const name of ['bulk_enabled', 'requires_voucher']) if (form.elements[name]) form.elements[name].checked = Boolean(item[name]);
+    form.elements.name.focus();
+  };
   const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
   const priceInput = () => h('input', { name: 'price', required: true, inputmode: 'decimal', placeholder: amountInput(0, cur) });
   const capacityInput = () => h('input', { name: 'capacity', type: 'number', min: 0, inputmode: 'numeric' });
