@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.browser import (
     AXE_CORE,
@@ -21,6 +22,9 @@ from tests.support.browser import (
     sign_in,
 )
 from tests.support.e2e import RunningStack, running_stack
+
+# Stripe's confirmation goes webhook -> bus -> processor on a shared 2-core box: give pages time.
+expect.set_options(timeout=30_000)
 
 AXE_REPORT: dict[str, list[dict[str, Any]]] = {}
 """Every page checked, with all of axe's findings (any impact), written to the screenshots folder."""
@@ -51,7 +55,7 @@ def person(stack: RunningStack, browser: Any) -> Iterator[Callable[..., Any]]:
         context = browser.new_context(
             viewport=viewport, locale="en-US", accept_downloads=True, bypass_csp=True
         )
-        context.set_default_timeout(20_000)
+        context.set_default_timeout(30_000)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(f"{role}: {exc}"))

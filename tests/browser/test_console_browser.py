@@ -49,7 +49,7 @@ def test_a_sponsor_buys_five_codes_pays_on_the_hosted_page_and_downloads_them(pe
     page.wait_for_url("**/checkout/**")  # the Stripe emulator's hosted checkout page
     page.get_by_role("button", name="Pay (card succeeds)").click()
     page.wait_for_url("**/#/c/demo/purchases/bp_*")
-    page.locator("#codes-table").wait_for()
+    page.locator("#codes-table").wait_for(timeout=60_000)  # the page waits for Stripe's confirmation
     assert page.locator("#purchase-status").inner_text() == "paid"
     assert page.locator("#codes-issued").inner_text() == "5 of 5"
     assert money_text(page.locator("#purchase-total").inner_text()) == "$1,250.00"
@@ -96,7 +96,7 @@ def test_staff_refund_an_order_to_store_credit_and_the_attendee_spends_it(stack,
     attendee.wait_for_url("**/checkout/**")
     attendee.get_by_role("button", name="Pay (card succeeds)").click()
     attendee.wait_for_url("**/#/c/demo/orders/ord_*")
-    attendee.locator("#order-status", has_text="paid").wait_for()
+    attendee.locator("#order-status", has_text="paid").wait_for(timeout=60_000)
     reference = attendee.locator("h1").inner_text().removeprefix("Order ")
 
     staff = person("staff")

@@ -147,7 +147,7 @@ export async function order(ctx) {
   let current = await api('GET', `${conf(cid)}/orders/${id}`);
   await renderOrder(ctx, catalog, current, box);
   if (params.has('paid') && current.status === 'pending') {
-    for (let i = 0; i < 40 && current.status === 'pending' && box.isConnected; i += 1) {
+    for (let i = 0; i < 80 && current.status === 'pending' && box.isConnected; i += 1) {
       await new Promise((resolve) => setTimeout(resolve, 750));
       current = await api('GET', `${conf(cid)}/orders/${id}`);
     }

@@ -107,7 +107,7 @@ export async function purchase(ctx) {
   await renderPurchase(ctx, catalog, current, box);
   const settled = (p) => p.status === 'paid' && p.vouchers_generated >= p.quantity;
   if (params.has('paid') && !settled(current) && !['failed', 'refunded'].includes(current.status)) {
-    for (let i = 0; i < 40 && !settled(current) && box.isConnected; i += 1) {
+    for (let i = 0; i < 80 && !settled(current) && box.isConnected; i += 1) {
       await new Promise((resolve) => setTimeout(resolve, 750));
       current = await api('GET', `${conf(cid)}/bulk-purchases/${id}`);
     }
