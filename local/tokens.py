@@ -1,4 +1,4 @@
-"""Local mode's stand-in for the Cognito JWT authorizer (API.md "Local mode").
+"""Local mode's stand-in for the Cognito JWT authorizer (docs/api.md "Local mode").
 
 Tokens are HS256, signed with ``BOXOFFICE_LOCAL_JWT_SECRET`` (default ``boxoffice-local-dev``),
 with ``iss`` = ``boxoffice-local`` and ``aud`` = ``boxoffice``. Never used in AWS.
@@ -41,7 +41,7 @@ def mint(
     if groups:
         claims["cognito:groups"] = groups
     with warnings.catch_warnings():
-        # API.md fixes the default local secret, which is shorter than RFC 7518 recommends.
+        # docs/api.md "Local mode" fixes the default local secret, which is shorter than RFC 7518 recommends.
         warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
         return jwt.encode(claims, secret(), algorithm="HS256")
 

@@ -3,7 +3,7 @@
 ``tests.support.books.silent_breaks`` runs ``boxoffice.books.audit_all`` and keeps every break
 except an outside action already flagged for staff with ``attention`` (e.g. a dashboard refund of
 money staff had already given back as store credit): told, not prevented, so acceptable. Anything
-else it returns is a break of DOMAIN.md's books.
+else it returns is a break of docs/domain.md "The books".
 """
 
 from __future__ import annotations

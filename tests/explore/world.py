@@ -40,6 +40,19 @@ SECRET_KEY = "sk_test_explore000000"
 PROCESSOR_ATTEMPTS = 3
 """Lambda runs an async invocation once and retries it twice before the dead-letter queue."""
 FULFILLMENT_PREFIXES = ("checkout.session.", "payment_intent.")
+CONFERENCE: dict[str, Any] = {
+    "name": "Explore Conf",
+    "currency": "usd",
+    "is_active": True,
+    "order_hold_minutes": 30,
+    "checkout_expiry_minutes": 30,
+}
+"""The conference as staff set it up (its Stripe keys are added once the webhook endpoint exists)."""
+CATALOG: dict[str, tuple[str, dict[str, Any]]] = {
+    "general": ("ticket-types/general", {"name": "General", "price": 25000, "bulk_enabled": True}),
+    "workshop": ("addons/workshop", {"name": "Workshop", "price": 5000, "bulk_enabled": True}),
+}
+"""The catalog's items by id: their path under the conference and the body that creates them."""
 
 
 # --- the webhook receiver ----------------------------------------------------------------------
@@ -167,12 +180,15 @@ class Stats:
     MONEY = (
         ("card refunds", ("order_refund_card:201",)),
         ("credit refunds", ("order_refund_store_credit:201",)),
+        ("stray money refunded", ("stray_refund:201",)),
         ("credit applied", ("credit_apply:201",)),
         ("crash recovered", ("crash_recovered:retry:refunded", "crash_recovered:sweep:refunded")),
         ("crash fired", ("crash_fired:True",)),
         ("dashboard refunds", ("dashboard_refund:ok",)),
         ("disputes opened", ("dispute:opened",)),
-        ("two tabs paid", ("two_tabs:both_paid",)),
+        ("two tabs paid", ("two_tabs:both_paid", "another_tab:order:paid", "another_tab:purchase:paid")),
+        ("sold out", ("order_create:sold_out",)),
+        ("capacity changed", ("capacity_general:200", "capacity_workshop:200", "capacity_venue:200")),
         ("events reversed", ("released:reversed:some",)),
         ("bulk refunds", ("bulk_refund:201",)),
     )
@@ -252,18 +268,10 @@ class World:
         endpoint = self.stripe.v1.webhook_endpoints.create(
             params={"url": f"{self.receiver.url}/{CID}", "enabled_events": ["*"]}
         )
-        conference = {
-            "name": "Explore Conf",
-            "currency": "usd",
-            "is_active": True,
-            "order_hold_minutes": 30,
-            "checkout_expiry_minutes": 30,
-            "stripe": {"secret_key": SECRET_KEY, "webhook_secret": endpoint.secret},
-        }
+        conference = {**CONFERENCE, "stripe": {"secret_key": SECRET_KEY, "webhook_secret": endpoint.secret}}
         assert self.api("PUT", f"/v1/conferences/{CID}", conference, ADMIN).status == 201
         for path, body in [
-            ("ticket-types/general", {"name": "General", "price": 25000, "bulk_enabled": True}),
-            ("addons/workshop", {"name": "Workshop", "price": 5000, "bulk_enabled": True}),
+            *CATALOG.values(),
             ("sponsors/acme", {"name": "ACME", "slug": "acme", "contact_email": "ops@acme.example"}),
         ]:
             reply = self.api("PUT", f"/v1/conferences/{CID}/{path}", body, STAFF)

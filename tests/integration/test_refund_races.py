@@ -6,21 +6,41 @@ card through the real handlers and the in-process Stripe emulator.
 
 from collections import Counter
 
+from tests.support.books import assert_books_hold
 from tests.support.containers import Invocation, race
-from tests.support.http import STAFF, api_event, reply_of
+from tests.support.http import ATTENDEE, STAFF, api_event, call, reply_of
 from tests.support.refund_fixtures import (
     ORDERS,
     all_credit_items,
+    checkout_fn,
     money,
+    new_order,
     paid_order,
+    second_order_payment,
+    stored,
+    stored_payment,
     stored_refunds,
+    stray_payment_id,
     stripe_refunds,
+    sync,
 )
 
 
-def refund_call(order_id: str, amount: int, destination: str = "card", key: str | None = None) -> Invocation:
+def refund_call(
+    order_id: str,
+    amount: int,
+    destination: str = "card",
+    key: str | None = None,
+    payment_id: str | None = None,
+) -> Invocation:
     """Staff's POST of a refund, as API Gateway hands it to the refunds function."""
-    body = {"amount": amount, "reason": "requested_by_customer", "destination": destination}
+    body: dict[str, object] = {
+        "amount": amount,
+        "reason": "requested_by_customer",
+        "destination": destination,
+    }
+    if payment_id is not None:
+        body["payment_id"] = payment_id
     headers = {"Idempotency-Key": key} if key else None
     event = api_event("POST", f"{ORDERS}/{order_id}/refunds", body=body, claims=STAFF, headers=headers)
     return Invocation("refunds", event)
@@ -91,3 +111,30 @@ def test_twenty_concurrent_refunds_with_one_idempotency_key_refund_once(demo, em
     assert at_stripe["amount"] == 3000
     assert [r.refund_id for r in stored_refunds(order["id"])] == list(won)
     assert money(order["id"])["refundable"] == 7000
+
+
+def test_ten_concurrent_refunds_of_30_of_a_stray_payment_of_100_refund_exactly_90(demo, emulator):
+    """Money paid after the order was cancelled: the guard is the payment's own reservation."""
+    order = new_order(10000)
+    assert call(checkout_fn(), "POST", f"{ORDERS}/{order['id']}/cancel", claims=ATTENDEE).status == 200
+    intent = second_order_payment(emulator, order)
+    sync(emulator)
+    payment_id = stray_payment_id(order["id"], intent)
+    before = money(order["id"])
+    result = race([refund_call(order["id"], 3000, payment_id=payment_id) for _ in range(10)])
+
+    assert result.errors() == []
+    assert set(result.statuses()) <= {201, 409, 422}, [o.result for o in result.outcomes]
+    won = [reply_of(o.result).json for o in result.outcomes if o.status == 201]
+    assert len(won) == 3  # the payment holds three refunds of 30; the fourth finds 10 left
+    assert result.conflicts >= 1, result.dynamodb  # some losers were refused by DynamoDB itself
+    at_stripe = stripe_refunds(emulator, intent)
+    assert sorted(r["id"] for r in at_stripe) == sorted(i for body in won for i in body["stripe_refund_ids"])
+    assert sum(r["amount"] for r in at_stripe) == 9000
+    payment = stored_payment(order["id"], payment_id)
+    assert (int(payment.amount_refunded), int(payment.refund_reserved or 0)) == (9000, 0)
+    assert money(order["id"]) == before
+    assert stored(order["id"]).status == "cancelled"
+    assert Counter(r.status for r in stored_refunds(order["id"])) == {"succeeded": 3}
+    sync(emulator)
+    assert_books_hold("demo")

@@ -10,8 +10,10 @@ from boxoffice.books import Break
 from boxoffice.store import credits as credit_records
 from boxoffice.store import orders as order_records
 
-TOLD_NOT_PREVENTED = frozenset({"order.refunds_within_paid", "credit.double_paid"})
-"""Breaks that outside actions can cause and that we must flag, not hide."""
+TOLD_NOT_PREVENTED = frozenset({"order.refunds_within_paid"})
+"""Breaks that outside actions can cause and that we must flag, not hide. A credit paid twice is not
+among them: the audit reports it only while the credit can still be spent (not frozen), and that
+is always ours to prevent."""
 
 
 def _flagged(conference_id: str, found: Break) -> bool:

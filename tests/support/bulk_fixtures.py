@@ -304,25 +304,7 @@ def put_catalog(path: str, body: dict[str, Any], cid: str = "demo") -> None:
 
 def second_paid_session(emulator, purchase: dict[str, Any]) -> str:
     """A second tab: another paid Checkout Session carrying the purchase's metadata; returns its intent."""
+    from tests.support.stripe import another_paid_session
+
     metadata = {"bulk_purchase_id": purchase["id"], "conference_id": "demo", "sponsor_id": "acme"}
-    client = stripe_client(emulator)
-    second = client.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "success_url": URLS["success_url"],
-            "line_items": [
-                {
-                    "price_data": {
-                        "currency": "usd",
-                        "unit_amount": purchase["total_amount"],
-                        "product_data": {"name": "Codes"},
-                    },
-                    "quantity": 1,
-                }
-            ],
-            "metadata": metadata,
-            "payment_intent_data": {"metadata": metadata},
-        }
-    )
-    emulator.pay(second.id, "succeed")
-    return client.v1.checkout.sessions.retrieve(second.id).to_dict()["payment_intent"]
+    return another_paid_session(stripe_client(emulator), emulator, metadata, purchase["total_amount"])

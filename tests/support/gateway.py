@@ -25,7 +25,7 @@ def mint_expired(sub: str = "user-expired") -> str:
 def mint_for_audience(audience: str, sub: str = "user-elsewhere") -> str:
     """A token signed with the right key for another audience (another app's token)."""
     claims = {"sub": sub, "iss": tokens.ISSUER, "aud": audience, "exp": 4102444800}
-    with warnings.catch_warnings():  # the local default secret is short by design (API.md)
+    with warnings.catch_warnings():  # the local default secret is short by design (docs/api.md "Local mode")
         warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
         return jwt.encode(claims, tokens.secret(), algorithm="HS256")
 

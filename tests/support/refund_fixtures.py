@@ -18,6 +18,7 @@ from boxoffice.stripe_events import Registry, handle_bus_event
 from tests.support.bus import BusTap
 from tests.support.functions import load_function
 from tests.support.http import ATTENDEE, DEMO_CONFERENCE, STAFF, Reply, call
+from tests.support.stripe import another_paid_session
 
 LEASE = timedelta(seconds=30)
 ORDERS = "/v1/conferences/demo/orders"
@@ -161,10 +162,13 @@ def refund(
     note: str | None = None,
     claims: dict[str, Any] = STAFF,
     key: str | None = None,
+    payment_id: str | None = None,
 ) -> Reply:
     body: dict[str, Any] = {"amount": amount, "reason": reason, "destination": destination}
     if note is not None:
         body["note"] = note
+    if payment_id is not None:
+        body["payment_id"] = payment_id
     headers = {"Idempotency-Key": key} if key else None
     return call(
         refunds_fn(), "POST", f"{ORDERS}/{order_id}/refunds", body=body, claims=claims, headers=headers
@@ -353,6 +357,27 @@ def renamed(event: dict[str, Any], event_id: str) -> dict[str, Any]:
 
 def order_paid_events(tap: BusTap) -> list[dict[str, Any]]:
     return [e["detail"] for e in tap.drain() if e["detail-type"] == "order.paid"]
+
+
+def second_order_payment(emulator, order: dict[str, Any]) -> str:
+    """Another paid Checkout Session carrying the order's metadata (a second tab); returns its intent."""
+    metadata = {"order_id": order["id"], "conference_id": "demo", "reference": order["reference"]}
+    return another_paid_session(stripe_client(emulator), emulator, metadata, order["total"])
+
+
+def stray_payment_id(order_id: str, payment_intent_id: str) -> str:
+    """The ``id`` staff read in the order's ``payments`` for money that is not its own (``own: false``)."""
+    reply = call(api_fn(), "GET", f"{ORDERS}/{order_id}", claims=STAFF)
+    assert reply.status == 200, reply.text
+    (payment,) = [p for p in reply.json["payments"] if p["payment_intent_id"] == payment_intent_id]
+    assert payment["own"] is False, payment
+    return payment["id"]
+
+
+def stored_payment(order_id: str, payment_id: str) -> order_records.Payment:
+    found = order_records.get_payment("demo", order_id, payment_id)
+    assert found is not None
+    return found
 
 
 def dashboard_refund(emulator, payment_intent: str, amount: int | None = None) -> dict[str, Any]:

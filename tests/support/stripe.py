@@ -88,3 +88,30 @@ def open_dispute(
 def close_dispute(stripe_url: str, dispute_id: str, status: str) -> dict[str, Any]:
     """Close a dispute `won` (funds reinstated) or `lost`; returns the dispute."""
     return _emulator_knob(stripe_url, f"disputes/{dispute_id}/close", {"status": status})
+
+
+def another_paid_session(
+    client: Any, emulator: Any, metadata: dict[str, str], amount: int, currency: str = "usd"
+) -> str:
+    """Another paid Checkout Session carrying ``metadata`` (a second tab, or a page opened before a
+    cancel and paid after it), made and paid at Stripe; returns its payment intent."""
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "success_url": "https://attendee.example/ok",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": currency,
+                        "unit_amount": amount,
+                        "product_data": {"name": "Tab"},
+                    },
+                    "quantity": 1,
+                }
+            ],
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+        }
+    )
+    emulator.pay(session.id, "succeed")
+    return str(client.v1.checkout.sessions.retrieve(session.id).to_dict()["payment_intent"])

@@ -1,4 +1,4 @@
-"""Who may call what: every route of the OpenAPI document by ten callers, against API.md's roles.
+"""Who may call what: every route of the OpenAPI document by ten callers, against docs/api.md "Routes".
 
 The routes come from the document itself, so a new route without a row in ``EXPECTED`` fails
 here. Each request goes through the gateway's token check (``tests.support.gateway``) and the
@@ -53,7 +53,7 @@ def claims_of(caller: str) -> dict[str, Any]:
     return {"sub": sub, "cognito:groups": groups}
 
 
-# --- expected outcomes (API.md "Routes") ------------------------------------------------------------------------
+# --- expected outcomes (docs/api.md "Routes") -------------------------------------------------------------------
 
 OK = "2xx"
 NO_TOKEN = {"no_token": 401, "expired": 401, "wrong_audience": 401}
@@ -308,5 +308,5 @@ def test_each_caller_gets_what_api_md_gives(key, demo, emulator):
         if (expected == OK and not got_ok) or (expected != OK and reply.status != expected):
             wrong.append(f"{caller}: expected {expected}, got {reply.status} {reply.text[:200]}")
         if not got_ok:
-            assert reply.json["error"]["code"], reply.text  # every refusal in API.md's error shape
+            assert reply.json["error"]["code"], reply.text  # every refusal in docs/api.md's error shape
     assert not wrong, f"{key}\n" + "\n".join(wrong)

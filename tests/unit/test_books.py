@@ -166,7 +166,14 @@ def test_a_credit_whose_remaining_amount_is_not_its_ledger_is_reported(demo, emu
     assert (found.invariant, found.ours, found.stripe) == ("credit.remaining", 12000, 10000)
 
 
-def test_a_credit_for_money_also_refunded_on_the_card_is_reported(demo, emulator):
+def thaw(credit_id: str) -> None:
+    """What a missing freeze would leave: the credit spendable again."""
+    rf.credit(credit_id).update(
+        actions=[credit_records.Credit.attention.remove()], add_version_condition=False
+    )
+
+
+def test_a_spendable_credit_for_money_also_refunded_on_the_card_is_reported(demo, emulator):
     """Staff refund as credit while a dashboard refund of the same payment is still on its way."""
     order = rf.paid_order(emulator, 10000)
     credit_id = rf.refund_ok(order["id"], 10000, destination="store_credit")["credit"]["id"]
@@ -175,9 +182,25 @@ def test_a_credit_for_money_also_refunded_on_the_card_is_reported(demo, emulator
     )
     rf.sync(emulator)
     found = books.audit_all("demo")
-    assert "credit.double_paid" in invariants(found)
-    (double,) = [b for b in found if b.invariant == "credit.double_paid"]
+    assert "credit.double_paid" not in invariants(found), "frozen and flagged: told, not silent"
+    assert "order.refunds_within_paid" in invariants(found), "the order lists it until staff act"
+    thaw(credit_id)
+    (double,) = [b for b in books.audit_all("demo") if b.invariant == "credit.double_paid"]
     assert double.record == credit_id and double.ours["spendable"] is True
+
+
+def test_a_spendable_credit_for_money_the_cardholder_charged_back_is_reported(demo, emulator):
+    order = rf.paid_order(emulator, 10000)
+    credit_id = rf.refund_ok(order["id"], 10000, destination="store_credit")["credit"]["id"]
+    dispute = emulator.open_dispute(order["payment_intent_id"])
+    emulator.close_dispute(dispute["id"], "lost")
+    rf.sync(emulator)
+    assert "credit.double_paid" not in invariants(books.audit_all("demo"))
+    thaw(credit_id)
+    (double,) = [b for b in books.audit_all("demo") if b.invariant == "credit.double_paid"]
+    assert double.ours["card_refunds"] == 10000  # the chargeback counts as money back on the card
+    without_stripe = invariants(books.audit_all("demo", with_stripe=False))
+    assert "credit.double_paid" not in without_stripe, "the chargeback's amount is Stripe's to tell"
 
 
 def test_an_event_recorded_but_never_processed_is_reported(demo, emulator):

@@ -7,13 +7,11 @@ The oracle is the audit (``assert_books_hold``) or an explicit assertion on the 
 
 from typing import Any
 
-import pytest
-
 from tests.support import bulk_fixtures as bf
 from tests.support import refund_fixtures as rf
 from tests.support.books import assert_books_hold
 from tests.support.http import ATTENDEE, STAFF, call
-from tests.support.refund_fixtures import process, sync
+from tests.support.refund_fixtures import process, second_order_payment, sync
 
 
 def bulk_refund(purchase_id: str, amount: int | None = None) -> dict[str, Any]:
@@ -48,10 +46,6 @@ def test_a_bulk_refund_that_fails_at_the_bank_gives_the_sponsor_back_its_paid_co
     assert_books_hold("demo")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refund of a second tab's payment seen before any payment event counts against the purchase",
-)
 def test_a_duplicates_dashboard_refund_seen_before_the_payments_never_touches_the_kept_payment(
     demo, emulator
 ):
@@ -198,32 +192,6 @@ def test_credit_reissued_from_money_later_refunded_on_the_card_stays_frozen(demo
 # --- attention ---------------------------------------------------------------------------------------------------
 
 
-def second_order_payment(emulator, order: dict[str, Any]) -> str:
-    """Another paid Checkout Session carrying the order's metadata (a second tab); returns its intent."""
-    metadata = {"order_id": order["id"], "conference_id": "demo", "reference": order["reference"]}
-    client = rf.stripe_client(emulator)
-    session = client.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "success_url": rf.URLS["success_url"],
-            "line_items": [
-                {
-                    "price_data": {
-                        "currency": "usd",
-                        "unit_amount": order["total"],
-                        "product_data": {"name": "O"},
-                    },
-                    "quantity": 1,
-                }
-            ],
-            "metadata": metadata,
-            "payment_intent_data": {"metadata": metadata},
-        }
-    )
-    emulator.pay(session.id, "succeed")
-    return client.v1.checkout.sessions.retrieve(session.id).to_dict()["payment_intent"]
-
-
 def test_a_won_dispute_keeps_the_reason_staff_were_told_to_refund_a_duplicate(demo, emulator):
     order = rf.paid_order(emulator, 10000)
     duplicate = second_order_payment(emulator, order)
@@ -288,19 +256,17 @@ def test_no_session_stays_open_for_more_than_is_due_after_a_credit_races_a_check
     )  # observed: open for 10000, 6000 due
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="money that is not the order's own payment cannot be refunded through the API (only the dashboard)",
-)
 def test_money_paid_after_cancellation_is_refundable_to_its_card_through_the_api(demo, emulator):
     order = rf.new_order(10000)
     assert call(rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/cancel", claims=ATTENDEE).status == 200
     stray = second_order_payment(emulator, order)  # a tab opened before the cancel, paid after it
     sync(emulator)
     assert rf.stored(order["id"]).attention
-    reply = rf.refund(order["id"], 10000, reason="duplicate")
+    payment_id = rf.stray_payment_id(order["id"], stray)  # the payment staff were told about
+    reply = rf.refund(order["id"], 10000, reason="duplicate", payment_id=payment_id)
     assert reply.status == 201, reply.text  # observed: 409, "a cancelled order cannot be refunded"
     assert [r["amount"] for r in rf.stripe_refunds(emulator, stray)] == [10000]
+    sync(emulator)  # the refund's own events arrive
     assert_books_hold("demo")
 
 

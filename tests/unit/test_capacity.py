@@ -1,4 +1,4 @@
-"""Capacity (DOMAIN.md "Capacity"): counters per item and venue, taken atomically with the order or the
+"""Capacity (docs/domain.md "Capacity"): counters per item and venue, taken atomically with the order or the
 sponsor block, given back exactly once, shown in the catalog, and checked by the audit.
 
 Everything goes through the real handlers on moto; the races on DynamoDB Local are in
@@ -191,6 +191,40 @@ def test_a_paid_order_keeps_its_units_and_a_full_refund_frees_them_once(demo, em
     assert orders.release_refunded_units(stored) is False
     assert held(counters.addon_scope("workshop")) == 0
     assert capacity_breaks() == []
+
+
+def test_a_full_refund_that_fails_at_the_bank_takes_the_units_back_once(demo, emulator):
+    from tests.support.refund_fixtures import sync
+
+    limit_workshop(2)
+    order = paid_order(emulator, 10000)  # two workshops
+    done = refund_ok(order["id"], 10000)
+    assert held(counters.addon_scope("workshop")) == 0
+    (re_id,) = done["stripe_refund_ids"]
+    emulator.fail_refund(re_id, "lost_or_stolen_card")  # the money never left: the attendee still paid
+    sync(emulator)
+    sync(emulator)  # the failure's events again: taken once
+    stored = order_records.get("demo", order["id"])
+    assert stored is not None and (stored.status, stored.units_released) == ("paid", None)
+    assert held(counters.addon_scope("workshop")) == 2
+    assert catalog()["workshop"]["sold_out"] is True
+    assert capacity_breaks() == []
+
+
+def test_units_taken_back_beyond_capacity_are_flagged_for_staff(demo, emulator):
+    from tests.support.refund_fixtures import sync
+
+    limit_workshop(2)
+    order = paid_order(emulator, 10000)
+    (re_id,) = refund_ok(order["id"], 10000)["stripe_refund_ids"]
+    create_ok([{"addon_id": "workshop", "quantity": 2}])  # the freed seats are sold again
+    emulator.fail_refund(re_id, "lost_or_stolen_card")
+    sync(emulator)
+    stored = order_records.get("demo", order["id"])
+    assert stored is not None and stored.status == "paid"
+    assert stored.attention and "over capacity" in stored.attention
+    assert held(counters.addon_scope("workshop")) == 4  # the counters say what the orders hold
+    assert [b["invariant"] for b in capacity_breaks()] == ["capacity.item"]  # and the audit says it
 
 
 # --- sponsor blocks ----------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Hostile input on every JSON route and the webhook: a 4xx in API.md's shape, nothing stored.
+"""Hostile input on every JSON route and the webhook: a 4xx in docs/api.md's shape, nothing stored.
 
 Every route that takes a body (and every POST that takes none) is sent JSON that Python's own
 parser would mishandle: nesting thousands deep, numbers thousands of digits long, NaN and

@@ -1,4 +1,4 @@
-"""API.md's conventions, held for every route: error shape, statuses, auth and body limits."""
+"""The conventions of docs/api.md, held for every route: error shape, statuses, auth and body limits."""
 
 import base64
 import json

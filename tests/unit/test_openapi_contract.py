@@ -107,6 +107,7 @@ def test_the_vouchers_list_documents_csv():
         (BulkPurchaseRequest, examples.STAFF_BULK_INPUT),
         (BulkPurchaseRequest, examples.SPONSOR_BULK_INPUT),
         (OrderRefundRequest, examples.ORDER_REFUND_INPUT),
+        (OrderRefundRequest, examples.STRAY_REFUND_INPUT),
         (CheckoutRequest, examples.CHECKOUT_INPUT),
     ],
 )

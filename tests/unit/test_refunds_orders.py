@@ -332,7 +332,7 @@ def test_a_refund_to_store_credit_calls_no_stripe_and_issues_an_available_credit
 
 @pytest.mark.parametrize("keys", [(None, None), ("first", "second")], ids=["no-keys", "two-keys"])
 def test_two_equal_partial_refunds_are_two_real_stripe_refunds(demo, emulator, keys):
-    """Defect 8: the second equal refund shared the first's Stripe key, so Stripe replayed it."""
+    """docs/domain.md defect 8: the second equal refund shared the first's Stripe key, so Stripe replayed it."""
     order = paid_order(emulator, 10000)
     first = refund_ok(order["id"], 3000, key=keys[0])
     second = refund_ok(order["id"], 3000, key=keys[1])
@@ -347,7 +347,7 @@ def test_two_equal_partial_refunds_are_two_real_stripe_refunds(demo, emulator, k
 
 
 def test_a_card_refund_creates_no_spendable_credit(demo, emulator):
-    """Defect 9: the original system refunded the card and also issued a credit for the same amount."""
+    """docs/domain.md defect 9: the original system refunded the card and also issued a credit for the same amount."""
     order = paid_order(emulator, 10000)
     body = refund_ok(order["id"], 10000)
     sync(emulator)
@@ -385,7 +385,7 @@ def refunded_at_stripe(emulator, intent: str) -> list[int]:
 
 
 def test_a_refund_starts_at_the_newest_payment_intent(demo, emulator):
-    """Defect 10: only the newest payment was ever refunded."""
+    """docs/domain.md defect 10: only the newest payment was ever refunded."""
     order_id, older, newer = split_order(emulator)
     first = refund_ok(order_id, 15000)
     assert (refunded_at_stripe(emulator, newer), refunded_at_stripe(emulator, older)) == ([15000], [])
@@ -422,7 +422,7 @@ def test_a_full_refund_of_a_split_payment_asks_each_intent_for_exactly_what_it_h
 
 
 def test_an_earlier_charge_refunded_arriving_last_never_moves_the_order_back(demo, emulator):
-    """Defect 13: a late charge.refunded (with a smaller amount_refunded) moved refunded back."""
+    """docs/domain.md defect 13: a late charge.refunded (with a smaller amount_refunded) moved refunded back."""
     order = paid_order(emulator, 10000)
     intent = order["payment_intent_id"]
     client = stripe_client(emulator)

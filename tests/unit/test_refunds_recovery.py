@@ -228,7 +228,7 @@ def test_a_retry_with_a_new_key_after_a_502_refunds_once(demo, emulator, no_sdk_
 
 @pytest.mark.parametrize("mode", ["500", "reset"])
 def test_a_retry_with_the_same_key_after_a_502_refunds_once(demo, emulator, no_sdk_backoff, mode):
-    """API.md: a 502 is safe to retry. The client retries the very same request, key included."""
+    """docs/api.md "Errors": a 502 is safe to retry. The client retries the very same request, key included."""
     order = paid_order(emulator, 10000)
     emulator.fail_next(3, mode=mode)
     assert refund(order["id"], 3000, key=KEY).status == 502

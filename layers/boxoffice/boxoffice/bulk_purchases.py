@@ -3,7 +3,7 @@
 A purchase lives ``pending`` → (``approved`` for comp deals | ``processing`` through Stripe
 Checkout) → ``paid`` with exactly ``quantity`` codes → possibly ``refunded``; or ``failed``. Every
 move is a guarded conditional write, so duplicate, late and concurrent triggers are harmless. The
-original system's defects (DOMAIN.md) are fixed here:
+original system's defects (docs/domain.md, by number) are fixed here:
 
 - the webhook finds a purchase by the metadata id, a primary-key read, never by session id (3, 14);
 - a sponsor-less purchase checks out with no ``"None"`` in the metadata (4);
@@ -366,7 +366,7 @@ def list_purchases(
     return BulkPurchasePage(items=items, next=encode_cursor(last))
 
 
-# --- the sponsor block (DOMAIN.md "Capacity") ------------------------------------------------------------------
+# --- the sponsor block (docs/domain.md "Capacity") -------------------------------------------------------------
 
 
 def block_units(purchase: records.BulkPurchase) -> dict[str, int]:
@@ -577,7 +577,7 @@ def _session_params(
     purchase: records.BulkPurchase, conference: store.Conference, request: CheckoutRequest
 ) -> dict[str, Any]:
     metadata = {"bulk_purchase_id": purchase.purchase_id, "conference_id": purchase.conference_id}
-    if purchase.sponsor_id:  # never the string "None" (defect 4)
+    if purchase.sponsor_id:  # never the string "None" (docs/domain.md defect 4)
         metadata["sponsor_id"] = purchase.sponsor_id
     item = purchase.ticket_type_id or purchase.addon_id or "vouchers"
     expires = purchase.checkout_expires_at or store.now() + timedelta(
@@ -809,20 +809,35 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
         records.BulkPurchase.fulfillment_lease_until.remove(),
         records.BulkPurchase.fulfilled_announced.set(False),
     ]
+    intent = payment.payment_intent_id if payment is not None else None
     if payment is not None:
         actions.append(records.BulkPurchase.amount_paid.set(payment.amount))
-        # Added, not set: a refund recorded before this payment (events out of order) already
-        # took its amount off the refundable balance.
-        actions.append(records.BulkPurchase.refundable.add(payment.amount))
-        if payment.payment_intent_id:
-            actions.append(records.BulkPurchase.payment_intent_id.set(payment.payment_intent_id))
-    if not records.update_guarded(purchase, actions, records.BulkPurchase.status.is_in(*sources) & mine):
-        raise FulfillmentBusy("another trigger took over this fulfilment")
+        if intent:
+            actions.append(records.BulkPurchase.payment_intent_id.set(intent))
+    guard = records.BulkPurchase.status.is_in(*sources) & mine
+    for _ in range(3):
+        taken = records.mark_paid(purchase, actions, guard, intent, payment.amount if payment else 0)
+        if taken is not None:
+            break
+        # A refund seen before this payment was recorded meanwhile: read it and try again.
+        fresh = records.get(purchase.conference_id, purchase.purchase_id)
+        if (
+            fresh is None
+            or fresh.status not in sources
+            or fresh.fulfillment_attempts != purchase.fulfillment_attempts
+        ):
+            raise FulfillmentBusy("another trigger took over this fulfilment")
+        purchase = fresh
+    else:
+        raise FulfillmentBusy("the purchase kept moving while its payment was recorded")
     purchase.status = records.PAID
     purchase.vouchers_generated = int(purchase.quantity)
+    purchase.amount_refunded = int(purchase.amount_refunded) + taken
+    if payment is not None:
+        purchase.amount_paid = payment.amount
     _announce_fulfilled(purchase)
     if int(purchase.amount_refunded) > 0:
-        settle_refunds(purchase)  # refunded before this payment\'s event arrived: codes go off at once
+        settle_refunds(purchase)  # refunded before this payment's event arrived: codes go off at once
     return written
 
 

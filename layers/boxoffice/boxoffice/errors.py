@@ -1,4 +1,4 @@
-"""The error family every service raises, each mapped to one API.md status and code.
+"""The error family every service raises, each mapped to one status and code of docs/api.md "Errors".
 
 Services raise these and know nothing of HTTP; the resolver renders them as
 ``{"error": {"code", "message", "details"}}``.
@@ -8,7 +8,7 @@ from typing import Any
 
 
 class BoxofficeError(Exception):
-    """Base of every expected failure. ``status`` and ``code`` come from API.md."""
+    """Base of every expected failure. ``status`` and ``code`` come from docs/api.md "Errors"."""
 
     status: int = 400
     code: str = "bad_request"

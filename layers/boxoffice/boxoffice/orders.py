@@ -285,7 +285,7 @@ def _discount_of(voucher: voucher_store.Voucher) -> pricing.Discount:
 
 
 def _price(lines: list[pricing.Line], voucher: voucher_store.Voucher | None, currency: str) -> pricing.Priced:
-    """The order priced with the voucher on at most the uses it has left (DOMAIN.md "Vouchers")."""
+    """The order priced with the voucher on at most the uses it has left (docs/domain.md "Vouchers")."""
     if voucher is None:
         return pricing.price(lines, None)
     discount = _discount_of(voucher)
@@ -676,7 +676,7 @@ def _charge_of(conference_id: str, payment_intent_id: str | None) -> str | None:
 
 
 def _status_from_amounts(total: int, paid: int, refunded: int) -> str:
-    """The status a paid order's amounts give (DOMAIN.md "The books" 1)."""
+    """The status a paid order's amounts give (docs/domain.md "The books" 1)."""
     if refunded > 0 and refunded >= total:
         return records.REFUNDED
     if refunded > 0:
@@ -1043,6 +1043,52 @@ def release_refunded_units(order: records.Order) -> bool:
             order = records.get(order.conference_id, order.order_id) or order
     order.units_released = True
     logger.info("refunded order released its units", extra={"order_id": order.order_id})
+    return True
+
+
+def retake_units(order: records.Order) -> bool:
+    """A refunded order paid again (its full refund failed at the bank) takes back the units it
+    released, once: ``units_released`` is removed in the same transaction, guarded on the order
+    being paid and released. The attendee paid, so this is never refused: the counters keep saying
+    what the orders hold, and an overrun (the freed seats were sold meanwhile) is flagged for staff.
+    True when this call took them."""
+    units = {k: int(v) for k, v in (order.held_units or {}).items()}
+    for scope, n in (order.block_units or {}).items():  # the draw went back to the counters
+        units[scope] = units.get(scope, 0) + int(n)
+    for attempt in range(TRANSACTION_ATTEMPTS):
+        if order.status not in (records.PAID, records.PARTIALLY_REFUNDED) or not order.units_released:
+            return False
+        try:
+            with store.transaction() as tx:
+                tx.update(
+                    order,
+                    actions=[records.Order.units_released.remove()],
+                    condition=records.Order.status.is_in(records.PAID, records.PARTIALLY_REFUNDED)
+                    & records.Order.units_released.exists(),
+                    add_version_condition=False,
+                )
+                counters.take_unguarded_in(tx, order.conference_id, units)
+            break
+        except TransactWriteError as exc:
+            if store.is_condition_failure(exc):
+                return False
+            if attempt + 1 == TRANSACTION_ATTEMPTS:
+                raise
+            _back_off(attempt)
+            order = records.get(order.conference_id, order.order_id) or order
+    order.units_released = None
+    over = [
+        counter.scope
+        for counter in counters.get_many(order.conference_id, units).values()
+        if counter.capacity is not None and int(counter.free) < 0
+    ]
+    if over:
+        store.add_attention(
+            order,
+            f"paid again after its refund failed; {', '.join(sorted(over))} over capacity: "
+            "its seats were sold meanwhile",
+        )
+    logger.info("order paid again took back its units", extra={"order_id": order.order_id, "over": over})
     return True
 
 

@@ -1,4 +1,4 @@
-"""Opaque list cursors (API.md: pass ``next`` back as ``?cursor=``).
+"""Opaque list cursors (docs/api.md "Lists and cursors": pass ``next`` back as ``?cursor=``).
 
 A cursor is DynamoDB's last evaluated key, base64url-encoded. Decoding checks that it is a key
 DynamoDB itself would accept as the start of this very query, so a forged or foreign cursor is a

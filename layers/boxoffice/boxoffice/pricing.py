@@ -1,4 +1,4 @@
-"""Pricing an order in integer minor units (DOMAIN.md "Money" and "Vouchers").
+"""Pricing an order in integer minor units (docs/domain.md "Money" and "Vouchers").
 
 A voucher use is one unit: one ticket or one add-on. An order applies its code to at most the
 uses the code has left, to applicable units only, most expensive first (ties in line order);

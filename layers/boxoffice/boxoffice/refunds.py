@@ -18,6 +18,12 @@ Stripe's dashboard arrive as events and are recorded as ``external``. A refund t
 gives its amount back and the owner's status is recomputed from the records.
 
 Owners are bulk purchases (card only) and orders (card or store credit).
+
+Money that is not an order's own payment (a second payment, one after cancellation) is refunded
+by naming that payment: the same phases, but the reservation, the completion and a release move
+that Payment alone (its ``refund_reserved`` and ``amount_refunded``), never the order. The Refund
+records it (``against=extra`` with the payment's intent), so a retry, an event or the sweep that
+finishes it moves the same payment.
 """
 
 import hashlib
@@ -63,6 +69,16 @@ class OrderRefundRequest(_Input):
     reason: Reason
     destination: Literal["card", "store_credit"]
     note: Annotated[str, Field(max_length=500)] | None = None
+    payment_id: Annotated[str, Field(pattern=r"^pay_[A-Za-z0-9_]{1,200}$")] | None = Field(
+        default=None,
+        description=(
+            "The `id` of one of the order's `payments` that is not its own (`own: false`: a second "
+            "payment, a payment after cancellation). That payment alone is refunded, to its card "
+            "(`destination` must be `card`), whatever the order's status, for at most what it has left; "
+            "the order's own amounts and status do not move. Omit it to refund the order's own payments "
+            "(naming an own payment is a 422)."
+        ),
+    )
 
 
 class CreditView(BaseModel):
@@ -188,7 +204,7 @@ class Owner:
         return []
 
     def counts_against(self, payment_intent_id: str | None) -> str:
-        """What a Stripe refund on ``payment_intent_id`` counts against (DOMAIN.md: a refund is
+        """What a Stripe refund on ``payment_intent_id`` counts against (docs/domain.md "Refunds": a refund is
         counted against the payment it refunded; a duplicate's refund never touches the kept one)."""
         if isinstance(self.item, order_records.Order):
             payment = self.payment_for(payment_intent_id) if payment_intent_id else None
@@ -196,6 +212,8 @@ class Owner:
                 return records.UNMATCHED
             return records.OWNER if payment.is_own else records.EXTRA
         own = self.item.payment_intent_id
+        if own is None and payment_intent_id:
+            return records.UNMATCHED  # its payment is not recorded yet: it decides (bulk_purchases._fulfill)
         return records.OWNER if own is None or own == payment_intent_id else records.EXTRA
 
     def balance_actions(self, amount: int, destination: str) -> list[Any]:
@@ -208,7 +226,7 @@ class Owner:
         return actions
 
     def balance(self, destination: str) -> int:
-        """What may still be refunded to ``destination`` (DOMAIN.md "Refunds")."""
+        """What may still be refunded to ``destination`` (docs/domain.md "Refunds")."""
         if not isinstance(self.item, order_records.Order):
             return int(self.item.refundable) if destination == "card" else 0
         total = int(self.item.refundable_total)
@@ -281,7 +299,7 @@ def _intent_metadata(conference_id: str, payment_intent_id: str) -> dict[str, st
     metadata = intent.get("metadata") or {}
     ours = {k: v for k, v in metadata.items() if k in ("order_id", "bulk_purchase_id") and isinstance(v, str)}
     if metadata.get("conference_id") not in (None, conference_id):
-        return {}  # another conference's money: not ours to touch (defect 17)
+        return {}  # another conference's money: not ours to touch (docs/domain.md defect 17)
     return ours
 
 
@@ -306,10 +324,12 @@ def settle_order(order: order_records.Order) -> None:
             break
         except store.TransitionRejected as exc:
             order = exc.current  # type: ignore[assignment]
-    if order.status == order_records.REFUNDED:
-        from boxoffice import orders
+    from boxoffice import orders
 
+    if order.status == order_records.REFUNDED:
         orders.release_refunded_units(order)  # capacity: a fully refunded order's units, once
+    elif order.units_released:
+        orders.retake_units(order)  # paid again: the full refund failed at the bank
 
 
 def refund_id_for(owner_pk: str, caller: str, idempotency_key: str | None, attempt: int = 0) -> str:
@@ -366,7 +386,25 @@ def _split(owner: Owner, amount: int) -> dict[str, int]:
 # --- the three phases -----------------------------------------------------------------------------------------
 
 
+def _is_stray(refund: records.Refund) -> bool:
+    """A staff refund of money that is not the owner's own payment: it moves that payment alone."""
+    return refund.counts_against == records.EXTRA
+
+
+def _stray_payment(owner: Owner, refund: records.Refund) -> order_records.Payment:
+    payment = owner.payment_for(str(refund.payment_intent_id))
+    if payment is None:  # payments are never deleted: a stray refund without one is a bug
+        raise RuntimeError(
+            f"refund {refund.refund_id} names payment intent {refund.payment_intent_id} of no payment"
+        )
+    return payment
+
+
 def _reserve(owner: Owner, refund: records.Refund) -> None:
+    """One transaction: the amount is taken from what may be refunded, and the pending Refund saved."""
+    if _is_stray(refund):
+        _reserve_stray(owner, refund)
+        return
     amount, model = int(refund.amount), owner.model
     condition = model.status.is_in(*owner.refundable_states)
     if refund.destination == "card":
@@ -387,25 +425,50 @@ def _reserve(owner: Owner, refund: records.Refund) -> None:
         tx.save(refund, condition=records.Refund.PK.does_not_exist())
 
 
+def _reserve_stray(owner: Owner, refund: records.Refund) -> None:
+    """Reserve on the stray payment itself (``refund_reserved``), conditional on the amounts read:
+    neither its refunded nor its reserved amount grew since, so what it had left still covers this
+    refund. A refund of it that completed, failed or began meanwhile fails the condition, and the
+    caller reads it again (``_reserve_with_retries``)."""
+    payment, model = _stray_payment(owner, refund), order_records.Payment
+    _require_left(payment, int(refund.amount))
+    refunded, reserved = int(payment.amount_refunded or 0), int(payment.refund_reserved or 0)
+    condition = (model.own == False) & (model.status == "succeeded")  # noqa: E712 (a DynamoDB condition)
+    condition &= model.amount_refunded.does_not_exist() | (model.amount_refunded <= refunded)
+    condition &= model.refund_reserved.does_not_exist() | (model.refund_reserved <= reserved)
+    with store.transaction() as tx:
+        tx.update(
+            payment,
+            actions=[model.refund_reserved.add(int(refund.amount))],
+            condition=condition,
+            add_version_condition=False,
+        )
+        tx.save(refund, condition=records.Refund.PK.does_not_exist())
+
+
 def _reserve_with_retries(owner: Owner, refund: records.Refund) -> None:
-    """Reserve; a transaction DynamoDB cancelled for a concurrent one is tried again after a pause."""
+    """Reserve; a transaction DynamoDB cancelled for a concurrent one is tried again after a pause.
+    A stray payment's reservation whose condition failed is read and checked again too: its guard
+    is the amounts read, which any other refund of that payment moves."""
     for attempt in range(5):
         try:
             _reserve(owner, refund)
             return
         except TransactWriteError as exc:
-            if store.is_condition_failure(exc):
+            refused = store.is_condition_failure(exc)
+            if refused and (not _is_stray(refund) or attempt == 4):
                 raise InvalidState("the refundable balance changed; read it again and retry") from exc
             conflict = any(
                 r is not None and r.code == "TransactionConflict" for r in exc.cancellation_reasons or []
             )
-            if not conflict or attempt == 4:
+            if not (conflict or refused) or attempt == 4:
                 raise
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
 
 
 def _release(owner: Owner, refund: records.Refund, reason: str, amount: int | None = None) -> None:
-    """Stripe said no: the refund fails and (that part of) its reservation is refundable again."""
+    """Stripe said no: the refund fails and (that part of) its reservation is refundable again
+    (on the owner, or on the stray payment it reserved on)."""
     amount, model = int(refund.amount) if amount is None else amount, owner.model
     try:
         with store.transaction() as tx:
@@ -420,14 +483,21 @@ def _release(owner: Owner, refund: records.Refund, reason: str, amount: int | No
                     records.Refund.GSI1SK.remove(),
                 ],
             )
-            tx.update(
-                owner.item,
-                actions=[
-                    *owner.balance_actions(amount, refund.destination),
-                    model.refund_reserved.add(-amount),
-                ],
-                add_version_condition=False,
-            )
+            if _is_stray(refund):
+                tx.update(
+                    _stray_payment(owner, refund),
+                    actions=[order_records.Payment.refund_reserved.add(-amount)],
+                    add_version_condition=False,
+                )
+            else:
+                tx.update(
+                    owner.item,
+                    actions=[
+                        *owner.balance_actions(amount, refund.destination),
+                        model.refund_reserved.add(-amount),
+                    ],
+                    add_version_condition=False,
+                )
     except TransactWriteError as exc:
         if not store.is_condition_failure(exc):
             raise
@@ -439,8 +509,9 @@ def _complete(
     stripe_parts: dict[str, tuple[str, int]],
     credit: credit_records.Credit | None = None,
 ) -> bool:
-    """pending → succeeded with every amount it moves, once. ``stripe_parts``: intent → (re id, amount)."""
-    amount, model = int(refund.amount), owner.model
+    """pending → succeeded with every amount it moves, once. ``stripe_parts``: intent → (re id, amount).
+    A stray refund moves its payment alone (reserved → refunded), never the owner's amounts."""
+    amount, model, stray = int(refund.amount), owner.model, _is_stray(refund)
     done = sum(part for _, part in stripe_parts.values()) if stripe_parts else amount
     extra = [
         records.Refund.stripe_refund_ids.set([re for re, _ in stripe_parts.values()]),
@@ -457,22 +528,32 @@ def _complete(
     try:
         with store.transaction() as tx:
             store.transition_in(tx, refund, records.SUCCEEDED, records.MACHINE, extra)
-            tx.update(
-                owner.item,
-                actions=[
-                    model.refund_reserved.add(-amount),
-                    model.amount_refunded.add(done),
-                    *owner.balance_actions(amount - done, refund.destination),
-                ],
-                add_version_condition=False,
-            )
+            if stray:
+                tx.update(
+                    _stray_payment(owner, refund),
+                    actions=[
+                        order_records.Payment.refund_reserved.add(-amount),
+                        order_records.Payment.amount_refunded.add(done),
+                    ],
+                    add_version_condition=False,
+                )
+            else:
+                tx.update(
+                    owner.item,
+                    actions=[
+                        model.refund_reserved.add(-amount),
+                        model.amount_refunded.add(done),
+                        *owner.balance_actions(amount - done, refund.destination),
+                    ],
+                    add_version_condition=False,
+                )
             for intent, (stripe_refund_id, part) in stripe_parts.items():
                 link = records.StripeRefundLink(
                     *records.StripeRefundLink.key(refund.conference_id, stripe_refund_id),
                     owner_pk=refund.PK, refund_id=refund.refund_id, amount=part, payment_intent_id=intent,
                 )  # fmt: skip
                 tx.save(link, condition=records.StripeRefundLink.PK.does_not_exist())
-                payment = owner.payment_for(intent)
+                payment = None if stray else owner.payment_for(intent)
                 if payment is not None:
                     tx.update(
                         payment,
@@ -584,61 +665,173 @@ def _create(
     note: str,
     staff_user: str,
     idempotency_key: str | None,
+    payment_id: str | None = None,
 ) -> RefundView:
     """Refund ``amount`` (None: all that is refundable to ``destination``), or resume the refund
-    this caller's Idempotency-Key already started."""
+    this caller's Idempotency-Key already started. With ``payment_id``, the money refunded is that
+    payment of the order's that is not its own (``_new_stray_refund``)."""
     conference = store.require_conference(owner.item.conference_id)
-    fingerprint = request_hash(amount=amount, reason=reason, destination=destination, note=note)
+    fields: dict[str, object] = {"amount": amount, "reason": reason, "destination": destination, "note": note}
+    if payment_id is not None:  # only when given: other requests keep the fingerprints they had
+        fields["payment_id"] = payment_id
+    fingerprint = request_hash(**fields)
     refund_id, refund = _existing_or_next_id(owner.item.PK, staff_user, idempotency_key)
     if refund is not None and refund.request_hash not in (None, fingerprint):
         raise IdempotencyConflict("this Idempotency-Key was already used with a different request")
     if refund is None:
-        if amount is not None:
-            money.require_on_grid(amount, owner.item.currency, ["body", "amount"])
-        if owner.item.status not in owner.refundable_states:
-            raise InvalidState(
-                f"a {owner.item.status} {'order' if owner.is_order else 'bulk purchase'} cannot be refunded"
+        asked = {"reason": reason, "destination": destination, "note": note, "staff_user": staff_user}
+        if payment_id is None:
+            owner, refund = _new_refund(owner, conference, amount, refund_id, fingerprint, **asked)
+        else:
+            assert amount is not None  # OrderRefundRequest requires it
+            owner, refund = _new_stray_refund(
+                owner, conference, payment_id, amount, refund_id, fingerprint, **asked
             )
-        if destination == "card" and conference.stripe_secret_name is None:
-            raise InvalidState("this conference has no Stripe account configured")
-        if owner.item.dispute:
-            raise InvalidState(
-                f"the payment is disputed ({owner.item.dispute}); refunds wait for the dispute"
-            )
-        if conference.stripe_secret_name is not None:
-            owner = sync_with_stripe(owner, conference.stripe_secret_name)
-        balance = owner.balance(destination)
-        if balance <= 0 or (destination == "card" and not owner.intents()):
-            what = "card payment" if destination == "card" else "payment"
-            raise InvalidState(f"there is no {what} left to refund")
-        amount = balance if amount is None else amount
-        if amount > balance:
-            raise ValidationFailed(
-                "amount is more than the refundable balance",
-                details=[{"loc": ["body", "amount"], "msg": f"at most {balance}", "type": "value_error"}],
-            )
-        refund = records.Refund(
-            *records.Refund.key(owner.item.PK, refund_id),
-            conference_id=owner.item.conference_id,
-            refund_id=refund_id,
-            **owner.ids(),
-            amount=amount,
-            currency=owner.item.currency,
-            reason=reason,
-            note=note,
-            destination=destination,
-            status=records.PENDING,
-            source="api",
-            created_by=staff_user,
-            split=_split(owner, amount) if destination == "card" else None,
-            request_hash=fingerprint,
-        )
         refund.GSI1PK, refund.GSI1SK = (
             f"REFUNDS_PENDING#{owner.item.conference_id}",
             f"{store.now().isoformat()}#{refund_id}",
         )
         _reserve_with_retries(owner, refund)
     return view(_run(owner, refund, conference.stripe_secret_name))
+
+
+def _new_refund(
+    owner: Owner,
+    conference: store.Conference,
+    amount: int | None,
+    refund_id: str,
+    fingerprint: str,
+    *,
+    reason: str,
+    destination: str,
+    note: str,
+    staff_user: str,
+) -> tuple[Owner, records.Refund]:
+    """The checks of a refund of the owner's own payments, and its pending record (not saved)."""
+    if amount is not None:
+        money.require_on_grid(amount, owner.item.currency, ["body", "amount"])
+    if owner.item.status not in owner.refundable_states:
+        raise InvalidState(
+            f"a {owner.item.status} {'order' if owner.is_order else 'bulk purchase'} cannot be refunded"
+        )
+    if destination == "card" and conference.stripe_secret_name is None:
+        raise InvalidState("this conference has no Stripe account configured")
+    if owner.item.dispute:
+        raise InvalidState(f"the payment is disputed ({owner.item.dispute}); refunds wait for the dispute")
+    if conference.stripe_secret_name is not None:
+        owner = sync_with_stripe(owner, conference.stripe_secret_name)
+    balance = owner.balance(destination)
+    if balance <= 0 or (destination == "card" and not owner.intents()):
+        what = "card payment" if destination == "card" else "payment"
+        raise InvalidState(f"there is no {what} left to refund")
+    amount = balance if amount is None else amount
+    if amount > balance:
+        raise ValidationFailed(
+            "amount is more than the refundable balance",
+            details=[{"loc": ["body", "amount"], "msg": f"at most {balance}", "type": "value_error"}],
+        )
+    refund = records.Refund(
+        *records.Refund.key(owner.item.PK, refund_id),
+        conference_id=owner.item.conference_id,
+        refund_id=refund_id,
+        **owner.ids(),
+        amount=amount,
+        currency=owner.item.currency,
+        reason=reason,
+        note=note,
+        destination=destination,
+        status=records.PENDING,
+        source="api",
+        created_by=staff_user,
+        split=_split(owner, amount) if destination == "card" else None,
+        request_hash=fingerprint,
+    )
+    return owner, refund
+
+
+def _payment_id_problem(message: str, msg: str, field: str = "payment_id") -> ValidationFailed:
+    return ValidationFailed(message, details=[{"loc": ["body", field], "msg": msg, "type": "value_error"}])
+
+
+def _new_stray_refund(
+    owner: Owner,
+    conference: store.Conference,
+    payment_id: str,
+    amount: int,
+    refund_id: str,
+    fingerprint: str,
+    *,
+    reason: str,
+    destination: str,
+    note: str,
+    staff_user: str,
+) -> tuple[Owner, records.Refund]:
+    """The checks of a refund of money that is not the order's own payment (docs/domain.md
+    "Refunds (staff)"), and its pending record (not saved): to that payment's card only, whatever the order's
+    status, for at most what the payment has left. It counts against that payment alone
+    (``against=extra``): the order's amounts, balances and status never move."""
+    item = owner.item
+    assert isinstance(item, order_records.Order)  # only an order's refund names a payment
+    payment = order_records.get_payment(item.conference_id, item.order_id, payment_id)
+    if payment is None:
+        raise _payment_id_problem(
+            f"order {item.order_id} has no payment {payment_id}", "not one of the order's payments"
+        )
+    if payment.is_own:
+        raise _payment_id_problem(
+            "the order's own payments are refunded without payment_id",
+            "names the order's own payment; omit payment_id to refund it",
+        )
+    if payment.method != "stripe" or payment.status != "succeeded" or not payment.payment_intent_id:
+        raise _payment_id_problem(
+            f"payment {payment_id} is not a succeeded card payment", "not a succeeded card payment"
+        )
+    if destination != "card":
+        raise _payment_id_problem(
+            "money that is not the order's own payment goes back only to the card it came from",
+            "must be card with payment_id",
+            field="destination",
+        )
+    money.require_on_grid(amount, item.currency, ["body", "amount"])
+    if conference.stripe_secret_name is None:
+        raise InvalidState("this conference has no Stripe account configured")
+    if item.dispute:
+        raise InvalidState(f"a payment is disputed ({item.dispute}); refunds wait for the dispute")
+    owner = sync_with_stripe(owner, conference.stripe_secret_name)  # dashboard refunds of it count first
+    intent = str(payment.payment_intent_id)
+    payment = order_records.get_payment(item.conference_id, item.order_id, payment_id) or payment
+    _require_left(payment, amount)
+    refund = records.Refund(
+        *records.Refund.key(item.PK, refund_id),
+        conference_id=item.conference_id,
+        refund_id=refund_id,
+        **owner.ids(),
+        payment_intent_id=intent,
+        amount=amount,
+        currency=item.currency,
+        reason=reason,
+        note=note,
+        destination="card",
+        status=records.PENDING,
+        source="api",
+        created_by=staff_user,
+        split={intent: amount},
+        against=records.EXTRA,
+        request_hash=fingerprint,
+    )
+    return owner, refund
+
+
+def _require_left(payment: order_records.Payment, amount: int) -> None:
+    """Refuse a stray refund the payment has not enough left for (refunds done and in flight count)."""
+    left = payment.refund_left
+    if left <= 0:
+        raise InvalidState(f"payment {payment.payment_id} has nothing left to refund")
+    if amount > left:
+        raise ValidationFailed(
+            f"amount is more than payment {payment.payment_id} has left to refund",
+            details=[{"loc": ["body", "amount"], "msg": f"at most {left}", "type": "value_error"}],
+        )
 
 
 # --- staff refunds ------------------------------------------------------------------------------------------------
@@ -671,17 +864,19 @@ def refund_order(
     staff_user: str,
     idempotency_key: str | None,
 ) -> RefundView:
-    """Refund an order to the card or as store credit (never both: defect 9)."""
+    """Refund an order to the card or as store credit (never both: docs/domain.md defect 9); with
+    ``payment_id``, one payment of it that is not its own, to that payment's card."""
     store.require_conference(conference_id)
     order = order_records.get(conference_id, order_id)
     if order is None:
         raise NotFound(f"order {order_id} not found")
-    note = f"Refund for order {order.reference} ({request.reason}) by {staff_user}"
+    what = f"payment {request.payment_id} of order" if request.payment_id else "order"
+    note = f"Refund for {what} {order.reference} ({request.reason}) by {staff_user}"
     if request.note:
         note += f": {request.note}"
     return _create(
         Owner(order), amount=request.amount, reason=request.reason, destination=request.destination, note=note,
-        staff_user=staff_user, idempotency_key=idempotency_key,
+        staff_user=staff_user, idempotency_key=idempotency_key, payment_id=request.payment_id,
     )  # fmt: skip
 
 
@@ -777,6 +972,14 @@ def _record_external(owner: Owner, stripe_refund: dict[str, Any]) -> None:
                 tx.update(
                     owner.item,
                     actions=[model.amount_refunded.add(amount), *owner.balance_actions(-amount, "card")],
+                    add_version_condition=False,
+                )
+            elif against == records.UNMATCHED and not owner.is_order:
+                # Waits for the purchase's payment, which reads this sum and takes it in.
+                tx.update(
+                    owner.item,
+                    actions=[purchases.BulkPurchase.unmatched_refunds.add(amount)],
+                    condition=purchases.BulkPurchase.payment_intent_id.does_not_exist(),
                     add_version_condition=False,
                 )
             elif against == records.UNMATCHED:
@@ -898,7 +1101,7 @@ def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
             elif against == records.UNMATCHED:
                 tx.update(
                     owner.item,
-                    actions=[order_records.Order.unmatched_refunds.add(-amount)],
+                    actions=[model.unmatched_refunds.add(-amount)],
                     add_version_condition=False,
                 )
             payment = owner.payment_for(link.payment_intent_id) if link.payment_intent_id else None

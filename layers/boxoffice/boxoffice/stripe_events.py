@@ -8,7 +8,7 @@ three days. So:
   nothing. The event is then published to the bus; a record whose publication never happened (a
   crash in between) is published by the next delivery of the same event.
 - **Processing** claims the record with a lease, checks that the event names only this
-  conference's records (defect 17), runs the handler registered for its type, and marks the record
+  conference's records (docs/domain.md defect 17), runs the handler registered for its type, and marks the record
   processed, or failed with the error before re-raising so Lambda's async retries run. Retries
   exhausted, the event lands in the function's dead-letter queue and an alarm fires.
 - **Reconciliation** lists Stripe's events since a stored cursor and admits any never seen, which

@@ -16,7 +16,7 @@ from local.stripe_emulator import API_VERSION, StripeEmulator
 from .helpers import Receiver, wait_for
 
 FIXTURES = Path(__file__).with_name("stripe_fixtures.json")
-# Where the project keeps Stripe's full fixture file, relative to the repository (see ARCHITECTURE.md).
+# Where the project keeps Stripe's full fixture file, relative to the repository (docs/architecture.md "Running it offline").
 SHARED_FIXTURES = Path(
     os.environ.get("STRIPE_FIXTURES", Path(__file__).resolve().parents[4] / "shared/stripe/fixtures3.json")
 )

@@ -1,4 +1,4 @@
-"""HTTP conventions shared by every function's resolver (API.md "Conventions").
+"""HTTP conventions shared by every function's resolver (docs/api.md "Conventions").
 
 ``make_resolver`` builds a Powertools ``APIGatewayHttpResolver`` with validation, the error
 shape and the routers a function serves. ``lambda_handler`` wraps it with the checks that

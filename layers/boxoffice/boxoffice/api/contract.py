@@ -2,7 +2,7 @@
 
 Routes pass ``responses=answers(...)`` and ``security=BEARER`` to their decorators, so the
 document (``boxoffice.api.openapi``) lists every status a route can answer, each error with
-API.md's error schema, and the JWT bearer scheme on every route that needs a token.
+the error schema of docs/api.md "Errors", and the JWT bearer scheme on every route that needs a token.
 Nothing here runs per request; the models only describe what the handlers already send.
 """
 
@@ -25,7 +25,7 @@ ErrorCode = Literal[
     "unavailable",
     "internal_error",
 ]
-"""Every ``error.code`` the API answers with (API.md "Conventions")."""
+"""Every ``error.code`` the API answers with (docs/api.md "Errors")."""
 
 
 class ErrorDetail(BaseModel):

@@ -1,4 +1,4 @@
-"""Rendering every failure in API.md's error shape, with the right status.
+"""Rendering every failure in the error shape of docs/api.md "Errors", with the right status.
 
 A 500 is always a bug: unexpected exceptions are logged with their stack and answered with a
 generic message that leaks nothing.
@@ -52,7 +52,7 @@ def _field_problems(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def register_error_handlers(app: APIGatewayHttpResolver) -> None:
-    """Attach the mapping from exceptions to API.md's statuses and codes."""
+    """Attach the mapping from exceptions to the statuses and codes of docs/api.md "Errors"."""
 
     @app.exception_handler(BoxofficeError)
     def _domain(exc: BoxofficeError) -> Response:

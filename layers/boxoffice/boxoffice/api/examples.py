@@ -117,6 +117,15 @@ SPONSOR_BULK_INPUT = {"ticket_type_id": "standard", "quantity": 20}
 
 ORDER_REFUND_INPUT = {"amount": 25000, "reason": "requested_by_customer", "destination": "store_credit"}
 
+STRAY_REFUND_INPUT = {
+    "amount": 50000,
+    "reason": "duplicate",
+    "destination": "card",
+    "payment_id": "pay_pi_3Example0000SecondTab",
+    "note": "paid twice in two tabs",
+}
+"""A refund of money that is not the order's own payment: the ``id`` of that payment, to its card."""
+
 CHECKOUT_INPUT = {"success_url": "https://example.com/paid", "cancel_url": "https://example.com/cancelled"}
 
 

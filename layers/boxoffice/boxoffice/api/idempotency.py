@@ -116,7 +116,7 @@ def idempotent_route(
 
 
 def register_idempotency_errors(app: APIGatewayHttpResolver) -> None:
-    """API.md's answers to the idempotency utility's exceptions (409 conflict, 400 missing key).
+    """docs/api.md's answers to the idempotency utility's exceptions (409 conflict, 400 missing key).
 
     Registered only by resolvers whose routes use ``Idempotency-Key``: the utility imports boto3,
     which the other functions' cold starts need not pay for.

@@ -4,7 +4,7 @@ Each function serves only its own routes, so the document is built from a resolv
 includes all routers (``ALL_ROUTERS``): it describes the union of every function's routes.
 Routes declare their statuses and security (``boxoffice.api.contract``); this module adds the
 bearer scheme and replaces the error schemas Powertools adds on its own (its 422 and 500
-bodies) with API.md's, which is what the resolver's error handlers really send. 401 and 413
+bodies) with docs/api.md "Errors", which is what the resolver's error handlers really send. 401 and 413
 may also come from API Gateway itself, in its ``{"message"}`` shape (found by the fuzz lane).
 It is built on first request and kept for the container's life.
 """
@@ -41,7 +41,7 @@ def openapi_document() -> dict[str, Any]:
         summary="Conference voucher sales, orders, refunds and store credit",
         description=(
             'Every non-2xx answer has the shape {"error": {"code", "message", "details"}} '
-            "(schema ErrorBody); see API.md. Amounts are integers in minor units."
+            "(schema ErrorBody); see docs/api.md. Amounts are integers in minor units."
         ),
         security_schemes={
             BEARER_SCHEME: HTTPBearer(

@@ -1,4 +1,4 @@
-"""The books as code: DOMAIN.md's invariants checked against our records and Stripe's.
+"""The books as code: the invariants of docs/domain.md "The books" checked against our records and Stripe's.
 
 Every expected value is derived from primary records (payments, refunds and their Stripe links,
 credits and their ledgers, orders, vouchers, Stripe's own objects), never from the counter being

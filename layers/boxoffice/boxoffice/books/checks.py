@@ -71,6 +71,14 @@ class Run:
             self._refunds[payment_intent_id] = stripe_gateway.list_refunds(self.secret, payment_intent_id)
         return self._refunds[payment_intent_id]
 
+    def charged_back(self, dispute: str | None) -> int:
+        """What a lost dispute (``lost:{id}``) gave the cardholder back; 0 when none or Stripe is not consulted."""
+        from boxoffice import stripe_gateway
+
+        if not dispute or not dispute.startswith("lost:") or self.secret is None:
+            return 0
+        return int(stripe_gateway.retrieve_dispute(self.secret, dispute[5:]).get("amount") or 0)
+
     def credit(self, credit_id: str) -> credit_records.Credit | None:
         if credit_id not in self._credits:
             self._credits[credit_id] = credit_records.get(self.conference_id, credit_id)
@@ -191,6 +199,24 @@ def _match_stripe(
     return breaks
 
 
+def _check_unmatched(
+    kind: str, record: str, counter: int, refunds: list[refund_records.Refund]
+) -> list[Break]:
+    """The unmatched counter is the sum of refunds still waiting for their payment (not failed), so a
+    payment's transaction that takes them in by that sum takes in exactly them."""
+    waiting = sum(
+        int(r.amount)
+        for r in refunds
+        if r.counts_against == refund_records.UNMATCHED and r.status != refund_records.FAILED
+    )
+    if counter == waiting:
+        return []
+    return [
+        new_break(kind, record, f"{'bulk' if kind == 'bulk_purchase' else 'order'}.unmatched_refunds", counter,
+             waiting, "unmatched_refunds is not the sum of the refunds waiting for their payment")
+    ]  # fmt: skip
+
+
 # --- 1. orders (and the order side of 2 and 5) ---------------------------------------------------------------
 
 
@@ -297,6 +323,7 @@ def check_order(run: Run, order_id: str) -> list[Break]:
                 new_break("order", rid, "money.unflagged", {"payment_intent": intent, "left": left}, None,
                      f"{left} arrived on {intent} that is not the order's own payment and nobody was told")
             )  # fmt: skip
+    breaks += _check_unmatched("order", rid, int(order.unmatched_refunds or 0), refunds)
     breaks += _check_credit_payments(run, order, payments)
     if run.secret is not None:
         intents = {str(p.payment_intent_id) for p in payments if p.method == "stripe" and p.payment_intent_id}
@@ -373,6 +400,7 @@ def check_purchase(run: Run, purchase_id: str) -> list[Break]:
                 new_break("bulk_purchase", rid, "bulk.status", purchase.status, expected,
                      f"paid {paid}, refunded {done} of its own payment: the status should be {expected}")
             )  # fmt: skip
+    breaks += _check_unmatched("bulk_purchase", rid, int(purchase.unmatched_refunds or 0), refunds)
     breaks += _checkcodes_of(run, purchase, settled, fully)
     if run.secret is not None and own:
         breaks += _match_stripe(run, "bulk_purchase", rid, [own], tally, "bulk.card_refunds_match_stripe")
@@ -502,16 +530,26 @@ def _check_double_paid(run: Run, credit: credit_records.Credit) -> list[Break]:
     if order is None:
         return []
     own_paid = sum(int(p.amount) for p in payments if is_own(p) and p.status in PAID_STATUSES)
+    own_intents = {
+        str(p.payment_intent_id)
+        for p in payments
+        if p.method == "stripe" and is_own(p) and p.status in PAID_STATUSES and p.payment_intent_id
+    }
     tally = _tally(run.conference_id, refunds)
-    card = sum(tally.done_by_intent.values()) + sum(tally.pending_by_intent.values())
+    # Only refunds of the order's own payments: a second tab's payment refunded in full gave back
+    # that payment's money, not the money the credit stands for.
+    card = sum(v for k, v in tally.done_by_intent.items() if k in own_intents)
+    card += sum(v for k, v in tally.pending_by_intent.items() if k in own_intents or k is None)
+    card += run.charged_back(order.dispute)  # a lost dispute gave the card the money back too
     issued = tally.credit_done + tally.credit_pending
     if card + issued <= own_paid:
         return []
     flagged = bool(getattr(credit, "attention", None) or order.attention)
+    # A credit carrying attention is frozen: applying it is refused until staff clear it.
     spendable = (
         credit.status == credit_records.AVAILABLE
         and int(credit.remaining_amount) > 0
-        and not getattr(credit, "frozen", False)
+        and not getattr(credit, "attention", None)
     )
     if flagged and not spendable:
         return []
@@ -594,6 +632,13 @@ def check_capacity(run: Run) -> list[Break]:
             breaks.append(
                 new_break("capacity", scope, invariant, actual, None,
                      f"{actual} units are held or sold but the capacity is {int(counter.capacity)}")
+            )  # fmt: skip
+    for order in run.all_orders():
+        paid = order.status in (order_records.PAID, order_records.PARTIALLY_REFUNDED)
+        if paid and getattr(order, "units_released", None) and (order.held_units or order.block_units):
+            breaks.append(
+                new_break("capacity", order.order_id, "capacity.paid_without_units", None, None,
+                     "a paid order released its units (a full refund that then failed) and holds none")
             )  # fmt: skip
     return breaks
 

@@ -199,6 +199,12 @@ def is_condition_failure(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
+def is_conflict(exc: Exception) -> bool:
+    """True when a transaction was cancelled because another one held one of its items (retry it)."""
+    reasons = exc.cancellation_reasons if isinstance(exc, TransactWriteError) else None
+    return any(r is not None and r.code == "TransactionConflict" for r in reasons or [])
+
+
 MAX_ATTENTION = 2000
 """Attention reasons are appended; the text is cut at this length."""
 

@@ -29,6 +29,7 @@ from boxoffice.store.base import (
     StateMachine,
     get_or_none,
     is_condition_failure,
+    is_conflict,
     now,
     transaction,
     update_if,
@@ -74,6 +75,9 @@ class BulkPurchase(Item, discriminator="bulk_purchase"):
     refund_reserved = NumberAttribute(default=0, attr_name="rr")
     refundable = NumberAttribute(default=0, attr_name="rf")
     """amount_paid - amount_refunded - refund_reserved, kept in step so a condition can guard it."""
+    unmatched_refunds = NumberAttribute(default=0, attr_name="um")
+    """Dashboard refunds seen before the purchase's payment: not counted until the payment says
+    whether they refunded it (its own intent) or a duplicate's (another intent)."""
     currency = UnicodeAttribute(attr_name="cu")
     status = UnicodeAttribute(attr_name="st")
     voucher_config = JSONAttribute(attr_name="vc")
@@ -231,6 +235,57 @@ def get_many(conference_id: str, purchase_ids: Sequence[str]) -> dict[str, BulkP
 def update_guarded(purchase: BulkPurchase, actions: list[Action], condition: Any) -> bool:
     """One conditional update of the purchase; False when the condition does not hold."""
     return update_if(purchase, actions, condition)
+
+
+def mark_paid(
+    purchase: BulkPurchase, actions: list[Action], condition: Any, payment_intent_id: str | None, amount: int
+) -> int | None:
+    """One transaction: the purchase paid ``amount`` (``actions`` under ``condition``), taking in the refunds
+    seen before its payment. Those of ``payment_intent_id`` count against it; the others refunded a
+    duplicate (another tab's payment) and never touch it. Guarded by the unmatched sum read, so a
+    refund recorded meanwhile makes this fail (None) and the caller reads again. Returns the amount
+    of early refunds that counted against this payment."""
+    from boxoffice.store import refunds as refund_records
+
+    early = [
+        r
+        for r in refund_records.list_refunds(purchase.PK)
+        if r.counts_against == refund_records.UNMATCHED and r.status != refund_records.FAILED
+    ]
+    own = sum(int(r.amount) for r in early if payment_intent_id and r.payment_intent_id == payment_intent_id)
+    unmatched = int(purchase.unmatched_refunds or 0)
+    guard = (
+        BulkPurchase.unmatched_refunds == unmatched
+        if unmatched
+        else BulkPurchase.unmatched_refunds.does_not_exist() | (BulkPurchase.unmatched_refunds == 0)
+    )
+    taken = [BulkPurchase.refundable.add(amount - own)]  # added: a refund may be in flight (reserved)
+    if early:
+        taken += [
+            BulkPurchase.unmatched_refunds.add(-sum(int(r.amount) for r in early)),
+            BulkPurchase.amount_refunded.add(own),
+        ]
+    try:
+        with transaction() as tx:
+            for refund in early:
+                mine = payment_intent_id is not None and refund.payment_intent_id == payment_intent_id
+                tx.update(
+                    refund,
+                    actions=[
+                        refund_records.Refund.against.set(
+                            refund_records.OWNER if mine else refund_records.EXTRA
+                        )
+                    ],
+                    condition=refund_records.Refund.against == refund_records.UNMATCHED,
+                )
+            tx.update(
+                purchase, actions=[*actions, *taken], condition=condition & guard, add_version_condition=False
+            )
+    except TransactWriteError as exc:
+        if is_condition_failure(exc) or is_conflict(exc):
+            return None
+        raise
+    return own
 
 
 def claim_fulfillment(purchase: BulkPurchase, from_states: Sequence[str], lease: timedelta) -> bool:

@@ -119,10 +119,18 @@ class Payment(Item, discriminator="payment"):
     own = BooleanAttribute(null=True)
     """False for money that is not the order's payment (a second tab, after cancellation, a wrong
     amount): refundable to its card, never counted in the order's amounts. Absent means own."""
+    refund_reserved = NumberAttribute(null=True)
+    """For money that is not the order's own: staff refunds of it in flight (reserved before Stripe
+    is called), so concurrent refunds never ask for more than it has left. Absent means 0."""
 
     @property
     def is_own(self) -> bool:
         return self.own is not False
+
+    @property
+    def refund_left(self) -> int:
+        """What may still be refunded from this payment: its amount minus refunds done and in flight."""
+        return int(self.amount) - int(self.amount_refunded or 0) - int(self.refund_reserved or 0)
 
     @classmethod
     def key(cls, conference_id: str, order_id: str, payment_id: str) -> tuple[str, str]:

@@ -22,7 +22,7 @@ Limit = Annotated[int, Query(ge=1, le=books.MAX_LIMIT)]
 
 @router.get(
     "/v1/conferences/<cid>/audit",
-    summary="Check the books: DOMAIN.md's invariants against our records and Stripe, paged (staff)",
+    summary="Check the books: the invariants of docs/domain.md against our records and Stripe, paged (staff)",
     tags=["books"],
     security=BEARER,
     responses=answers(200, 403, 404, 502),

@@ -50,7 +50,12 @@ def refund_order(
     cid: ConferenceId,
     order_id: OrderId,
     body: Annotated[
-        OrderRefundRequest, Body(openapi_examples=examples.body_examples(refund=examples.ORDER_REFUND_INPUT))
+        OrderRefundRequest,
+        Body(
+            openapi_examples=examples.body_examples(
+                refund=examples.ORDER_REFUND_INPUT, stray_payment=examples.STRAY_REFUND_INPUT
+            )
+        ),
     ],
 ) -> Response[RefundView]:
     caller = current_caller(refunds_router)
