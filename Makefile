@@ -22,7 +22,7 @@ AWS_REGION ?= us-east-1
 
 export DYNAMODB_LOCAL_DIR := $(abspath $(DDB_LOCAL_DIR))
 
-.PHONY: help setup run reset test lint test-unit test-integration test-e2e test-artifact test-explore test-fuzz explore build lock validate clean bench-intake bench-imports bench-vouchers bench-rush
+.PHONY: help setup run reset test lint test-unit test-integration test-e2e test-browser chromium test-artifact test-explore test-fuzz explore build lock validate clean bench-intake bench-imports bench-vouchers bench-rush
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -78,7 +78,7 @@ run: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Run the whole app offline (state kep
 reset: ## Forget everything `make run` stored (the next run seeds the demo again)
 	rm -rf $(DATA_DIR)
 
-test: lint test-unit test-integration test-e2e test-artifact test-explore test-fuzz ## Everything CI runs
+test: lint test-unit test-integration test-e2e test-browser test-artifact test-explore test-fuzz ## Everything CI runs
 
 # cfn-lint runs with the serverless rules (cfn-lint-serverless). WS1004 is off: it looks for a log
 # group named after each function, while ours name theirs through LoggingConfig (with retention).
@@ -101,6 +101,29 @@ test-integration: $(VENV)/.installed $(DDB_LOCAL_JAR) ## The store and every rac
 
 test-e2e: $(VENV)/.installed ## The local stack over HTTP
 	$(PYTEST) tests/e2e -q
+
+# The web console in headless Chromium: Debian's chromium package (installed here when missing; Playwright
+# drives it and downloads no browser of its own) and axe-core from npm (pinned), against the local stack.
+# Screenshots of the main pages and axe's findings go to .cache/screenshots.
+AXE_VERSION := 4.11.0
+AXE_CORE := .cache/axe-core/$(AXE_VERSION)/axe.min.js
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(AXE_CORE):
+	mkdir -p $(dir $@)
+	cd $(dir $@) && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+	  && tar -xzf axe-core-$(AXE_VERSION).tgz --strip-components=1 package/axe.min.js \
+	  && rm -f axe-core-$(AXE_VERSION).tgz
+	test -f $@
+
+chromium: ## Install Debian's chromium for the browser lane, when it is missing
+	@test -x "$(CHROMIUM)" || { echo "installing Debian's chromium (apt-get) for the browser lane"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@test -x "$(CHROMIUM)" || { echo "no Chromium at $(CHROMIUM): install Debian's chromium package"; exit 1; }
+
+test-browser: $(VENV)/.installed $(DDB_LOCAL_JAR) $(AXE_CORE) chromium ## The web console in headless Chromium, with axe-core
+	CHROMIUM="$(CHROMIUM)" AXE_CORE="$(abspath $(AXE_CORE))" $(PYTEST) tests/browser -q
 
 # The books machine: a bounded run in CI, under a printed seed so a failure replays with EXPLORE_SEED=<seed>.
 # CI does not shrink (shrinking real handler calls can take Hypothesis 5+ minutes): a failure prints the

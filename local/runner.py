@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from local import secrets_file, tokens
+from local import secrets_file, signin, tokens
 from local.apigw import http_api_event
 from local.dynamodb_local import DynamoDBLocal, JavaMissing
 from local.environments import Environments, InvocationFailed, Throttled
@@ -106,6 +106,8 @@ class LocalStack:
         self._threads: list[threading.Thread] = []
         self.ready = threading.Event()
         """Set once the demo is seeded; until then every API route answers 503 (Retry-After: 1)."""
+        self.sign_in = signin.LocalSignIn(DEMO_USERS)
+        """The console's sign-in page and token endpoint, which only the runner serves."""
 
     # --- start-up -------------------------------------------------------------------------
     def start(self) -> None:
@@ -173,7 +175,15 @@ class LocalStack:
             names[bus_id] = LOCAL_NAMES["bus"]
         env: dict[str, str] = {}
         for function in self.template.functions.values():
-            env.update({k: str(resolve(v, names)) for k, v in function.environment.items()})
+            env.update(
+                {
+                    k: str(resolve(v, names))
+                    for k, v in function.environment.items()
+                    if k not in signin.CONSOLE_ENVIRONMENT
+                }
+            )
+        # The console signs in on the runner's own page, not Cognito's (which the template names).
+        env.update(signin.CONSOLE_ENVIRONMENT)
         env.update(
             {
                 "AWS_ENDPOINT_URL": self.moto.url,
@@ -344,7 +354,9 @@ class LocalStack:
             """Answers as an HTTP API does: JSON for everything, whatever the method or path.
 
             Unrouted methods and paths are 404 ``{"message":"Not Found"}``; requests over the
-            gateway's quotas are 413; malformed framing is 400; nothing is ever an HTML page.
+            gateway's quotas are 413; malformed framing is 400; the gateway's own answers are
+            never HTML pages (the console's pages come from the API function's routes, and the
+            runner-only sign-in page from ``local.signin``).
             """
 
             protocol_version = "HTTP/1.1"
@@ -420,6 +432,10 @@ class LocalStack:
                     return
                 if (self.command, url.path) == ("POST", "/_local/dlq/replay"):
                     self._answer(200, json.dumps(stack.replay_dlq()))
+                    return
+                if url.path in (signin.AUTHORIZE_PATH, signin.TOKEN_PATH):
+                    status, headers, text = stack.sign_in.handle(self.command, url.path, url.query, body)
+                    self._answer(status, text, headers)
                     return
                 found = stack.template.route_for(self.command, url.path)
                 if found is None:
@@ -539,6 +555,7 @@ def _banner(stack: LocalStack, issued: dict[str, str]) -> str:
     lines = [
         "",
         "Boxoffice is running locally.",
+        f"  Console:         {stack.api_url}/  (sign in as admin, staff, sponsor or attendee)",
         f"  API:             {stack.api_url}  (try {stack.api_url}/v1/health)",
         f"  Stripe emulator: {stack.stripe.url if stack.stripe else 'not started'}",
         f"  OpenAPI:         {stack.api_url}/v1/openapi.json",

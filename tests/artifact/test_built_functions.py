@@ -28,6 +28,7 @@ def api_report(layer: Path, moto_server: str, stripe_emulator: Any, tmp_path_fac
         sample("http-api-put-conference.json"),
         sample("http-api-put-ticket-type.json"),
         sample("http-api-get-health.json"),
+        sample("http-api-get-console-file.json"),
     ]
     return run_function("api", events, layer, tmp_path_factory.mktemp("api"))
 
@@ -45,10 +46,17 @@ def webhook_report(api_report: dict[str, Any], layer: Path, tmp_path_factory: py
 
 
 def test_api_function_sets_up_a_conference_and_answers_health(api_report: dict[str, Any]) -> None:
-    put_conference, put_ticket_type, health = api_report["replies"]
+    put_conference, put_ticket_type, health, _ = api_report["replies"]
     assert _status(put_conference) == 201, put_conference
     assert _status(put_ticket_type) == 201, put_ticket_type
     assert _status(health) == 200, health
+
+
+def test_api_function_serves_the_console_files_it_ships_with(api_report: dict[str, Any]) -> None:
+    *_, script = api_report["replies"]
+    assert _status(script) == 200, script
+    assert script["headers"]["Content-Type"].startswith("text/javascript")
+    assert script["body"] == (Path(__file__).parents[2] / "functions/api/console/app.js").read_text()
 
 
 def test_functions_take_the_sdks_from_the_built_layer_not_the_runtime(
@@ -130,6 +138,7 @@ def test_expiry_function_sweeps_the_conference_against_stripe(
         ("api", "http-api-put-conference.json"),
         ("api", "http-api-put-ticket-type.json"),
         ("api", "http-api-get-health.json"),
+        ("api", "http-api-get-console-file.json"),
         ("checkout", "http-api-post-order.json"),
         ("webhook", "http-api-post-stripe-webhook-checkout-session-completed.json"),
         ("webhook", "http-api-post-stripe-webhook-charge-refunded.json"),

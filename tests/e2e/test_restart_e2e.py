@@ -12,8 +12,7 @@ import requests
 import stripe
 
 from local.demo import DEMO_STRIPE_KEY
-from tests.e2e.conftest import data_folder, running_stack
-from tests.support.e2e import auth, until
+from tests.support.e2e import auth, data_folder, running_stack, until
 
 DEMO = "/v1/conferences/demo"
 URLS = {"success_url": "https://buyer.example/thanks", "cancel_url": "https://buyer.example/cancel"}

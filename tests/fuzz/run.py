@@ -146,7 +146,7 @@ def main() -> int:
         return 2
     seed = int(os.environ.get("FUZZ_SEED") or random.randrange(1, 2**31))
     print(f"fuzz seed: {seed}  (replay: make test-fuzz FUZZ_SEED={seed})", flush=True)
-    from tests.e2e.conftest import running_stack
+    from tests.support.e2e import running_stack
 
     failed: list[str] = []
     requests_sent = 0

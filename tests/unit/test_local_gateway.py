@@ -81,7 +81,8 @@ def test_every_routed_path_waits_for_readiness_but_unknown_ones_are_404_at_once(
         ("PATCH", "/v1/conferences/demo"),
         ("DELETE", "/v1/conferences/demo"),
         ("BREW", "/v1/health"),
-        ("GET", "/"),
+        ("POST", "/"),  # GET / is the console; nothing else is routed there
+        ("GET", "/index.html"),
         ("GET", "/v1/health/"),
         ("POST", "/v1/health"),
     ],
