@@ -10,6 +10,7 @@ from tests.support.refund_fixtures import (
     process,
     refund,
     refund_ok,
+    second_order_payment,
     stored,
     sync,
 )
@@ -43,6 +44,19 @@ def test_a_lost_dispute_keeps_refunds_refused_the_cardholder_has_the_money(demo,
     assert stored(order["id"]).dispute == f"lost:{dispute['id']}"
     assert "lost" in str(stored(order["id"]).attention)
     assert refund(order["id"], 1000, destination="store_credit").status == 409
+
+
+def test_a_lost_dispute_of_a_second_tabs_payment_leaves_the_orders_store_credit_spendable(demo, emulator):
+    from boxoffice.store import credits as credit_records
+
+    order = paid_order(emulator, 10000)
+    credit_id = refund_ok(order["id"], 10000, destination="store_credit")["credit"]["id"]
+    stray = second_order_payment(emulator, order)
+    dispute = emulator.open_dispute(stray)
+    emulator.close_dispute(dispute["id"], "lost")  # the second tab's money went back, not the order's own
+    sync(emulator)
+    credit = credit_records.get("demo", credit_id)
+    assert credit is not None and credit.attention is None
 
 
 def test_a_won_dispute_clears_the_hold_on_refunds(demo, emulator):

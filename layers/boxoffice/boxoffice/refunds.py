@@ -1077,7 +1077,7 @@ def _credits_from(order: order_records.Order, depth: int = 5) -> list[credit_rec
     return found
 
 
-def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
+def _record_failure(owner: Owner, stripe_refund: dict[str, Any], attempts: int = 4) -> None:
     """A part of a refund that had succeeded failed at the bank: that part is refundable again.
 
     Each Stripe refund (one part of a split refund) is given back once, guarded by its link; the
@@ -1104,6 +1104,16 @@ def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
             if refund.status == records.SUCCEEDED:
                 # Versioned: a refund taken in by its payment meanwhile (against moved) is decided again.
                 store.transition_in(tx, refund, records.FAILED, records.MACHINE, refund_actions)
+            else:
+                # Already failed by another part: what it counted against must still be what was read.
+                tx.condition_check(
+                    records.Refund,
+                    refund.PK,
+                    refund.SK,
+                    records.Refund.against.does_not_exist()
+                    if refund.against is None
+                    else records.Refund.against == refund.against,
+                )
             if against == records.OWNER:
                 tx.update(
                     owner.item,
@@ -1124,8 +1134,18 @@ def _record_failure(owner: Owner, stripe_refund: dict[str, Any]) -> None:
                     add_version_condition=False,
                 )
     except pynamodb_errors.TransactWriteError as exc:
-        if not store.is_condition_failure(exc):
+        if not (store.is_condition_failure(exc) or store.is_conflict(exc)):
             raise
+        fresh_link = records.get_link(owner.item.conference_id, stripe_refund["id"])
+        if fresh_link is None or fresh_link.failed:
+            return  # given back already (a duplicate delivery): nothing more to do
+        if attempts <= 1:
+            raise  # still racing: the event fails and is retried, never dropped
+        # The refund moved meanwhile (its payment took it in, so what it counts against changed):
+        # decide again on what it is now, never drop the failure.
+        fresh = owner.reload()
+        if fresh is not None:
+            _record_failure(fresh, stripe_refund, attempts - 1)
         return
     store.add_attention(owner.item, f"refund {refund.refund_id} failed at the bank ({reason})")
 
@@ -1236,7 +1256,11 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
     action = model.dispute.set(state) if state else model.dispute.remove()
     if store.update_if(owner.item, [action], model.dispute.does_not_exist() | mine):
         store.add_attention(owner.item, reason)
-    if status == "lost":
+    intent = dispute.get("payment_intent")
+    stray = owner.counts_against(intent if isinstance(intent, str) else None) == records.EXTRA
+    if status == "lost" and not stray:
+        # A lost dispute of money nobody keeps (a second tab) gave back that payment, not the money
+        # the order's credits stand for: only the order's own payment can make a credit paid twice.
         freeze_double_paid(owner, charged_back=int(dispute.get("amount") or 0))
     logger.warning(
         "payment disputed", extra={"owner": owner.item.PK, "dispute": dispute_id, "status": status}

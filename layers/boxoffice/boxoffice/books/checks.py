@@ -82,13 +82,17 @@ class Run:
             self._refunds[payment_intent_id] = stripe_gateway.list_refunds(self.secret, payment_intent_id)
         return self._refunds[payment_intent_id]
 
-    def charged_back(self, dispute: str | None) -> int:
-        """What a lost dispute (``lost:{id}``) gave the cardholder back; 0 when none or Stripe is not consulted."""
+    def charged_back(self, dispute: str | None, own_intents: set[str]) -> int:
+        """What a lost dispute (``lost:{id}``) of one of ``own_intents`` gave the cardholder back; 0
+        when none, when it disputed money that was not the record's own, or Stripe is not consulted."""
         from boxoffice import stripe_gateway
 
         if not dispute or not dispute.startswith("lost:") or self.secret is None:
             return 0
-        return int(stripe_gateway.retrieve_dispute(self.secret, dispute[5:]).get("amount") or 0)
+        found = stripe_gateway.retrieve_dispute(self.secret, dispute[5:])
+        intent = found.get("payment_intent")
+        intent = intent.get("id") if isinstance(intent, dict) else intent
+        return int(found.get("amount") or 0) if intent in own_intents else 0
 
     def credit(self, credit_id: str) -> credit_records.Credit | None:
         if credit_id not in self._credits:
@@ -551,7 +555,7 @@ def _check_double_paid(run: Run, credit: credit_records.Credit) -> list[Break]:
     # that payment's money, not the money the credit stands for.
     card = sum(v for k, v in tally.done_by_intent.items() if k in own_intents)
     card += sum(v for k, v in tally.pending_by_intent.items() if k in own_intents or k is None)
-    card += run.charged_back(order.dispute)  # a lost dispute gave the card the money back too
+    card += run.charged_back(order.dispute, own_intents)  # a lost dispute gave the card the money back too
     issued = tally.credit_done + tally.credit_pending
     if card + issued <= own_paid:
         return []
