@@ -10,7 +10,7 @@ events naming another conference's records.
 """
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,6 +75,17 @@ def _status_actions(status: str, at: datetime, conference_id: str, event_id: str
 
 def get_event(conference_id: str, event_id: str) -> StripeEventRecord | None:
     return get_or_none(StripeEventRecord, StripeEventRecord.key(conference_id, event_id))
+
+
+def get_events(conference_id: str, event_ids: Sequence[str]) -> dict[str, StripeEventRecord]:
+    """The records of these event ids, by id (missing ones are absent): one BatchGetItem per 100."""
+    keys = [StripeEventRecord.key(conference_id, i) for i in dict.fromkeys(event_ids)]
+    found: dict[str, StripeEventRecord] = {}
+    for start in range(0, len(keys), 100):
+        for record in StripeEventRecord.batch_get(keys[start : start + 100], consistent_read=True):
+            if isinstance(record, StripeEventRecord):
+                found[record.event_id] = record
+    return found
 
 
 def record_event(
