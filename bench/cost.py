@@ -126,28 +126,28 @@ class Usage:
             "SQS": (self.aws.sqs_messages + self.dead_letters) * prices.SQS_MESSAGE,
         }
 
-    def driver(self) -> str:
-        """The component that costs most, and within it what does."""
+    def driver(self, runs: int = 1) -> str:
+        """The component that costs most, its share, and within it what does (per run)."""
         costs = self.costs()
         top = max(costs, key=lambda k: costs[k])
         share = costs[top] / (sum(costs.values()) or 1)
         detail = ""
         if top.startswith("DynamoDB"):
             writes = top.endswith("writes")
-            units = {op: u for op, u in self.aws.units.items() if (op in WRITES) == writes and u}
-            if units:
-                op = max(units, key=lambda k: units[k])
-                detail = f": {op} {units[op]:g}"
-                if writes and self.aws.index_units:
-                    detail += f", index {self.aws.index_units:g}"
-                if writes and self.aws.failed_units:
-                    detail += f", refused {self.aws.failed_units:g}"
+            parts = {op: u for op, u in self.aws.units.items() if (op in WRITES) == writes and u}
+            if writes:
+                parts |= {"index writes": self.aws.index_units, "refused writes": self.aws.failed_units}
+            total = self.wru if writes else self.rru
+            detail = f": {total / runs:g} {'WRU' if writes else 'RRU'}"
+            if parts:
+                name = max(parts, key=lambda k: parts[k])
+                detail += f", {parts[name] / runs:g} of them {name}"
         elif top == "Lambda duration":
             function = max(self.billed_ms, key=lambda k: self.billed_ms[k])
-            detail = f": {function.removesuffix('Function')} {self.billed_ms[function]} ms"
+            detail = f": {function.removesuffix('Function')} {self.billed_ms[function] / runs:,.0f} ms"
         elif top == "Lambda requests":
-            detail = f": {sum(self.invocations.values())}"
-        return f"{top}{detail} ({share:.0%})"
+            detail = f": {sum(self.invocations.values()) / runs:g}"
+        return f"{top} {share:.0%}{detail}"
 
 
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
@@ -675,7 +675,7 @@ def row(name: str, usage: Usage, runs: int) -> dict[str, Any]:
         "sqs": (usage.aws.sqs_messages + usage.dead_letters) / runs,
         "stripe": sum(usage.stripe.values()) / runs,
         "dollars": sum(costs.values()) / runs,
-        "driver": usage.driver(),
+        "driver": usage.driver(runs),
         "detail": {
             "functions": {f: (n / runs, usage.billed_ms[f] / runs) for f, n in usage.invocations.items()},
             "dynamodb": {op: (n / runs, usage.aws.units[op] / runs) for op, n in usage.aws.calls.items()},
@@ -742,11 +742,8 @@ def report(rows: dict[str, dict[str, Any]]) -> str:
         (OPERATIONS[0], 1000, "per 1,000 orders with a code"),
         (OPERATIONS[1], 10, "per 1,000 sponsor codes bought by card (10 purchases of 100)"),
         (OPERATIONS[2], 2, "per 1,000 sponsor codes in comp deals (2 deals of 500)"),
-        (
-            SWEEP,
-            sweeps_a_month,
-            f"per conference per month of sweeps (every 5 minutes: {sweeps_a_month:,} runs)",
-        ),
+        (SWEEP, sweeps_a_month, f"a month of sweeps (every 5 minutes, {sweeps_a_month:,} runs) of the first"),
+        (SWEEP_PAID, sweeps_a_month, "a month of sweeps of the second (a quiet conference after a burst)"),
     ]
     for operation, times, what in totals:
         if operation.name in rows:
