@@ -147,7 +147,7 @@ def _note_write(params: dict[str, Any], model: Any, **_: Any) -> None:
     if _tally is not None and _tally.trace is not None:
         _thread.about = _about(model.name, params)
     if model.name == "PutItem":
-        _thread.refused_units = float(max(1, math.ceil(_item_bytes(params.get("Item") or {}) / 1024)))
+        _thread.refused_units = float(max(1, math.ceil(item_bytes(params.get("Item") or {}) / 1024)))
     elif model.name == "TransactWriteItems":
         _thread.refused_units = 2.0 * len(params.get("TransactItems") or ())
     elif model.name == "BatchWriteItem":
@@ -184,9 +184,24 @@ def _about(op: str, params: dict[str, Any]) -> str:
     return ""
 
 
-def _item_bytes(item: dict[str, Any]) -> int:
-    """Roughly DynamoDB's size of an item in the wire format: names plus values."""
-    return sum(len(name.encode()) + len(str(value).encode()) for name, value in item.items())
+def item_bytes(attributes: dict[str, Any]) -> int:
+    """DynamoDB's size of a serialized item (names plus values), which capacity is billed on."""
+
+    def value(v: dict[str, Any]) -> int:
+        (kind, inner), *_ = v.items()
+        if kind in ("S", "B"):
+            return len(inner.encode()) if isinstance(inner, str) else len(inner)
+        if kind == "N":
+            return (len(inner.strip("-").replace(".", "").lstrip("0")) + 1) // 2 + 1
+        if kind in ("BOOL", "NULL"):
+            return 1
+        if kind == "L":
+            return 3 + sum(1 + value(x) for x in inner)
+        if kind == "M":
+            return 3 + sum(1 + len(k.encode()) + value(x) for k, x in inner.items())
+        return sum(len(str(x)) for x in inner)  # sets
+
+    return sum(len(name.encode()) + value(v) for name, v in attributes.items())
 
 
 def _count_call(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
