@@ -262,7 +262,9 @@ def reconcile(conference_id: str, *, now: float | None = None) -> ReconcileResul
     )
     # The window re-lists events already recorded at every run: one batch read finds them, where a
     # conditional put per event would be refused (and billed at the record's size) every five minutes.
-    known = records.get_events(conference_id, [e["id"] for e in events])
+    # Eventually consistent is enough: a record too new to be seen is put again, and that put's
+    # condition refuses it.
+    known = records.get_events(conference_id, [e["id"] for e in events], consistent=False)
     for event in events:
         listed += 1
         record = known.get(event["id"])

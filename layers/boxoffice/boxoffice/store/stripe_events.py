@@ -94,12 +94,17 @@ def get_event(conference_id: str, event_id: str) -> StripeEventRecord | None:
     return get_or_none(StripeEventRecord, StripeEventRecord.key(conference_id, event_id))
 
 
-def get_events(conference_id: str, event_ids: Sequence[str]) -> dict[str, StripeEventRecord]:
-    """The records of these event ids, by id (missing ones are absent): one BatchGetItem per 100."""
+def get_events(
+    conference_id: str, event_ids: Sequence[str], *, consistent: bool = True
+) -> dict[str, StripeEventRecord]:
+    """The records of these event ids, by id (missing ones are absent): one BatchGetItem per 100.
+
+    ``consistent=False`` reads at half the units, for a caller whose conditional write catches a
+    record written too recently to be seen."""
     keys = [StripeEventRecord.key(conference_id, i) for i in dict.fromkeys(event_ids)]
     found: dict[str, StripeEventRecord] = {}
     for start in range(0, len(keys), 100):
-        for record in StripeEventRecord.batch_get(keys[start : start + 100], consistent_read=True):
+        for record in StripeEventRecord.batch_get(keys[start : start + 100], consistent_read=consistent):
             if isinstance(record, StripeEventRecord):
                 found[record.event_id] = record
     return found
