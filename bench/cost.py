@@ -138,15 +138,15 @@ class Usage:
             if writes:
                 parts |= {"index writes": self.aws.index_units, "refused writes": self.aws.failed_units}
             total = self.wru if writes else self.rru
-            detail = f": {total / runs:g} {'WRU' if writes else 'RRU'}"
+            detail = f": {number(total / runs)} {'WRU' if writes else 'RRU'}"
             if parts:
                 name = max(parts, key=lambda k: parts[k])
-                detail += f", {parts[name] / runs:g} of them {name}"
+                detail += f", {number(parts[name] / runs)} of them {name}"
         elif top == "Lambda duration":
             function = max(self.billed_ms, key=lambda k: self.billed_ms[k])
             detail = f": {function.removesuffix('Function')} {self.billed_ms[function] / runs:,.0f} ms"
         elif top == "Lambda requests":
-            detail = f": {sum(self.invocations.values()) / runs:g}"
+            detail = f": {number(sum(self.invocations.values()) / runs)}"
         return f"{top} {share:.0%}{detail}"
 
 
