@@ -607,13 +607,15 @@ def nothing(bench: Bench) -> None:
 
 @dataclass(frozen=True)
 class Operation:
+    """A flow: ``prepare`` sets up what one run needs (not measured), ``run`` is what is measured."""
+
     name: str
     prepare: Callable[[Bench], Any]
     run: Callable[[Bench, Any], Any]
     orders: int = 0
-    """Orders one run makes (for the per-1,000-orders figure)."""
+    """Orders one run makes, for the per-1,000-orders figure."""
     codes: int = 0
-    """Sponsor codes one run issues."""
+    """Sponsor codes one run issues, for the per-1,000-codes figures."""
 
 
 OPERATIONS = [
@@ -743,10 +745,19 @@ def report(rows: dict[str, dict[str, Any]]) -> str:
         table(list(rows.values())),
         "",
     ]
+    order, bulk, comp = OPERATIONS[0], OPERATIONS[1], OPERATIONS[2]
     totals = [
-        (OPERATIONS[0], 1000, "per 1,000 orders with a code"),
-        (OPERATIONS[1], 10, "per 1,000 sponsor codes bought by card (10 purchases of 100)"),
-        (OPERATIONS[2], 2, "per 1,000 sponsor codes in comp deals (2 deals of 500)"),
+        (order, 1000 / order.orders, "per 1,000 orders with a code"),
+        (
+            bulk,
+            1000 / bulk.codes,
+            f"per 1,000 sponsor codes bought by card ({1000 // bulk.codes} purchases of {bulk.codes})",
+        ),
+        (
+            comp,
+            1000 / comp.codes,
+            f"per 1,000 sponsor codes in comp deals ({1000 // comp.codes} deals of {comp.codes})",
+        ),
         (SWEEP, sweeps_a_month, f"a month of sweeps (every 5 minutes, {sweeps_a_month:,} runs) of the first"),
         (SWEEP_PAID, sweeps_a_month, "a month of sweeps of the second (a quiet conference after a burst)"),
     ]
