@@ -22,7 +22,7 @@ AWS_REGION ?= us-east-1
 
 export DYNAMODB_LOCAL_DIR := $(abspath $(DDB_LOCAL_DIR))
 
-.PHONY: help setup run reset test lint test-unit test-integration test-e2e test-browser chromium test-artifact test-explore test-fuzz explore build lock validate clean bench-intake bench-imports bench-vouchers bench-rush
+.PHONY: help setup run reset test lint test-unit test-integration test-e2e test-browser chromium test-artifact test-explore test-fuzz explore build lock validate clean bench-intake bench-imports bench-vouchers bench-rush bench-cost
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -183,6 +183,10 @@ bench-vouchers: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Voucher issuance: request
 
 bench-rush: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Sale rush on DynamoDB Local: 400 buyers for the last 100 units, and for a 10-use code
 	$(PY) -m bench.rush
+
+# Real flows through the local stack, every invocation metered; prices in bench/prices.py (dated).
+bench-cost: $(VENV)/.installed $(DDB_LOCAL_JAR) ## AWS cost per operation and per 1,000 orders and codes, measured on the local stack
+	$(PY) -m bench.cost
 
 bench-imports: $(VENV)/.installed ## Cold import of each function vs a naive handler, interleaved, median of 7; the goals of #12
 	$(PY) -m bench.imports

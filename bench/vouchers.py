@@ -147,26 +147,6 @@ def paid_purchase(conference_id: str, n: int) -> tuple[str, dict[str, Any]]:
     return created.id, session
 
 
-def item_bytes(attributes: dict[str, Any]) -> int:
-    """DynamoDB's size of a serialized item (names plus values), which capacity is billed on."""
-
-    def value(v: dict[str, Any]) -> int:
-        (kind, inner), *_ = v.items()
-        if kind in ("S", "B"):
-            return len(inner.encode()) if isinstance(inner, str) else len(inner)
-        if kind == "N":
-            return (len(inner.strip("-").replace(".", "").lstrip("0")) + 1) // 2 + 1
-        if kind in ("BOOL", "NULL"):
-            return 1
-        if kind == "L":
-            return 3 + sum(1 + value(x) for x in inner)
-        if kind == "M":
-            return 3 + sum(1 + len(k.encode()) + value(x) for k, x in inner.items())
-        return sum(len(str(x)) for x in inner)  # sets
-
-    return sum(len(name.encode()) + value(v) for name, v in attributes.items())
-
-
 def verify(conference_id: str, purchase_id: str, n: int, payment_intent: str | None) -> list[str]:
     """What is wrong with the fulfilled purchase: exactly ``n`` vouchers for its derived codes, paid."""
     from boxoffice import bulk_purchases
@@ -232,8 +212,8 @@ def measure_case(engine: str, path: str, n: int) -> dict[str, Any]:
         "breakdown": tally.breakdown(),
         "unreported": dict(tally.unreported),
         "problems": problems,
-        "purchase_bytes": item_bytes(purchase.serialize()),
-        "voucher_bytes": item_bytes(voucher.serialize()) if voucher else None,
+        "purchase_bytes": dynamo_counts.item_bytes(purchase.serialize()),
+        "voucher_bytes": dynamo_counts.item_bytes(voucher.serialize()) if voucher else None,
     }
 
 

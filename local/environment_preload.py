@@ -11,7 +11,14 @@ its own connections on first use. A cold start then costs milliseconds, not seco
 JSON on a 2-core laptop, while each environment still has its own cold ``cold_start: true``.
 """
 
+import importlib
+import os
 from types import ModuleType
+
+from local.environments import METER_VARIABLE
+
+if os.environ.get(METER_VARIABLE):
+    importlib.import_module(os.environ[METER_VARIABLE]).install()  # before any client is made
 
 import boto3
 import botocore.loaders

@@ -12,10 +12,15 @@ that runs far past the function's timeout (``TIMEOUT_SLACK``) is killed with its
 Lambda kills one at its timeout. Each
 invocation is logged on stderr like Lambda's platform lines, naming its environment and how
 many of the function's environments were busy at its start.
+
+With ``BOXOFFICE_METER`` naming a module (``bench.usage`` for ``make bench-cost``), every
+invocation runs inside that module's ``invocation()`` context, and what it measured comes back
+with the result to ``Environments.on_usage``.
 """
 
 import contextlib
 import faulthandler
+import importlib
 import multiprocessing
 import os
 import signal
@@ -24,6 +29,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -40,6 +46,10 @@ can run slower than the real timeout without anything being wrong. The context s
 down the real timeout, and an invocation that overruns it is logged as such."""
 IDLE_SECONDS = float(os.environ.get("BOXOFFICE_IDLE_SECONDS", "300"))
 """An environment idle this long is ended, as Lambda reclaims idle ones (the next request is cold)."""
+
+METER_VARIABLE = "BOXOFFICE_METER"
+"""Names a module whose ``invocation()`` context wraps every invocation (and whose ``install()`` the
+environment server calls before it makes any client); unset, nothing is measured."""
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["local.environment_preload"])
@@ -111,6 +121,8 @@ def _serve(function_id: str, name: str, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the runner, which ends its environments
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints where a stuck invocation is
     handler = MODULES[function_id].handler
+    metered = os.environ.get(METER_VARIABLE)
+    measure = importlib.import_module(metered).invocation if metered else None
     while True:
         try:
             message = conn.recv()
@@ -128,11 +140,13 @@ def _serve(function_id: str, name: str, conn: Connection) -> None:
             timeout_seconds=timeout,
             deadline=deadline,
         )
-        try:
-            reply: tuple[str, Any] = ("ok", handler(event, context))
-        except Exception as exc:
-            reply = ("error", (type(exc).__name__, str(exc), traceback.format_exc(limit=5)))
-        conn.send(reply)
+        meter = measure() if measure else contextlib.nullcontext()
+        with meter as usage:
+            try:
+                reply: tuple[str, Any] = ("ok", handler(event, context))
+            except Exception as exc:
+                reply = ("error", (type(exc).__name__, str(exc), traceback.format_exc(limit=5)))
+        conn.send((*reply, usage))
 
 
 @dataclass
@@ -161,6 +175,8 @@ class Environments:
     def __init__(self, template: Template) -> None:
         self.template = template
         self._lock = threading.Lock()
+        self.on_usage: Callable[[str, dict[str, Any]], None] | None = None
+        """Called with the function and what each invocation used, when environments are metered."""
         self._pools: dict[str, _Pool] = {}
         for function_id in template.functions:
             reserved = reserved_concurrency(template, function_id)
@@ -180,6 +196,11 @@ class Environments:
     def limit(self, function_id: str) -> int:
         """How many environments the function may have at once."""
         return self._pools[function_id].limit
+
+    def busy(self) -> int:
+        """How many invocations are running now, over every function."""
+        with self._lock:
+            return sum(pool.busy for pool in self._pools.values())
 
     def _acquire(self, function_id: str) -> tuple[Environment | None, int]:
         pool = self._pools[function_id]
@@ -269,7 +290,7 @@ class Environments:
                 limit = timeout * TIMEOUT_SLACK
                 _log(f"{where} RequestId: {request_id} Task timed out after {limit:.2f} seconds")
                 raise InvocationFailed(f"Task timed out after {limit:.2f} seconds")
-            status, payload = environment.conn.recv()
+            status, payload, usage = environment.conn.recv()
             healthy = True
         except (EOFError, OSError) as exc:
             _log(f"{where} RequestId: {request_id} the environment exited ({type(exc).__name__})")
@@ -279,6 +300,8 @@ class Environments:
             over = f" (over the {timeout} s timeout)" if elapsed > timeout * 1000 else ""
             _log(f"{where} END RequestId: {request_id} Duration: {elapsed:.1f} ms{over}")
             self._release(function_id, environment, healthy)
+        if usage is not None and self.on_usage is not None:
+            self.on_usage(function_id, {**usage, "status": status})
         if status == "error":
             kind, message, trace = payload
             _log(f"{where} {kind}: {message}\n{trace}")

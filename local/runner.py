@@ -25,6 +25,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -108,6 +109,11 @@ class LocalStack:
         """Set once the demo is seeded; until then every API route answers 503 (Retry-After: 1)."""
         self.sign_in = signin.LocalSignIn(DEMO_USERS)
         """The console's sign-in page and token endpoint, which only the runner serves."""
+        self.requests: Counter[str] = Counter()
+        """Requests the gateway answered, by route key (``unrouted`` for its own 404s), as API Gateway bills them."""
+        self.dead_letters = 0
+        """Events parked in the DLQ after Lambda's retries (one SQS message each)."""
+        self._counting = threading.Lock()
 
     # --- start-up -------------------------------------------------------------------------
     def start(self) -> None:
@@ -281,6 +287,8 @@ class LocalStack:
         sqs.send_message(
             QueueUrl=sqs.get_queue_url(QueueName=DLQ_NAME)["QueueUrl"], MessageBody=json.dumps(record)
         )
+        with self._counting:
+            self.dead_letters += 1
         _log(f"{function_id} gave up after {ASYNC_RETRIES + 1} attempts; event parked in {DLQ_NAME}")
         return False
 
@@ -438,6 +446,8 @@ class LocalStack:
                     self._answer(status, text, headers)
                     return
                 found = stack.template.route_for(self.command, url.path)
+                with stack._counting:
+                    stack.requests[found[0].route_key if found else "unrouted"] += 1
                 if found is None:
                     # API Gateway answers unknown routes itself.
                     self._answer(404, json.dumps({"message": "Not Found"}))

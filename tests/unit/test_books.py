@@ -1,6 +1,7 @@
 """The books: a healthy conference audits clean, and each invariant's break is reported by name."""
 
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -313,6 +314,41 @@ def test_the_sweep_only_reads_what_changed_since_its_cursor(demo, emulator):
     rf.bump(order["id"], amount_paid=1)
     assert books.sweep_changes("demo") == 0, "an order untouched since the cursor is left to the full audit"
     assert invariants(books.audit_all("demo")) == {"order.amount_paid"}
+
+
+def test_the_sweep_checks_only_the_sessions_paid_or_refunded_since_its_cursor(demo, emulator, monkeypatch):
+    """A session checked once is not read again at every run for the day it could have been paid in."""
+    from boxoffice.books import sweep
+
+    before = rf.paid_order(emulator, 10000)
+    time.sleep(1.1)  # Stripe's ``created`` is in whole seconds
+    since = rf.now()
+    after = rf.paid_order(emulator, 5000)
+    checked: list[str] = []
+    check = sweep.check_session
+    monkeypatch.setattr(
+        sweep, "check_session", lambda run, s: checked.append(s["metadata"]["order_id"]) or check(run, s)
+    )
+    assert books.changed_breaks("demo", since) == []
+    assert checked == [after["id"]]
+    assert before["id"] not in checked
+
+
+def test_a_session_paid_before_the_cursor_whose_refund_fails_since_is_unclaimed_money_again(demo, emulator):
+    order = rf.new_order(10000)
+    reply = call(
+        rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/checkout", body=rf.URLS, claims=ATTENDEE
+    )
+    emulator.pay(reply.json["session_id"], "succeed")  # its events never reach us
+    intent = rf.stripe_client(emulator).v1.checkout.sessions.retrieve(reply.json["session_id"]).payment_intent
+    refund = rf.dashboard_refund(emulator, intent)  # the whole payment went back: nothing is unclaimed
+    time.sleep(1.1)
+    since = rf.now()
+    assert "money.unclaimed_charge" not in invariants(books.changed_breaks("demo", since))
+    emulator.fail_refund(refund["id"])
+    found = books.changed_breaks("demo", since)
+    (unclaimed,) = [b for b in found if b.invariant == "money.unclaimed_charge"]
+    assert (unclaimed.kind, unclaimed.record) == ("order", order["id"])
 
 
 def test_the_expiry_function_runs_the_audit_last(demo, emulator):

@@ -296,6 +296,60 @@ def test_reconciliation_admits_events_the_webhook_never_delivered(demo, emulator
     assert records.get_cursor("demo").created_gte >= session.created
 
 
+def _paid_session(emulator) -> str:
+    """A paid Checkout Session on the demo account whose webhook never reached us; its event id."""
+    import stripe
+
+    client = stripe.StripeClient(
+        DEMO_CONFERENCE["stripe"]["secret_key"], base_addresses={"api": emulator.url}
+    )
+    line = {
+        "price_data": {"currency": "usd", "unit_amount": 1000, "product_data": {"name": "T"}},
+        "quantity": 1,
+    }
+    session = client.v1.checkout.sessions.create(
+        params={"mode": "payment", "success_url": "https://example.test/ok", "line_items": [line],
+                "metadata": {"conference_id": "demo"}}
+    )  # fmt: skip
+    emulator.pay(session.id, "succeed")
+    (event,) = client.v1.events.list(params={"type": "checkout.session.completed"}).data
+    return event.id
+
+
+def test_reconciliation_reads_the_events_it_already_recorded_and_writes_none_again(
+    demo, emulator, monkeypatch
+):
+    """Each run re-lists a window of events: those recorded and published are found by one batch read,
+    never put again (a refused conditional put is billed at the record's size, every five minutes)."""
+    event_id = _paid_session(emulator)
+    assert stripe_events.reconcile("demo").admitted == 1
+    assert records.get_event("demo", event_id).published
+
+    def no_put(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a recorded, published event was put again")
+
+    monkeypatch.setattr(records, "record_event", no_put)
+    again = stripe_events.reconcile("demo")
+    assert (again.listed, again.admitted) == (1, 0)
+
+
+def test_reconciliation_publishes_an_event_recorded_before_a_crash_that_lost_its_publication(demo, emulator):
+    import stripe
+
+    event_id = _paid_session(emulator)
+    client = stripe.StripeClient(
+        DEMO_CONFERENCE["stripe"]["secret_key"], base_addresses={"api": emulator.url}
+    )
+    event = client.v1.events.retrieve(event_id).to_dict()
+    records.record_event("demo", event, source="webhook")  # recorded; the crash came before the bus
+    tap = BusTap(("boxoffice.stripe",))
+    result = stripe_events.reconcile("demo")
+    assert result.admitted == 0  # not new: only its publication was missing
+    (envelope,) = tap.drain()
+    assert envelope["detail"] == {"conference_id": "demo", "event_id": event_id}
+    assert records.get_event("demo", event_id).published
+
+
 def test_the_expiry_sweep_reconciles_every_active_conference(demo, emulator):
     """A payment whose webhook never came is admitted by the scheduled sweep itself (not by a test call)."""
     import stripe

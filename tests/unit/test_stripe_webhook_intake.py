@@ -36,6 +36,25 @@ def test_a_signed_event_is_recorded_published_and_acknowledged(demo):
     assert published["detail"] == {"conference_id": "demo", "event_id": "evt_1"}
 
 
+def test_the_payload_is_stored_compressed_and_records_from_before_still_read(demo):
+    event = stripe_event()
+    event["id"] = "evt_compressed"
+    _, created = records.record_event("demo", event, source="webhook")
+    assert created
+    stored = records.get_event("demo", "evt_compressed")
+    assert stored.payload is None
+    assert len(stored.payload_z) < len(json.dumps(event))
+    assert stored.event == event
+
+    legacy = records.StripeEventRecord(
+        *records.StripeEventRecord.key("demo", "evt_legacy"),
+        conference_id="demo", event_id="evt_legacy", event_type=event["type"], stripe_created=1,
+        payload=json.dumps({**event, "id": "evt_legacy"}), source="webhook", status=records.RECEIVED,
+    )  # fmt: skip
+    legacy.save()
+    assert records.get_event("demo", "evt_legacy").event == {**event, "id": "evt_legacy"}
+
+
 @pytest.mark.parametrize(
     "case",
     [

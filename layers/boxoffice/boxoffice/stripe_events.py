@@ -253,15 +253,25 @@ def reconcile(conference_id: str, *, now: float | None = None) -> ReconcileResul
     listed = admitted = 0
     oldest_unfinished: int | None = None
     newest = since
-    for event in stripe_gateway.list_events(
-        conference.stripe_secret_name,
-        created_gte=since - RECONCILE_SAFETY_SECONDS,
-        types=sorted(HANDLED_TYPES),
-    ):
+    events = list(
+        stripe_gateway.list_events(
+            conference.stripe_secret_name,
+            created_gte=since - RECONCILE_SAFETY_SECONDS,
+            types=sorted(HANDLED_TYPES),
+        )
+    )
+    # The window re-lists events already recorded at every run: one batch read finds them, where a
+    # conditional put per event would be refused (and billed at the record's size) every five minutes.
+    # Eventually consistent is enough: a record too new to be seen is put again, and that put's
+    # condition refuses it.
+    known = records.get_events(conference_id, [e["id"] for e in events], consistent=False)
+    for event in events:
         listed += 1
-        if admit(conference_id, event, source="reconciliation") == "recorded":
-            admitted += 1
-        record = records.get_event(conference_id, event["id"])
+        record = known.get(event["id"])
+        if record is None or (event["type"] in HANDLED_TYPES and not record.published):
+            if admit(conference_id, event, source="reconciliation") == "recorded":
+                admitted += 1
+            record = records.get_event(conference_id, event["id"])
         created = int(event["created"])
         if record is not None and record.status not in records.FINISHED:
             oldest_unfinished = created if oldest_unfinished is None else min(oldest_unfinished, created)

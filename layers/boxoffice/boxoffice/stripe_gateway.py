@@ -221,6 +221,7 @@ def list_checkout_sessions(
     *,
     status: str | None = None,
     created_gte: int | None = None,
+    payment_intent: str | None = None,
     limit: int = 100,
     starting_after: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -229,6 +230,8 @@ def list_checkout_sessions(
     params: dict[str, Any] = {"limit": max(1, min(limit, 100))}
     if status:
         params["status"] = status
+    if payment_intent:
+        params["payment_intent"] = payment_intent
     if created_gte is not None:
         params["created"] = {"gte": created_gte}
     if starting_after:

@@ -108,15 +108,52 @@ def flag(conference_id: str, breaks: Iterable[Break]) -> int:
     return flagged
 
 
+PAID_SESSION_EVENTS = frozenset({"checkout.session.completed", "checkout.session.async_payment_succeeded"})
+"""Events whose object is a Checkout Session that may have just been paid."""
+REFUND_EVENTS = frozenset(
+    {"charge.refunded", "charge.refund.updated", "refund.created", "refund.updated", "refund.failed"}
+)
+"""Events that change how much of a payment is refunded, which the session check counts."""
+
+
+def _changed_sessions(run: Run, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Checkout Sessions whose check may have changed since the events began: paid since (their
+    completion events carry them) or refunded since (read from Stripe by payment intent).
+
+    What else the check reads cannot undo a pass: a payment record is never removed, a paid order
+    is never cancelled, and ``attention`` is never cleared. So a session checked once is not read
+    again at every run for the day it could have been paid in (that was two reads per paid session,
+    every five minutes); the full audit still reads them all.
+    """
+    from boxoffice import stripe_gateway
+
+    sessions: dict[str, dict[str, Any]] = {}
+    refunded: set[str] = set()
+    for event in events:  # newest first: a session's first snapshot is its latest
+        obj = event.get("data", {}).get("object", {})
+        if event.get("type") in PAID_SESSION_EVENTS and isinstance(obj.get("id"), str):
+            sessions.setdefault(obj["id"], obj)
+        elif event.get("type") in REFUND_EVENTS and (intent := intent_of(obj)):
+            refunded.add(intent)
+    refunded -= {intent_of(s) for s in sessions.values()}
+    assert run.secret is not None
+    for intent in sorted(refunded):
+        found, _ = stripe_gateway.list_checkout_sessions(run.secret, payment_intent=intent)
+        for session in found:
+            sessions.setdefault(session["id"], session)
+    return list(sessions.values())
+
+
 def changed_breaks(conference_id: str, since: Any) -> list[Break]:
     """The audit of what changed after ``since``, read without scanning the conference.
 
     Looked at: orders created since; orders and purchases named by Stripe events that finished
     since (by metadata, or by their payment intent's link); credits created since and their source
     orders; the codes those orders redeemed (against ``max_uses`` only: their exact count needs every
-    order and is left to the full audit); Stripe's sessions and events created since; unfinished
-    events. Cost: one query per list, one partition read per named record, one Stripe refund list
-    per payment intent of those records, and Stripe list pages of what is new.
+    order and is left to the full audit); Stripe's events created since, and the Checkout Sessions
+    they show paid or refunded (``_changed_sessions``); unfinished events. Cost: one query per list,
+    one partition read per named record, one Stripe refund list per payment intent of those records,
+    and Stripe list pages of what is new.
     """
     from boxoffice import stripe_events, stripe_gateway
 
@@ -149,27 +186,20 @@ def changed_breaks(conference_id: str, since: Any) -> list[Break]:
                      "the code was used more than max_uses")
             )  # fmt: skip
     if run.secret is not None:
-        # A session can be paid until it expires, up to a day after it was created.
-        created = int((since - timedelta(days=1)).timestamp())
+        events: list[dict[str, Any]] = []
         after = None
         while True:
-            sessions, after = stripe_gateway.list_checkout_sessions(
-                run.secret, status="complete", created_gte=created, starting_after=after
-            )
-            breaks += [b for s in sessions for b in check_session(run, s)]
-            if after is None:
-                break
-        after = None
-        while True:
-            events, after = stripe_gateway.list_events_page(
+            page, after = stripe_gateway.list_events_page(
                 run.secret,
                 created_gte=int(since.timestamp()),
                 types=sorted(stripe_events.HANDLED_TYPES),
                 starting_after=after,
             )
-            breaks += check_stripe_events(run, events)
+            events += page
             if after is None:
                 break
+        breaks += check_stripe_events(run, events)
+        breaks += [b for s in _changed_sessions(run, events) for b in check_session(run, s)]
     return breaks + check_unfinished_events(run)
 
 

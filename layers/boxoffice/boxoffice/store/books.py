@@ -20,7 +20,7 @@ from boxoffice.store.base import (
 from boxoffice.store.credits import Credit
 from boxoffice.store.orders import Order, OrderListEntry
 from boxoffice.store.refunds import StripeRefundLink
-from boxoffice.store.stripe_events import StripeEventRecord
+from boxoffice.store.stripe_events import StripeEventRecord, get_events
 
 """An attention text is for a person to read; past this it is cut (the metric still counts every break)."""
 
@@ -42,13 +42,7 @@ def links(conference_id: str, stripe_refund_ids: Iterable[str]) -> dict[str, Str
 
 
 def event_records(conference_id: str, event_ids: Sequence[str]) -> dict[str, StripeEventRecord]:
-    keys = [StripeEventRecord.key(conference_id, i) for i in dict.fromkeys(event_ids)]
-    found: dict[str, StripeEventRecord] = {}
-    for start in range(0, len(keys), 100):
-        for record in StripeEventRecord.batch_get(keys[start : start + 100], consistent_read=True):
-            if isinstance(record, StripeEventRecord):
-                found[record.event_id] = record
-    return found
+    return get_events(conference_id, event_ids)
 
 
 def all_order_ids(conference_id: str) -> list[str]:

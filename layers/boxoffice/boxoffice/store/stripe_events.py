@@ -7,14 +7,26 @@ lease, so one processor at a time applies it, and a crashed one's claim expires.
 States: ``received`` → ``processing`` → ``processed`` | ``failed``; ``failed`` → ``processing``
 again on a retry or replay. ``ignored`` is terminal for types nobody handles, ``rejected`` for
 events naming another conference's records.
+
+The record is listed in GSI1 by status (the index projects whole items), so each of its four
+writes (put, published, claimed, finished) costs its size in the table and again in the index,
+twice there when the status moves it. The event's payload is most of the record, so it is kept
+zlib-compressed: Stripe's JSON shrinks about 2.5 times, and so does each of those writes.
 """
 
 import json
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.exceptions import PutError, UpdateError
 
 from boxoffice.store.base import Item, get_or_none, is_condition_failure, now
@@ -40,7 +52,10 @@ class StripeEventRecord(Item, discriminator="stripe_event"):
     event_id = UnicodeAttribute()
     event_type = UnicodeAttribute()
     stripe_created = NumberAttribute()
-    payload = UnicodeAttribute()
+    payload = UnicodeAttribute(null=True)
+    """The event's JSON as recorded before payloads were compressed; read, never written now."""
+    payload_z = BinaryAttribute(legacy_encoding=False, null=True)
+    """The event's JSON, zlib-compressed."""
     source = UnicodeAttribute()
     status = UnicodeAttribute()
     attempts = NumberAttribute(default=0)
@@ -54,7 +69,9 @@ class StripeEventRecord(Item, discriminator="stripe_event"):
 
     @property
     def event(self) -> dict[str, Any]:
-        return json.loads(self.payload)
+        if self.payload_z is not None:
+            return json.loads(zlib.decompress(self.payload_z))
+        return json.loads(self.payload or "null")
 
     def _index_status(self, status: str, at: datetime) -> None:
         self.GSI1PK = f"EVENTS#{self.conference_id}#{status}"
@@ -77,6 +94,22 @@ def get_event(conference_id: str, event_id: str) -> StripeEventRecord | None:
     return get_or_none(StripeEventRecord, StripeEventRecord.key(conference_id, event_id))
 
 
+def get_events(
+    conference_id: str, event_ids: Sequence[str], *, consistent: bool = True
+) -> dict[str, StripeEventRecord]:
+    """The records of these event ids, by id (missing ones are absent): one BatchGetItem per 100.
+
+    ``consistent=False`` reads at half the units, for a caller whose conditional write catches a
+    record written too recently to be seen."""
+    keys = [StripeEventRecord.key(conference_id, i) for i in dict.fromkeys(event_ids)]
+    found: dict[str, StripeEventRecord] = {}
+    for start in range(0, len(keys), 100):
+        for record in StripeEventRecord.batch_get(keys[start : start + 100], consistent_read=consistent):
+            if isinstance(record, StripeEventRecord):
+                found[record.event_id] = record
+    return found
+
+
 def record_event(
     conference_id: str, event: dict[str, Any], *, source: str, status: str = RECEIVED
 ) -> tuple[StripeEventRecord, bool]:
@@ -88,7 +121,7 @@ def record_event(
         event_id=event["id"],
         event_type=event["type"],
         stripe_created=int(event.get("created") or 0),
-        payload=json.dumps(event, separators=(",", ":")),
+        payload_z=zlib.compress(json.dumps(event, separators=(",", ":")).encode()),
         source=source,
         status=status,
         published=False,
