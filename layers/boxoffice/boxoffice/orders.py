@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import secrets
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -483,11 +481,6 @@ def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView
     raise BoxofficeError("could not draw a unique order reference; retry")
 
 
-def _back_off(attempt: int) -> None:
-    """Jittered exponential wait before retrying a transaction DynamoDB cancelled for a conflict."""
-    time.sleep(random.uniform(0, 0.02 * 2**attempt))
-
-
 def _create_with_retries(
     order: records.Order,
     payment: records.Payment | None,
@@ -495,18 +488,9 @@ def _create_with_retries(
     block: records.BlockDraw | None = None,
 ) -> None:
     """DynamoDB cancels a transaction that meets a concurrent one on the same voucher or counter; try again."""
-    for attempt in range(TRANSACTION_ATTEMPTS):
-        try:
-            records.create(order, payment, voucher_max_uses, block)
-            return
-        except pynamodb_errors.TransactWriteError as exc:
-            reasons = exc.cancellation_reasons or []
-            if attempt + 1 < TRANSACTION_ATTEMPTS and any(
-                r is not None and r.code == "TransactionConflict" for r in reasons
-            ):
-                _back_off(attempt)
-                continue
-            raise
+    store.retry_on_conflict(
+        lambda: records.create(order, payment, voucher_max_uses, block), attempts=TRANSACTION_ATTEMPTS
+    )
 
 
 # --- reads -------------------------------------------------------------------------------------------------------
@@ -1013,7 +997,7 @@ def _cancel_record(order: records.Order) -> None:
                 with_voucher = False  # fewer uses recorded than it took: never below 0
             if attempt + 1 == TRANSACTION_ATTEMPTS:
                 raise
-            _back_off(attempt)
+            store.back_off(attempt)
             order = fresh  # the order or a credit moved meanwhile: decide again on fresh reads
 
 
@@ -1052,7 +1036,7 @@ def release_refunded_units(order: records.Order) -> bool:
                 return False
             if attempt + 1 == TRANSACTION_ATTEMPTS:
                 raise
-            _back_off(attempt)  # a conflict on a busy counter: the flag still decides who releases
+            store.back_off(attempt)  # a conflict on a busy counter: the flag still decides who releases
             order = records.get(order.conference_id, order.order_id) or order
     order.units_released = True
     logger.info("refunded order released its units", extra={"order_id": order.order_id})
@@ -1087,7 +1071,7 @@ def retake_units(order: records.Order) -> bool:
                 return False
             if attempt + 1 == TRANSACTION_ATTEMPTS:
                 raise
-            _back_off(attempt)
+            store.back_off(attempt)
             order = records.get(order.conference_id, order.order_id) or order
     order.units_released = None
     over = [

@@ -29,9 +29,7 @@ finishes it moves the same payment.
 from __future__ import annotations
 
 import hashlib
-import random
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -475,7 +473,7 @@ def _reserve_with_retries(owner: Owner, refund: records.Refund) -> None:
             )
             if not (conflict or refused) or attempt == 4:
                 raise
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+            store.back_off(attempt)
 
 
 def _release(owner: Owner, refund: records.Refund, reason: str, amount: int | None = None) -> None:

@@ -7,7 +7,9 @@ state machine's rule (the allowed from-states) on top. Together they make duplic
 retries and races harmless.
 """
 
-from collections.abc import Iterable, Mapping
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -236,6 +238,31 @@ def is_conflict(exc: Exception) -> bool:
     """True when a transaction was cancelled because another one held one of its items (retry it)."""
     reasons = exc.cancellation_reasons if isinstance(exc, TransactWriteError) else None
     return any(r is not None and r.code == "TransactionConflict" for r in reasons or [])
+
+
+class StaleRead(Exception):
+    """Raised by a write attempt whose guard failed on state it read before: read again and retry."""
+
+
+def back_off(attempt: int) -> None:
+    """Jittered exponential wait (up to 20 ms times 2**attempt) before trying a cancelled write again."""
+    time.sleep(random.uniform(0, 0.02 * 2**attempt))
+
+
+def retry_on_conflict[T](attempt: Callable[[], T], *, attempts: int = 5) -> T:
+    """Run ``attempt`` until it commits: again, after :func:`back_off`, when DynamoDB cancelled its
+    transaction for a concurrent one on the same item (``TransactionConflict``), or when it raised
+    :class:`StaleRead` because what it read moved meanwhile. ``attempt`` reads what it needs itself,
+    so each round decides on fresh state. The last round's error is raised as it is.
+    """
+    for n in range(attempts):
+        try:
+            return attempt()
+        except (TransactWriteError, StaleRead) as exc:
+            if n + 1 == attempts or not (isinstance(exc, StaleRead) or is_conflict(exc)):
+                raise
+        back_off(n)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 MAX_ATTENTION = 2000
