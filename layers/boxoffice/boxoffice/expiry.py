@@ -1,4 +1,5 @@
-"""The scheduled sweep, run every few minutes for every active conference.
+"""The scheduled sweep, run every few minutes for every active conference and, for 30 days, every
+deactivated one (``store.list_settling_conference_ids``): money in flight settles either way.
 
 It recovers Stripe events (republishes records left unprocessed, reconciles against Stripe's
 event list), settles bulk purchases whose checkout session expired by asking Stripe which way
@@ -50,10 +51,11 @@ STEPS: dict[str, Callable[[str], int]] = {
 
 
 def sweep() -> SweepReport:
-    """Every step for every active conference; a step that fails is reported and the rest still run."""
+    """Every step for every conference whose money still moves (the active ones, and those deactivated
+    within the settling window); a step that fails is reported and the rest still run."""
     counts = dict.fromkeys(STEPS, 0)
     failures: list[str] = []
-    conference_ids = store.list_active_conference_ids()
+    conference_ids = store.list_settling_conference_ids()
     for conference_id in conference_ids:
         for name, step in STEPS.items():
             try:

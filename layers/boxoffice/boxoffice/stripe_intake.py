@@ -88,14 +88,15 @@ snapstart.after_restore(_FORCED_READS.clear)  # monotonic readings from before a
 def receive_webhook(conference_id: str, payload: str, signature: str | None) -> str:
     """Verify a webhook against the conference's signing secret and admit its event.
 
-    Unknown or inactive conferences are NotFound; a bad, stale or missing signature is BadRequest,
-    and in both cases nothing is stored. A failed check is retried once with a freshly read secret,
+    Unknown conferences are NotFound; a bad, stale or missing signature is BadRequest, and in both
+    cases nothing is stored. An inactive conference's events are admitted like any other: money on
+    checkouts opened before it was deactivated, refunds and disputes must still reach the books. A failed check is retried once with a freshly read secret,
     so a rotated signing secret works before the cache expires.
     """
     from boxoffice import stripe_gateway
 
     conference = store.get_conference(conference_id)
-    if conference is None or not conference.is_active or conference.stripe_secret_name is None:
+    if conference is None or conference.stripe_secret_name is None:
         raise NotFound(f"conference {conference_id} not found")
     keys = secrets.get_stripe_keys(conference.stripe_secret_name)
     try:

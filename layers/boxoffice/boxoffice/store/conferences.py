@@ -1,18 +1,25 @@
 """Conference settings and the catalog (ticket types, add-ons, sponsors).
 
 All of a conference's configuration shares one partition, ``CONF#{cid}``, so the catalog is
-one query. Active conferences are also in a sparse GSI1 list for the expiry job.
+one query. Active conferences are also in a sparse GSI1 list for the expiry job, and conferences
+deactivated in the last :data:`SETTLING_WINDOW` in another, so the sweep keeps settling their money.
 """
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PutError
 
 from boxoffice.errors import InvalidState, NotFound
 from boxoffice.store.base import Item, get_or_none, is_condition_failure, now
 
 ACTIVE_CONFERENCES = "ACTIVE_CONFERENCES"
+WINDING_DOWN_CONFERENCES = "WINDING_DOWN_CONFERENCES"
+SETTLING_WINDOW = timedelta(days=30)
+"""How long the sweep goes on with a deactivated conference: checkouts opened before deactivation
+still get paid, expire or fail, refunds still settle, and Stripe keeps its events (which the sweep
+reconciles against) for 30 days."""
 
 
 def conference_pk(conference_id: str) -> str:
@@ -35,6 +42,8 @@ class Conference(Item, discriminator="conference"):
     """The venue: shared by every ticket type. Absent: unlimited."""
     venue_counted = BooleanAttribute(null=True)
     """The venue's counter exists (a ticket capacity was set once): ticket sales write to it."""
+    deactivated_at = UTCDateTimeAttribute(null=True)
+    """When an active conference was last deactivated; absent while active or never active."""
 
     @classmethod
     def key(cls, conference_id: str) -> tuple[str, str]:
@@ -46,10 +55,18 @@ class Conference(Item, discriminator="conference"):
         return cls(pk, sk, conference_id=conference_id)
 
     def set_active(self, active: bool) -> None:
-        """Keep the sparse active-conference index in step with ``is_active``."""
+        """Keep the sparse GSI1 lists in step with ``is_active``: an active conference is listed as
+        active; one deactivated now is listed as winding down from now on (the sweep settles what
+        it had in flight); one already inactive keeps its place and clock."""
+        was_active = self.GSI1PK == ACTIVE_CONFERENCES
         self.is_active = active
-        self.GSI1PK = ACTIVE_CONFERENCES if active else None
-        self.GSI1SK = self.conference_id if active else None
+        if active:
+            self.deactivated_at = None
+            self.GSI1PK, self.GSI1SK = ACTIVE_CONFERENCES, self.conference_id
+        elif was_active:
+            self.deactivated_at = now()
+            self.GSI1PK = WINDING_DOWN_CONFERENCES
+            self.GSI1SK = f"{self.deactivated_at.isoformat()}#{self.conference_id}"
 
 
 class _CatalogEntry(Item):
@@ -185,3 +202,13 @@ def catalog_items(conference_id: str) -> Iterator[Item]:
 def list_active_conference_ids() -> list[str]:
     """Ids of every active conference, from the sparse GSI1 list."""
     return [item.GSI1SK for item in Item.gsi1.query(ACTIVE_CONFERENCES) if item.GSI1SK]
+
+
+def list_settling_conference_ids(at: datetime | None = None) -> list[str]:
+    """Ids of the conferences whose money the sweep settles: every active one, and every one
+    deactivated within :data:`SETTLING_WINDOW` before ``at`` (now by default)."""
+    since = ((at or now()) - SETTLING_WINDOW).isoformat()
+    winding_down = Item.gsi1.query(WINDING_DOWN_CONFERENCES, Item.GSI1SK >= since)
+    return list_active_conference_ids() + [
+        item.GSI1SK.rpartition("#")[2] for item in winding_down if item.GSI1SK
+    ]
