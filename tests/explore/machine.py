@@ -349,6 +349,15 @@ class BooksMachine(RuleBasedStateMachine):
         assert reply.status in (200, 409), reply.text
         STATS.outcome(f"capacity_{item}:{reply.status}")
 
+    @rule(active=st.booleans())
+    def staff_pauses_sales(self, active: bool) -> None:
+        """Staff deactivate the conference, or reactivate it: sales stop, but the money already in
+        flight (open checkouts, refunds, disputes) must still reach the books."""
+        self._step("staff_pauses_sales")
+        reply = self.world.api("PUT", f"/v1/conferences/{CID}", {**CONFERENCE, "is_active": active}, ADMIN)
+        assert reply.status == 200, reply.text
+        STATS.outcome(f"conference_active:{active}")
+
     def _pay(self, session_id: str, outcome: str) -> bool:
         """Submit the hosted page; True when the page took the payment (whatever the card then did)."""
         from local.stripe_emulator.checkout import PaymentRefused
