@@ -85,9 +85,11 @@ test: lint test-unit test-integration test-e2e test-browser test-artifact test-e
 CFN_LINT := $(VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules --ignore-checks WS1004
 CHECKOV := $(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
-lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, the OpenAPI document, cfn-lint (+ serverless rules), sam validate --lint, checkov
+# mypy (strict; config in pyproject.toml) types the layer and the local stack; tests and bench are not held to it.
+lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## ruff, mypy, the OpenAPI document, cfn-lint (+ serverless rules), sam validate --lint, checkov
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy layers/boxoffice/boxoffice local
 	$(PY) -m local.openapi_check
 	$(CFN_LINT)
 	$(SAM) validate --lint --region $(AWS_REGION)

@@ -24,6 +24,8 @@ def seed(stack: Any) -> None:
         endpoint = client.v1.webhook_endpoints.create(
             params={"url": f"{stack.api_url}/v1/webhooks/stripe/{DEMO_ID}", "enabled_events": ["*"]}
         )
+        if endpoint.secret is None:
+            raise RuntimeError("the Stripe emulator made a webhook endpoint without a secret")
         webhook_secret = endpoint.secret
     conferences.put_conference(
         DEMO_ID,

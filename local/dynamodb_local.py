@@ -22,7 +22,8 @@ DEFAULT_DIR = Path(__file__).resolve().parent.parent / ".cache" / "dynamodb-loca
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 class JavaMissing(FileNotFoundError):

@@ -202,7 +202,7 @@ class Environments:
         with self._lock:
             return sum(pool.busy for pool in self._pools.values())
 
-    def _acquire(self, function_id: str) -> tuple[Environment | None, int]:
+    def _acquire(self, function_id: str) -> tuple[Environment, int]:
         pool = self._pools[function_id]
         with self._lock:
             if pool.idle:

@@ -26,7 +26,7 @@ class AtomicMotoServer(ThreadedMotoServer):
     def __init__(self, port: int = 0) -> None:
         super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
         self._lock = threading.Lock()
-        self.on_secrets_write: Callable[[], None] | None = None
+        self.on_secrets_write: Callable[[], object] | None = None
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     def _server_entry(self) -> None:
@@ -40,7 +40,8 @@ class AtomicMotoServer(ThreadedMotoServer):
                     self.on_secrets_write()
                 return answer
             if not target.startswith("DynamoDB"):
-                return app(environ, start_response)
+                answer_stream: Iterable[bytes] = app(environ, start_response)
+                return answer_stream
             with self._lock:
                 return list(app(environ, start_response))
 

@@ -26,8 +26,12 @@ def _tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str,
         value: Any = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        raise yaml.constructor.ConstructorError(
+            None, None, f"unexpected YAML node {type(node).__name__}", node.start_mark
+        )
     name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
     return {name: value}
 

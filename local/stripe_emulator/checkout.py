@@ -407,7 +407,8 @@ def _complete(session: dict[str, Any], payment_status: str) -> None:
 
 
 def _success_redirect(session: dict[str, Any]) -> str:
-    return session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
+    url: str = session["success_url"]
+    return url.replace("{CHECKOUT_SESSION_ID}", session["id"])
 
 
 def pay(store: Store, ctx: Ctx, session: dict[str, Any], outcome: str) -> str | None:
@@ -457,7 +458,7 @@ def pay(store: Store, ctx: Ctx, session: dict[str, Any], outcome: str) -> str | 
     return _success_redirect(session)
 
 
-def _rebuild_async(store: Store, spec: dict[str, Any]) -> Callable[[], None]:
+def _rebuild_async(store: Store, spec: dict[str, Any]) -> Callable[[], object]:
     """A saved async payment result, after a restart."""
     account = store.account(spec["account"])
     return lambda: finish_async(store, Ctx(account), spec["session"], succeeded=bool(spec["succeeded"]))

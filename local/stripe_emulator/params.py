@@ -248,7 +248,7 @@ LIST_PARAMS: dict[str, Field] = {
 
 def validate(schema: Obj, params: dict[str, Any]) -> dict[str, Any]:
     """Validate a whole request's parameters against `schema`."""
-    result = schema.validate(params, "")
+    result: dict[str, Any] = schema.validate(params, "")
     if "starting_after" in result and "ending_before" in result:
         raise StripeError(
             400,

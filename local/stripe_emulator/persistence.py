@@ -60,7 +60,8 @@ def snapshot(emulator: StripeEmulator) -> dict[str, Any]:
             "ids": emulator.ids.issued(),
             "idempotency": emulator.idempotency.export(),
         }
-        return json.loads(json.dumps(state))  # a deep copy, taken under the lock
+        copied: dict[str, Any] = json.loads(json.dumps(state))  # a deep copy, taken under the lock
+        return copied
 
 
 def restore(emulator: StripeEmulator, state: dict[str, Any]) -> None:

@@ -156,7 +156,7 @@ def create(store: Store, ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     return refund
 
 
-def _rebuild_failure(store: Store, spec: dict[str, Any]) -> Callable[[], None]:
+def _rebuild_failure(store: Store, spec: dict[str, Any]) -> Callable[[], object]:
     """A saved "this refund fails later", after a restart."""
     account = store.account(spec["account"])
     refund = store.get(account, REFUND, spec["refund"])

@@ -57,7 +57,7 @@ EXPANDABLE: dict[str, frozenset[str]] = {
 }
 
 type EventHook = Callable[[str, dict[str, Any], list[str]], None]
-type TaskBuilder = Callable[["Store", dict[str, Any]], Callable[[], None]]
+type TaskBuilder = Callable[["Store", dict[str, Any]], Callable[[], object]]
 
 TASK_BUILDERS: dict[str, TaskBuilder] = {}
 """Timed work by kind (``spec["kind"]``): how to rebuild a saved task after a restart."""
@@ -108,7 +108,7 @@ class _Task:
     due: float
     seq: int
     key: str = field(compare=False)
-    run: Callable[[], None] = field(compare=False)
+    run: Callable[[], object] = field(compare=False)
     cancelled: bool = field(default=False, compare=False)
     spec: dict[str, Any] | None = field(default=None, compare=False)
 
@@ -311,7 +311,7 @@ class Store:
     # -- timed work ---------------------------------------------------------------------------
 
     def schedule(
-        self, key: str, delay: float, run: Callable[[], None], spec: dict[str, Any] | None = None
+        self, key: str, delay: float, run: Callable[[], object], spec: dict[str, Any] | None = None
     ) -> None:
         """Run `run` (under the lock) once the emulator clock is `delay` seconds later.
 

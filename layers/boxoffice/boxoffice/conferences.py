@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pynamodb import exceptions as pynamodb_errors
 
     from boxoffice.store import capacity as counters
+    from boxoffice.store.conferences import _CatalogEntry as CatalogEntry
 else:
     pynamodb_errors = lazy.module("pynamodb.exceptions")
     counters = lazy.module("boxoffice.store.capacity")
@@ -173,10 +174,10 @@ def _conference_view(conf: store.Conference) -> ConferenceView:
         currency=conf.currency,
         is_active=conf.is_active,
         stripe=StripeStatus(configured=conf.stripe_secret_name is not None),
-        checkout_expiry_minutes=int(conf.checkout_expiry_minutes),
-        order_hold_minutes=int(conf.order_hold_minutes),
-        max_bulk_quantity=int(conf.max_bulk_quantity),
-        ticket_capacity=None if conf.ticket_capacity is None else int(conf.ticket_capacity),
+        checkout_expiry_minutes=conf.checkout_expiry_minutes,
+        order_hold_minutes=conf.order_hold_minutes,
+        max_bulk_quantity=conf.max_bulk_quantity,
+        ticket_capacity=conf.ticket_capacity,
         stripe_event_source=conf.stripe_event_source,
         created_at=conf.created_at,
         updated_at=conf.updated_at,
@@ -257,28 +258,32 @@ def get_conference(conference_id: str, *, include_inactive: bool) -> store.Confe
     return conf
 
 
-def _put_entry[E: store.Item](
+def _put_entry[E: "CatalogEntry"](
     conference_id: str, cls: type[E], entry_id: str, scope: str | None = None, **fields: object
 ) -> tuple[E, bool]:
     conference = get_conference(conference_id, include_inactive=True)
     price = fields.get("price")
     if isinstance(price, int):
         money.require_on_grid(price, conference.currency, ["body", "price"])
-    pk, sk = cls.key(conference_id, entry_id)  # type: ignore[attr-defined]
+    pk, sk = cls.key(conference_id, entry_id)
     try:
         entry = cls.get(pk, sk, consistent_read=True)
         created = False
     except cls.DoesNotExist:
-        entry = cls.new(conference_id, entry_id)  # type: ignore[attr-defined]
+        entry = cls.new(conference_id, entry_id)
         created = True
     for name, value in fields.items():
         setattr(entry, name, value)
-    if scope is not None and (fields.get("capacity") is not None or getattr(entry, "counted", None)):
-        entry.counted = True  # type: ignore[attr-defined]
+    if (
+        scope is not None  # given with ticket types and add-ons, the entries that have a counter
+        and isinstance(entry, store.TicketType | store.AddOn)
+        and (fields.get("capacity") is not None or entry.counted)
+    ):
+        entry.counted = True
         capacity = fields.get("capacity")
         _save_with_capacity(entry, conference_id, scope, capacity if isinstance(capacity, int) else None)
     else:
-        store.put_catalog_entry(entry)  # type: ignore[arg-type]
+        store.put_catalog_entry(entry)
     return entry, created
 
 
@@ -286,10 +291,10 @@ def _ticket_view(t: store.TicketType) -> TicketTypeView:
     return TicketTypeView(
         id=t.entry_id,
         name=t.name,
-        price=int(t.price),
+        price=t.price,
         bulk_enabled=t.bulk_enabled,
         requires_voucher=t.requires_voucher,
-        capacity=_int_or_none(t.capacity),
+        capacity=t.capacity,
     )
 
 
@@ -297,14 +302,10 @@ def _addon_view(a: store.AddOn) -> AddOnView:
     return AddOnView(
         id=a.entry_id,
         name=a.name,
-        price=int(a.price),
+        price=a.price,
         bulk_enabled=a.bulk_enabled,
-        capacity=_int_or_none(a.capacity),
+        capacity=a.capacity,
     )
-
-
-def _int_or_none(value: float | None) -> int | None:
-    return None if value is None else int(value)
 
 
 def _with_availability[V: (TicketTypeView, AddOnView)](view: V, *lefts: int | None) -> V:

@@ -22,18 +22,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from boxoffice import bus, lazy, store
 from boxoffice.errors import InvalidState, NotFound, Unavailable
 from boxoffice.observability import logger
 from boxoffice.pagination import decode_cursor, encode_cursor
 from boxoffice.shapes import Shape
-from boxoffice.stripe_intake import (
-    HANDLED_TYPES,
-    admit,
-    check_event_shape,
-)
+from boxoffice.stripe_intake import HANDLED_TYPES as HANDLED_TYPES  # re-exported: the books list these
+from boxoffice.stripe_intake import admit, check_event_shape
 
 if TYPE_CHECKING:
     from boxoffice.store import stripe_events as records
@@ -143,7 +140,7 @@ def handle_bus_event(envelope: dict[str, Any], registry: Registry, lease: timede
 
     parsed = parse(event=envelope, model=EventBridgeModel)
     if parsed.source == bus.STRIPE_SOURCE:
-        detail = parsed.detail
+        detail = cast("dict[str, Any]", parsed.detail)  # EventBridgeModel leaves detail a plain dict
         record = records.get_event(str(detail.get("conference_id")), str(detail.get("event_id")))
         if record is None:
             raise NotFound(f"no recorded event {detail.get('event_id')} for {detail.get('conference_id')}")
@@ -181,10 +178,10 @@ def _view(record: records.StripeEventRecord) -> StripeEventView:
         event_id=record.event_id,
         type=record.event_type,
         status=record.status,
-        attempts=int(record.attempts),
+        attempts=record.attempts,
         last_error=record.last_error,
         source=record.source,
-        stripe_created=int(record.stripe_created),
+        stripe_created=record.stripe_created,
         received_at=record.created_at,
         updated_at=record.updated_at,
     )
@@ -247,9 +244,7 @@ def reconcile(conference_id: str, *, now: float | None = None) -> ReconcileResul
     if conference is None or not conference.is_active or conference.stripe_secret_name is None:
         return None
     current = records.get_cursor(conference_id)
-    since = (
-        int(current.created_gte) if current else int((now or time.time()) - RECONCILE_FIRST_LOOKBACK_SECONDS)
-    )
+    since = current.created_gte if current else int((now or time.time()) - RECONCILE_FIRST_LOOKBACK_SECONDS)
     listed = admitted = 0
     oldest_unfinished: int | None = None
     newest = since

@@ -9,7 +9,7 @@ idempotency key chosen by the caller from the record it acts for.
 import json
 from collections.abc import Iterator, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from boxoffice import secrets, snapstart, strict_json
 from boxoffice.config import settings
@@ -17,6 +17,9 @@ from boxoffice.errors import BadRequest, PaymentProviderError
 
 if TYPE_CHECKING:
     import stripe
+    from stripe import StripeClient
+    from stripe.params import EventListParams
+    from stripe.params.checkout import SessionCreateParams, SessionListParams
 
 API_VERSION = "2026-10-28.endive"
 """The Stripe API version every request is pinned to (the one stripe 16.1.0 was generated for)."""
@@ -35,12 +38,13 @@ def _stripe() -> Any:
 def _client(secret_key: str) -> "stripe.StripeClient":
     stripe = _stripe()
     base = settings().stripe_api_base
-    return stripe.StripeClient(
+    client: StripeClient = stripe.StripeClient(
         secret_key,
         stripe_version=API_VERSION,
         base_addresses={"api": base} if base else None,
         max_network_retries=2,
     )
+    return client
 
 
 snapstart.after_restore(_client.cache_clear)
@@ -85,7 +89,7 @@ def list_events(secret_name: str, *, created_gte: int, types: Sequence[str]) -> 
     """
     stripe = _stripe()
     client = client_for(secret_name)
-    params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": 100}
+    params: EventListParams = {"created": {"gte": created_gte}, "limit": 100}
     if types:
         params["types"] = list(types)
     try:
@@ -120,7 +124,7 @@ def create_checkout_session(
     stripe = _stripe()
     try:
         session = client_for(secret_name).v1.checkout.sessions.create(
-            params=params, options={"idempotency_key": idempotency_key}
+            params=cast("SessionCreateParams", params), options={"idempotency_key": idempotency_key}
         )
     except stripe.StripeError as exc:
         raise _fail("create the checkout session", exc) from exc
@@ -237,7 +241,7 @@ def list_checkout_sessions(
     if starting_after:
         params["starting_after"] = starting_after
     try:
-        page = client_for(secret_name).v1.checkout.sessions.list(params=params)
+        page = client_for(secret_name).v1.checkout.sessions.list(params=cast("SessionListParams", params))
     except stripe.StripeError as exc:
         raise _fail("list the checkout sessions", exc) from exc
     items = [s.to_dict() for s in page.data]
@@ -254,7 +258,7 @@ def list_events_page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of events of ``types`` created at or after ``created_gte``, newest first, and the next cursor."""
     stripe = _stripe()
-    params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": max(1, min(limit, 100))}
+    params: EventListParams = {"created": {"gte": created_gte}, "limit": max(1, min(limit, 100))}
     if types:
         params["types"] = list(types)
     if starting_after:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseContentModel
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -100,7 +100,7 @@ def answers(
     if content is not None:
         success["content"] = content
     elif model is not None:
-        media: dict[str, Any] = {"model": model}
+        media: OpenAPIResponseContentModel = {"model": model}
         if example is not None:
             media["examples"] = {"example": {"value": example}}
         success["content"] = {"application/json": media}

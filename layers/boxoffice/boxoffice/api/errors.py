@@ -21,7 +21,7 @@ def error_body(code: str, message: str, details: Any = None) -> str:
     return json.dumps({"error": error})
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+def error_response(status: int, code: str, message: str, details: Any = None) -> Response[str]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -55,13 +55,13 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     """Attach the mapping from exceptions to the statuses and codes of docs/api.md "Errors"."""
 
     @app.exception_handler(BoxofficeError)
-    def _domain(exc: BoxofficeError) -> Response:
+    def _domain(exc: BoxofficeError) -> Response[str]:
         if exc.status >= 500:
             logger.warning("request failed upstream", extra={"error_code": exc.code})
         return error_response(exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
-    def _validation(exc: RequestValidationError) -> Response:
+    def _validation(exc: RequestValidationError) -> Response[str]:
         invalid = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
         if invalid is not None:
             # The reason is the parser's own sentence (strict_json's never quote the input).
@@ -72,10 +72,10 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
         return error_response(422, "validation_error", "the request has invalid fields", problems)
 
     @app.not_found
-    def _no_route(_: Exception) -> Response:
+    def _no_route(_: Exception) -> Response[str]:
         return error_response(404, "not_found", "no such route")
 
     @app.exception_handler(Exception)
-    def _bug(exc: Exception) -> Response:
+    def _bug(exc: Exception) -> Response[str]:
         logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
         return error_response(500, "internal_error", "something went wrong on our side; it has been logged")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import cache, wraps
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -23,6 +23,7 @@ from boxoffice.config import settings
 from boxoffice.errors import BadRequest, IdempotencyConflict
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
@@ -31,7 +32,7 @@ MAX_KEY_LENGTH = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def _mark_replay(response: Any, _record: DataRecord) -> Any:
+def _mark_replay(response: Any, idempotent_data: DataRecord) -> Any:
     response["replayed"] = True
     return response
 
@@ -72,7 +73,8 @@ def _idempotent() -> Callable[..., dict[str, Any]]:
         status, body = run()
         return {"status": status, "body": body, "replayed": False}
 
-    return run_once
+    runner: Callable[..., dict[str, Any]] = run_once  # the decorator is unannotated
+    return runner
 
 
 @snapstart.after_restore
@@ -108,17 +110,17 @@ def _run_once(call: dict[str, Any], run: Callable[[], tuple[int, Any]]) -> dict[
 
 def idempotent_route(
     router: Router, *, required: bool
-) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+) -> Callable[[Callable[..., Response[Any]]], Callable[..., Response[Any]]]:
     """Make a route honour ``Idempotency-Key``; ``required`` refuses requests without one.
 
     The key is scoped to the route, the path and the caller, so two users' keys never meet.
     The wrapped route must return a JSON :class:`Response`.
     """
 
-    def decorate(route: Callable[..., Response]) -> Callable[..., Response]:
+    def decorate(route: Callable[..., Response[Any]]) -> Callable[..., Response[Any]]:
         @wraps(route)
-        def wrapper(*args: Any, **kwargs: Any) -> Response:
-            event = router.current_event
+        def wrapper(*args: Any, **kwargs: Any) -> Response[Any]:
+            event = cast("APIGatewayProxyEventV2", router.current_event)  # the app is an HTTP API
             key = event.headers.get(HEADER.lower()) or event.headers.get(HEADER)
             if key is None and not required:
                 return route(*args, **kwargs)

@@ -156,13 +156,13 @@ def _tally(conference_id: str, refunds: list[refund_records.Refund]) -> _Refunde
     for refund in refunds:
         if refund.destination == "store_credit":
             if refund.status == refund_records.SUCCEEDED:
-                out.credit_done += int(refund.amount)
+                out.credit_done += refund.amount
             elif refund.status == refund_records.PENDING:
-                out.credit_pending += int(refund.amount)
+                out.credit_pending += refund.amount
             continue
         if refund.status == refund_records.PENDING:
             out.pending_ids.add(refund.refund_id)
-            split = refund.split or {refund.payment_intent_id: int(refund.amount)}
+            split = refund.split or {refund.payment_intent_id: refund.amount}
             for intent, part in split.items():
                 out.pending_by_intent[intent] += int(part)
             continue
@@ -176,9 +176,9 @@ def _tally(conference_id: str, refunds: list[refund_records.Refund]) -> _Refunde
                 continue
             if link.failed:
                 continue
-            out.done_by_intent[link.payment_intent_id] += int(link.amount)
+            out.done_by_intent[link.payment_intent_id] += link.amount
             out.ours_at_stripe[stripe_id] = {
-                "amount": int(link.amount),
+                "amount": link.amount,
                 "payment_intent": link.payment_intent_id,
             }
     return out
@@ -220,7 +220,7 @@ def _check_unmatched(
     """The unmatched counter is the sum of refunds still waiting for their payment (not failed), so a
     payment's transaction that takes them in by that sum takes in exactly them."""
     waiting = sum(
-        int(r.amount)
+        r.amount
         for r in refunds
         if r.counts_against == refund_records.UNMATCHED and r.status != refund_records.FAILED
     )
@@ -260,14 +260,14 @@ def check_order(run: Run, order_id: str) -> list[Break]:
     run.checked["order"] += 1
     rid, breaks = order.order_id, []
     cancelled = order.status == order_records.CANCELLED
-    own_paid = sum(int(p.amount) for p in payments if is_own(p) and p.status in PAID_STATUSES)
+    own_paid = sum(p.amount for p in payments if is_own(p) and p.status in PAID_STATUSES)
     own_stripe = [
         p
         for p in payments
         if p.method == "stripe" and is_own(p) and p.status in PAID_STATUSES and not cancelled
     ]
     own_intents = {str(p.payment_intent_id) for p in own_stripe if p.payment_intent_id}
-    own_stripe_paid = sum(int(p.amount) for p in own_stripe)
+    own_stripe_paid = sum(p.amount for p in own_stripe)
     stray = [
         p
         for p in payments
@@ -282,24 +282,24 @@ def check_order(run: Run, order_id: str) -> list[Break]:
     refunded = card_done + tally.credit_done
     reserved = card_pending + tally.credit_pending
 
-    if int(order.amount_paid) != own_paid:
+    if order.amount_paid != own_paid:
         breaks.append(
-            new_break("order", rid, "order.amount_paid", int(order.amount_paid), own_paid,
+            new_break("order", rid, "order.amount_paid", order.amount_paid, own_paid,
                  "amount_paid is not the sum of the order's own succeeded payments")
         )  # fmt: skip
-    if int(order.amount_refunded) != refunded:
+    if order.amount_refunded != refunded:
         breaks.append(
-            new_break("order", rid, "order.amount_refunded", int(order.amount_refunded), refunded,
+            new_break("order", rid, "order.amount_refunded", order.amount_refunded, refunded,
                  "amount_refunded is not the sum of its completed refunds of its own payments "
                  f"(card {card_done}, store credit {tally.credit_done})")
         )  # fmt: skip
-    if int(order.refund_reserved) != reserved:
+    if order.refund_reserved != reserved:
         breaks.append(
-            new_break("order", rid, "order.refund_reserved", int(order.refund_reserved), reserved,
+            new_break("order", rid, "order.refund_reserved", order.refund_reserved, reserved,
                  "refund_reserved is not the sum of its pending refunds")
         )  # fmt: skip
     if not cancelled:
-        total = int(order.total)
+        total = order.total
         expected = (
             order_records.PENDING
             if own_paid < total
@@ -325,20 +325,20 @@ def check_order(run: Run, order_id: str) -> list[Break]:
     for payment in own_stripe:
         intent = str(payment.payment_intent_id)
         taken = tally.done_by_intent.get(intent, 0) + tally.pending_by_intent.get(intent, 0)
-        if taken > int(payment.amount):
+        if taken > payment.amount:
             breaks.append(
-                new_break("order", rid, "order.refunds_within_paid", taken, int(payment.amount),
+                new_break("order", rid, "order.refunds_within_paid", taken, payment.amount,
                      f"payment intent {intent} is refunded beyond what it paid")
             )  # fmt: skip
     for payment in stray:
         intent = str(payment.payment_intent_id)
-        left = int(payment.amount) - tally.done_by_intent.get(intent, 0)
+        left = payment.amount - tally.done_by_intent.get(intent, 0)
         if left > 0 and not order.attention:
             breaks.append(
                 new_break("order", rid, "money.unflagged", {"payment_intent": intent, "left": left}, None,
                      f"{left} arrived on {intent} that is not the order's own payment and nobody was told")
             )  # fmt: skip
-    breaks += _check_unmatched("order", rid, int(order.unmatched_refunds or 0), refunds)
+    breaks += _check_unmatched("order", rid, (order.unmatched_refunds or 0), refunds)
     breaks += _check_credit_payments(run, order, payments)
     if run.secret is not None:
         intents = {str(p.payment_intent_id) for p in payments if p.method == "stripe" and p.payment_intent_id}
@@ -357,14 +357,12 @@ def _check_credit_payments(
             continue
         credit = run.credit(payment.credit_id)
         entries = [
-            int(a.amount)
-            for a in (credit.applications if credit else []) or []
-            if a.order_id == order.order_id
+            a.amount for a in (credit.applications if credit else []) or [] if a.order_id == order.order_id
         ]
-        if int(payment.amount) not in entries:
+        if payment.amount not in entries:
             breaks.append(
-                new_break("credit", payment.credit_id, "credit.ledger", entries, int(payment.amount),
-                     f"order {order.order_id} holds a credit payment of {int(payment.amount)} "
+                new_break("credit", payment.credit_id, "credit.ledger", entries, payment.amount,
+                     f"order {order.order_id} holds a credit payment of {payment.amount} "
                      "that the credit's ledger does not record")
             )  # fmt: skip
     return breaks
@@ -389,22 +387,22 @@ def check_purchase(run: Run, purchase_id: str) -> list[Break]:
     for problem in tally.problems:
         breaks.append(new_break("bulk_purchase", rid, "bulk.refund_links", None, None, problem))
     settled = purchase.status in (purchases.PAID, purchases.REFUNDED)
-    paid = int(purchase.total_amount) if settled and own else 0
+    paid = purchase.total_amount if settled and own else 0
     done = tally.done_by_intent.get(own, 0) if own else 0
     pending = sum(tally.pending_by_intent.values())
-    if settled and int(purchase.amount_paid) != paid:
+    if settled and purchase.amount_paid != paid:
         breaks.append(
-            new_break("bulk_purchase", rid, "bulk.amount_paid", int(purchase.amount_paid), paid,
+            new_break("bulk_purchase", rid, "bulk.amount_paid", purchase.amount_paid, paid,
                  "a paid purchase's amount_paid is its total, paid by its own payment intent")
         )  # fmt: skip
-    if int(purchase.amount_refunded) != done:
+    if purchase.amount_refunded != done:
         breaks.append(
-            new_break("bulk_purchase", rid, "bulk.amount_refunded", int(purchase.amount_refunded), done,
+            new_break("bulk_purchase", rid, "bulk.amount_refunded", purchase.amount_refunded, done,
                  "amount_refunded counts only completed refunds of the purchase's own payment")
         )  # fmt: skip
-    if int(purchase.refund_reserved) != pending:
+    if purchase.refund_reserved != pending:
         breaks.append(
-            new_break("bulk_purchase", rid, "bulk.refund_reserved", int(purchase.refund_reserved), pending,
+            new_break("bulk_purchase", rid, "bulk.refund_reserved", purchase.refund_reserved, pending,
                  "refund_reserved is not the sum of its pending refunds")
         )  # fmt: skip
     fully = paid > 0 and done >= paid
@@ -415,7 +413,7 @@ def check_purchase(run: Run, purchase_id: str) -> list[Break]:
                 new_break("bulk_purchase", rid, "bulk.status", purchase.status, expected,
                      f"paid {paid}, refunded {done} of its own payment: the status should be {expected}")
             )  # fmt: skip
-    breaks += _check_unmatched("bulk_purchase", rid, int(purchase.unmatched_refunds or 0), refunds)
+    breaks += _check_unmatched("bulk_purchase", rid, (purchase.unmatched_refunds or 0), refunds)
     breaks += _checkcodes_of(run, purchase, settled, fully)
     if run.secret is not None and own:
         breaks += _match_stripe(run, "bulk_purchase", rid, [own], tally, "bulk.card_refunds_match_stripe")
@@ -426,23 +424,23 @@ def check_purchase(run: Run, purchase_id: str) -> list[Break]:
 
 def codes_of(purchase: purchases.BulkPurchase) -> list[str]:
     return voucher_codes.codes(
-        purchase.code_prefix, purchase.code_segment, purchase.code_key, int(purchase.quantity)
+        purchase.code_prefix, purchase.code_segment, purchase.code_key, purchase.quantity
     )
 
 
 def _checkcodes_of(run: Run, purchase: purchases.BulkPurchase, settled: bool, fully: bool) -> list[Break]:
     rid = purchase.purchase_id
     leased = purchase.fulfillment_lease_until is not None and purchase.fulfillment_lease_until > store.now()
-    if not settled and (int(purchase.fulfillment_attempts or 0) == 0 or leased):
+    if not settled and ((purchase.fulfillment_attempts or 0) == 0 or leased):
         return []  # never fulfilled, or a fulfillment is running now
     codes = codes_of(purchase)
     found = voucher_store.get_vouchers(run.conference_id, codes)
     breaks = []
-    expected = int(purchase.quantity) if settled else 0
-    if len(found) != expected or (settled and int(purchase.vouchers_generated) != expected):
+    expected = purchase.quantity if settled else 0
+    if len(found) != expected or (settled and purchase.vouchers_generated != expected):
         breaks.append(
             new_break("bulk_purchase", rid, "bulk.codes",
-                 {"codes": len(found), "vouchers_generated": int(purchase.vouchers_generated)}, expected,
+                 {"codes": len(found), "vouchers_generated": purchase.vouchers_generated}, expected,
                  f"a {purchase.status} purchase must have exactly {expected} codes")
         )  # fmt: skip
     if settled:
@@ -487,15 +485,15 @@ def check_vouchers(run: Run, codes: list[str]) -> list[Break]:
                          "orders redeemed a code that does not exist")
                 )  # fmt: skip
             continue
-        if int(voucher.times_used) != used:
+        if voucher.times_used != used:
             breaks.append(
-                new_break("voucher", code, "voucher.times_used", int(voucher.times_used), used,
+                new_break("voucher", code, "voucher.times_used", voucher.times_used, used,
                      "times_used is not the units redeemed by the code's orders that are not cancelled")
             )  # fmt: skip
-        if max(int(voucher.times_used), used) > int(voucher.max_uses):
+        if max(voucher.times_used, used) > voucher.max_uses:
             breaks.append(
-                new_break("voucher", code, "voucher.max_uses", max(int(voucher.times_used), used),
-                     int(voucher.max_uses), "the code was used more than max_uses")
+                new_break("voucher", code, "voucher.max_uses", max(voucher.times_used, used),
+                     voucher.max_uses, "the code was used more than max_uses")
             )  # fmt: skip
     return breaks
 
@@ -506,24 +504,24 @@ def check_vouchers(run: Run, codes: list[str]) -> list[Break]:
 def check_credit(run: Run, credit: credit_records.Credit) -> list[Break]:
     run.checked["credit"] += 1
     rid, breaks = credit.credit_id, []
-    applied = sum(int(a.amount) for a in credit.applications or [])
+    applied = sum(a.amount for a in credit.applications or [])
     returned = 0
     for order_id in sorted({a.order_id for a in credit.applications or []}):
         _, payments, _ = order_parts(run.conference_id, order_id)
         mine = [p for p in payments if p.method == "credit" and p.credit_id == credit.credit_id]
-        returned += sum(int(p.amount) for p in mine if p.status == "refunded")
+        returned += sum(p.amount for p in mine if p.status == "refunded")
         for entry in [a for a in credit.applications or [] if a.order_id == order_id]:
-            if int(entry.amount) not in [int(p.amount) for p in mine]:
+            if entry.amount not in [p.amount for p in mine]:
                 breaks.append(
-                    new_break("credit", rid, "credit.ledger", int(entry.amount), [int(p.amount) for p in mine],
-                         f"the ledger applies {int(entry.amount)} to order {order_id}, which has no such payment")
+                    new_break("credit", rid, "credit.ledger", entry.amount, [p.amount for p in mine],
+                         f"the ledger applies {entry.amount} to order {order_id}, which has no such payment")
                 )  # fmt: skip
-    expected = int(credit.amount) - applied + returned
-    remaining = int(credit.remaining_amount)
-    if remaining != expected or expected < 0 or remaining > int(credit.amount):
+    expected = credit.amount - applied + returned
+    remaining = credit.remaining_amount
+    if remaining != expected or expected < 0 or remaining > credit.amount:
         breaks.append(
             new_break("credit", rid, "credit.remaining", remaining, expected,
-                 f"remaining must be amount {int(credit.amount)} - applied {applied} + returned {returned}, "
+                 f"remaining must be amount {credit.amount} - applied {applied} + returned {returned}, "
                  "never below 0 (below 0: the credit was spent twice)")
         )  # fmt: skip
     if credit.status != credit_records.EXPIRED and (credit.status == credit_records.APPLIED) != (
@@ -544,7 +542,7 @@ def _check_double_paid(run: Run, credit: credit_records.Credit) -> list[Break]:
     order, payments, refunds = order_parts(run.conference_id, str(credit.source_order_id))
     if order is None:
         return []
-    own_paid = sum(int(p.amount) for p in payments if is_own(p) and p.status in PAID_STATUSES)
+    own_paid = sum(p.amount for p in payments if is_own(p) and p.status in PAID_STATUSES)
     own_intents = {
         str(p.payment_intent_id)
         for p in payments
@@ -563,7 +561,7 @@ def _check_double_paid(run: Run, credit: credit_records.Credit) -> list[Break]:
     # A credit carrying attention is frozen: applying it is refused until staff clear it.
     spendable = (
         credit.status == credit_records.AVAILABLE
-        and int(credit.remaining_amount) > 0
+        and credit.remaining_amount > 0
         and not getattr(credit, "attention", None)
     )
     if flagged and not spendable:
@@ -596,7 +594,7 @@ def expected_held(
     for purchase in blocks:
         if getattr(purchase, "block_state", None) != "held":
             continue
-        left = {"ticket": int(purchase.block_left_ticket or 0), "addon": int(purchase.block_left_addon or 0)}
+        left = {"ticket": (purchase.block_left_ticket or 0), "addon": (purchase.block_left_addon or 0)}
         for scope in purchase.block or {}:
             held[scope] += left["addon" if scope.startswith("addon#") else "ticket"]
     return dict(held)
@@ -635,18 +633,18 @@ def check_capacity(run: Run) -> list[Break]:
     for scope in sorted(set(scopes) | set(expected)):
         run.checked["capacity"] += 1
         counter = found.get(scope)
-        held = int(counter.held) if counter is not None else 0
+        held = counter.held if counter is not None else 0
         if held != expected.get(scope, 0):
             breaks.append(
                 new_break("capacity", scope, "capacity.counter", held, None,
                      f"the counter holds {held} units but the orders and blocks hold {expected.get(scope, 0)}")
             )  # fmt: skip
         actual = max(held, expected.get(scope, 0))
-        if counter is not None and counter.capacity is not None and actual > int(counter.capacity):
+        if counter is not None and counter.capacity is not None and actual > counter.capacity:
             invariant = "capacity.venue" if scope == counters.VENUE else "capacity.item"
             breaks.append(
                 new_break("capacity", scope, invariant, actual, None,
-                     f"{actual} units are held or sold but the capacity is {int(counter.capacity)}")
+                     f"{actual} units are held or sold but the capacity is {counter.capacity}")
             )  # fmt: skip
     for order in run.all_orders():
         paid = order.status in (order_records.PAID, order_records.PARTIALLY_REFUNDED)

@@ -180,9 +180,9 @@ def changed_breaks(conference_id: str, since: Any) -> list[Break]:
         breaks += check_credit(run, credit)
     for code, voucher in voucher_store.get_vouchers(conference_id, sorted(codes)).items():
         run.checked["voucher"] += 1
-        if int(voucher.times_used) > int(voucher.max_uses):
+        if voucher.times_used > voucher.max_uses:
             breaks.append(
-                new_break("voucher", code, "voucher.max_uses", int(voucher.times_used), int(voucher.max_uses),
+                new_break("voucher", code, "voucher.max_uses", voucher.times_used, voucher.max_uses,
                      "the code was used more than max_uses")
             )  # fmt: skip
     if run.secret is not None:

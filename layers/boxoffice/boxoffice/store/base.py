@@ -12,16 +12,19 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, Self
 
 from pynamodb.attributes import (
+    Attribute,
     DiscriminatorAttribute,
-    NumberAttribute,
+    ListAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
     VersionAttribute,
 )
 from pynamodb.connection import Connection
+from pynamodb.constants import NUMBER
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -36,6 +39,48 @@ from boxoffice.errors import InvalidState
 def now() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+class IntAttribute(Attribute[int]):
+    """A whole number (an amount in minor units, a count, epoch seconds), read back as ``int``.
+
+    PynamoDB's ``NumberAttribute`` is typed ``float``, which put an ``int(...)`` around every amount.
+    This one is stored as the same DynamoDB number (a whole ``NumberAttribute`` value reads the same
+    here, and the other way round), so switching a declaration changes no item. It writes only
+    ``int``s: a float (even 2.0), a bool or a string raises ``TypeError``, so a fraction of a cent is
+    never stored. Reading a stored fraction raises ``ValueError`` rather than rounding it away.
+    """
+
+    attr_type = NUMBER
+
+    def serialize(self, value: int) -> str:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{self.attr_name} takes an int, not {type(value).__name__} {value!r}")
+        return str(value)
+
+    def deserialize(self, value: str) -> int:
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"{self.attr_name}: {value!r} is not a number") from None
+        if not number.is_finite() or number != number.to_integral_value():
+            raise ValueError(f"{self.attr_name}: stored {value!r} is not a whole number")
+        return int(number)
+
+
+class UnicodeListAttribute(ListAttribute[str]):
+    """A list of strings, typed ``list[str]`` (PynamoDB types ``ListAttribute(of=UnicodeAttribute)``
+    as a list of attributes). Stored exactly as that declaration stores it."""
+
+    def __init__(
+        self,
+        *,
+        null: bool | None = None,
+        default: Callable[[], list[str]] | None = None,
+        attr_name: str | None = None,
+    ) -> None:
+        super().__init__(null=null, default=default, attr_name=attr_name)
+        self.element_type = UnicodeAttribute
 
 
 class Gsi1(GlobalSecondaryIndex["Item"]):
@@ -76,7 +121,7 @@ class Item(Model):
     GSI1SK = UnicodeAttribute(null=True)
     GSI2PK = UnicodeAttribute(null=True)
     GSI2SK = UnicodeAttribute(null=True)
-    ttl = NumberAttribute(null=True)
+    ttl = IntAttribute(null=True)
 
     gsi1 = Gsi1()
     gsi2 = Gsi2()

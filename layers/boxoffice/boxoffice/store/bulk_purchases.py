@@ -17,7 +17,6 @@ from typing import Any
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
-    NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
@@ -25,6 +24,7 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 
 from boxoffice.store.base import (
+    IntAttribute,
     Item,
     StateMachine,
     get_or_none,
@@ -65,17 +65,17 @@ class BulkPurchase(Item, discriminator="bulk_purchase"):
     conference_id = UnicodeAttribute(attr_name="cid")
     purchase_id = UnicodeAttribute(attr_name="bid")
     sponsor_id = UnicodeAttribute(null=True, attr_name="sp")
-    quantity = NumberAttribute(attr_name="q")
+    quantity = IntAttribute(attr_name="q")
     ticket_type_id = UnicodeAttribute(null=True, attr_name="tt")
     addon_id = UnicodeAttribute(null=True, attr_name="ao")
-    unit_price = NumberAttribute(attr_name="up")
-    total_amount = NumberAttribute(attr_name="ta")
-    amount_paid = NumberAttribute(default=0, attr_name="ap")
-    amount_refunded = NumberAttribute(default=0, attr_name="ar")
-    refund_reserved = NumberAttribute(default=0, attr_name="rr")
-    refundable = NumberAttribute(default=0, attr_name="rf")
+    unit_price = IntAttribute(attr_name="up")
+    total_amount = IntAttribute(attr_name="ta")
+    amount_paid = IntAttribute(default=0, attr_name="ap")
+    amount_refunded = IntAttribute(default=0, attr_name="ar")
+    refund_reserved = IntAttribute(default=0, attr_name="rr")
+    refundable = IntAttribute(default=0, attr_name="rf")
     """amount_paid - amount_refunded - refund_reserved, kept in step so a condition can guard it."""
-    unmatched_refunds = NumberAttribute(default=0, attr_name="um")
+    unmatched_refunds = IntAttribute(default=0, attr_name="um")
     """Dashboard refunds seen before the purchase's payment: not counted until the payment says
     whether they refunded it (its own intent) or a duplicate's (another intent)."""
     currency = UnicodeAttribute(attr_name="cu")
@@ -87,8 +87,8 @@ class BulkPurchase(Item, discriminator="bulk_purchase"):
     checkout_session_id = UnicodeAttribute(null=True, attr_name="sid")
     checkout_expires_at = UTCDateTimeAttribute(null=True, attr_name="sx")
     payment_intent_id = UnicodeAttribute(null=True, attr_name="pi")
-    vouchers_generated = NumberAttribute(default=0, attr_name="vg")
-    fulfillment_attempts = NumberAttribute(default=0, attr_name="fa")
+    vouchers_generated = IntAttribute(default=0, attr_name="vg")
+    fulfillment_attempts = IntAttribute(default=0, attr_name="fa")
     fulfillment_lease_until = UTCDateTimeAttribute(null=True, attr_name="fl")
     fulfilled_announced = BooleanAttribute(null=True, attr_name="fan")
     vouchers_deactivated = BooleanAttribute(null=True, attr_name="vd")
@@ -102,9 +102,9 @@ class BulkPurchase(Item, discriminator="bulk_purchase"):
     """The sponsor block: units held per capacity scope (``quantity`` on each limited scope of its items)."""
     block_state = UnicodeAttribute(null=True, attr_name="bks")
     """``held`` from checkout (approval for a comp deal); ``released`` once given back. Absent: none."""
-    block_left_ticket = NumberAttribute(null=True, attr_name="blt")
+    block_left_ticket = IntAttribute(null=True, attr_name="blt")
     """Block units of the ticket type not yet drawn by orders redeeming its codes."""
-    block_left_addon = NumberAttribute(null=True, attr_name="bla")
+    block_left_addon = IntAttribute(null=True, attr_name="bla")
     """Block units of the add-on not yet drawn by orders redeeming its codes."""
 
     @classmethod
@@ -252,8 +252,8 @@ def mark_paid(
         for r in refund_records.list_refunds(purchase.PK)
         if r.counts_against == refund_records.UNMATCHED and r.status != refund_records.FAILED
     ]
-    own = sum(int(r.amount) for r in early if payment_intent_id and r.payment_intent_id == payment_intent_id)
-    unmatched = int(purchase.unmatched_refunds or 0)
+    own = sum(r.amount for r in early if payment_intent_id and r.payment_intent_id == payment_intent_id)
+    unmatched = purchase.unmatched_refunds or 0
     guard = (
         BulkPurchase.unmatched_refunds == unmatched
         if unmatched
@@ -262,7 +262,7 @@ def mark_paid(
     taken = [BulkPurchase.refundable.add(amount - own)]  # added: a refund may be in flight (reserved)
     if early:
         taken += [
-            BulkPurchase.unmatched_refunds.add(-sum(int(r.amount) for r in early)),
+            BulkPurchase.unmatched_refunds.add(-sum(r.amount for r in early)),
             BulkPurchase.amount_refunded.add(own),
         ]
     if not early:

@@ -19,12 +19,12 @@ inside the transaction whose state move makes it happen once (cancel, expiry, re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import UnicodeAttribute
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from boxoffice.errors import BoxofficeError, InvalidState
-from boxoffice.store.base import Item, get_or_none, now
+from boxoffice.store.base import IntAttribute, Item, get_or_none, now
 
 VENUE = "venue"
 
@@ -54,10 +54,10 @@ class SoldOut(BoxofficeError):
 class Counter(Item, discriminator="capacity_counter"):
     conference_id = UnicodeAttribute()
     scope = UnicodeAttribute()
-    capacity = NumberAttribute(null=True)
+    capacity = IntAttribute(null=True)
     """Absent: unlimited (the counter still counts)."""
-    held = NumberAttribute(default=0)
-    free = NumberAttribute(default=0)
+    held = IntAttribute(default=0)
+    free = IntAttribute(default=0)
     """``capacity - held`` while a capacity is set; meaningless (and never read) while unlimited."""
 
     @classmethod
@@ -66,7 +66,7 @@ class Counter(Item, discriminator="capacity_counter"):
 
     @property
     def available(self) -> int | None:
-        return None if self.capacity is None else max(int(self.capacity) - int(self.held), 0)
+        return None if self.capacity is None else max(self.capacity - self.held, 0)
 
 
 def _ref(conference_id: str, scope: str) -> Counter:
@@ -164,7 +164,7 @@ def set_capacity_in(
     Lowering below what is held is refused here (InvalidState with the held count); a racer that
     moved ``held`` meanwhile fails the guard, and the caller reads again.
     """
-    held = int(current.held) if current is not None else 0
+    held = current.held if current is not None else 0
     if capacity is not None and capacity < held:
         raise InvalidState(
             f"{held} units are held; the capacity cannot go below that",

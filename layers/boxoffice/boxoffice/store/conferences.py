@@ -7,12 +7,13 @@ deactivated in the last :data:`SETTLING_WINDOW` in another, so the sweep keeps s
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Self
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import BooleanAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import PutError
 
 from boxoffice.errors import InvalidState, NotFound
-from boxoffice.store.base import Item, get_or_none, is_condition_failure, now
+from boxoffice.store.base import IntAttribute, Item, get_or_none, is_condition_failure, now
 
 ACTIVE_CONFERENCES = "ACTIVE_CONFERENCES"
 WINDING_DOWN_CONFERENCES = "WINDING_DOWN_CONFERENCES"
@@ -35,10 +36,10 @@ class Conference(Item, discriminator="conference"):
     is_active = BooleanAttribute(default=True)
     stripe_secret_name = UnicodeAttribute(null=True)
     stripe_event_source = UnicodeAttribute(null=True)
-    checkout_expiry_minutes = NumberAttribute()
-    order_hold_minutes = NumberAttribute()
-    max_bulk_quantity = NumberAttribute()
-    ticket_capacity = NumberAttribute(null=True)
+    checkout_expiry_minutes = IntAttribute()
+    order_hold_minutes = IntAttribute()
+    max_bulk_quantity = IntAttribute()
+    ticket_capacity = IntAttribute(null=True)
     """The venue: shared by every ticket type. Absent: unlimited."""
     venue_counted = BooleanAttribute(null=True)
     """The venue's counter exists (a ticket capacity was set once): ticket sales write to it."""
@@ -83,26 +84,26 @@ class _CatalogEntry(Item):
         return conference_pk(conference_id), f"{cls.PREFIX}#{entry_id}"
 
     @classmethod
-    def new(cls, conference_id: str, entry_id: str) -> "_CatalogEntry":
+    def new(cls, conference_id: str, entry_id: str) -> Self:
         pk, sk = cls.key(conference_id, entry_id)
         return cls(pk, sk, conference_id=conference_id, entry_id=entry_id)
 
 
 class TicketType(_CatalogEntry, discriminator="ticket_type"):
     PREFIX = "TICKET"
-    price = NumberAttribute()
+    price = IntAttribute()
     bulk_enabled = BooleanAttribute(default=False)
     requires_voucher = BooleanAttribute(default=False)
-    capacity = NumberAttribute(null=True)
+    capacity = IntAttribute(null=True)
     counted = BooleanAttribute(null=True)
     """The item's capacity counter exists (a capacity was set once): its sales write to it."""
 
 
 class AddOn(_CatalogEntry, discriminator="addon"):
     PREFIX = "ADDON"
-    price = NumberAttribute()
+    price = IntAttribute()
     bulk_enabled = BooleanAttribute(default=False)
-    capacity = NumberAttribute(null=True)
+    capacity = IntAttribute(null=True)
     counted = BooleanAttribute(null=True)
     """The item's capacity counter exists (a capacity was set once): its sales write to it."""
 
@@ -114,7 +115,7 @@ class Sponsor(_CatalogEntry, discriminator="sponsor"):
     is_active = BooleanAttribute(default=True)
 
 
-def save(item: Item) -> Item:
+def save[I: Item](item: I) -> I:
     """Write ``item`` guarded by its version: a create fails if it exists, an update if it moved.
 
     Two concurrent writers of the same record cannot both win; the loser gets InvalidState
@@ -133,11 +134,11 @@ def save(item: Item) -> Item:
 
 
 def save_conference(conference: Conference) -> Conference:
-    return save(conference)  # type: ignore[return-value]
+    return save(conference)
 
 
-def put_catalog_entry(entry: _CatalogEntry) -> _CatalogEntry:
-    return save(entry)  # type: ignore[return-value]
+def put_catalog_entry[E: _CatalogEntry](entry: E) -> E:
+    return save(entry)
 
 
 def get_conference(conference_id: str) -> Conference | None:

@@ -9,12 +9,11 @@ from typing import Any
 from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
-    NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
 
-from boxoffice.store.base import Item, get_or_none
+from boxoffice.store.base import IntAttribute, Item, get_or_none
 
 AVAILABLE, APPLIED, EXPIRED = "available", "applied", "expired"
 
@@ -23,7 +22,7 @@ class Application(MapAttribute[str, object]):
     """One use of a credit: which order, how much, when."""
 
     order_id = UnicodeAttribute()
-    amount = NumberAttribute()
+    amount = IntAttribute()
     at = UTCDateTimeAttribute()
 
 
@@ -31,8 +30,8 @@ class Credit(Item, discriminator="credit"):
     conference_id = UnicodeAttribute()
     credit_id = UnicodeAttribute()
     user_id = UnicodeAttribute()
-    amount = NumberAttribute()
-    remaining_amount = NumberAttribute()
+    amount = IntAttribute()
+    remaining_amount = IntAttribute()
     currency = UnicodeAttribute()
     status = UnicodeAttribute()
     source_order_id = UnicodeAttribute(null=True)

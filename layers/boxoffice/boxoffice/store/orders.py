@@ -19,14 +19,13 @@ from typing import Any
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
-    NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import TransactWriteError
 
 from boxoffice.store import capacity
-from boxoffice.store.base import Item, StateMachine, get_or_none, now, transaction
+from boxoffice.store.base import IntAttribute, Item, StateMachine, get_or_none, now, transaction
 from boxoffice.store.bulk_purchases import BulkPurchase
 from boxoffice.store.vouchers import Voucher
 
@@ -61,20 +60,20 @@ class Order(Item, discriminator="order"):
     status = UnicodeAttribute()
     currency = UnicodeAttribute()
     lines = JSONAttribute()
-    subtotal = NumberAttribute()
-    discount_amount = NumberAttribute()
-    total = NumberAttribute()
-    amount_paid = NumberAttribute(default=0)
-    amount_refunded = NumberAttribute(default=0)
-    refundable = NumberAttribute(default=0)
+    subtotal = IntAttribute()
+    discount_amount = IntAttribute()
+    total = IntAttribute()
+    amount_paid = IntAttribute(default=0)
+    amount_refunded = IntAttribute(default=0)
+    refundable = IntAttribute(default=0)
     """What may still go back to the card: own Stripe payments minus card refunds pending or succeeded."""
-    refundable_total = NumberAttribute(default=0)
+    refundable_total = IntAttribute(default=0)
     """What may still go back as store credit: everything paid (Stripe and credit) minus every refund."""
-    refund_reserved = NumberAttribute(default=0)
-    unmatched_refunds = NumberAttribute(default=0)
+    refund_reserved = IntAttribute(default=0)
+    unmatched_refunds = IntAttribute(default=0)
     """Refunds seen at Stripe whose payment is not recorded yet; its event takes them in."""
     voucher_code = UnicodeAttribute(null=True)
-    voucher_units = NumberAttribute(null=True)
+    voucher_units = IntAttribute(null=True)
     """How many of the voucher's uses (units) the order took; given back exactly on cancel."""
     hold_expires_at = UTCDateTimeAttribute(null=True)
     checkout_session_id = UnicodeAttribute(null=True)
@@ -82,7 +81,7 @@ class Order(Item, discriminator="order"):
     checkout_expires_at = UTCDateTimeAttribute(null=True)
     checkout_follows = UnicodeAttribute(null=True)
     """The session the next one replaces ("first" for none): names the Stripe idempotency key."""
-    checkout_planned_expiry = NumberAttribute(null=True)
+    checkout_planned_expiry = IntAttribute(null=True)
     """The expiry sent with that key, fixed once so a retried create sends the same parameters."""
     attention = UnicodeAttribute(null=True)
     paid_announced = BooleanAttribute(null=True)
@@ -111,15 +110,15 @@ class Payment(Item, discriminator="payment"):
     payment_id = UnicodeAttribute()
     method = UnicodeAttribute()
     status = UnicodeAttribute()
-    amount = NumberAttribute()
-    amount_refunded = NumberAttribute(default=0)
+    amount = IntAttribute()
+    amount_refunded = IntAttribute(default=0)
     payment_intent_id = UnicodeAttribute(null=True)
     charge_id = UnicodeAttribute(null=True)
     credit_id = UnicodeAttribute(null=True)
     own = BooleanAttribute(null=True)
     """False for money that is not the order's payment (a second tab, after cancellation, a wrong
     amount): refundable to its card, never counted in the order's amounts. Absent means own."""
-    refund_reserved = NumberAttribute(null=True)
+    refund_reserved = IntAttribute(null=True)
     """For money that is not the order's own: staff refunds of it in flight (reserved before Stripe
     is called), so concurrent refunds never ask for more than it has left. Absent means 0."""
 
@@ -130,7 +129,7 @@ class Payment(Item, discriminator="payment"):
     @property
     def refund_left(self) -> int:
         """What may still be refunded from this payment: its amount minus refunds done and in flight."""
-        return int(self.amount) - int(self.amount_refunded or 0) - int(self.refund_reserved or 0)
+        return self.amount - (self.amount_refunded or 0) - (self.refund_reserved or 0)
 
     @classmethod
     def key(cls, conference_id: str, order_id: str, payment_id: str) -> tuple[str, str]:
@@ -201,7 +200,7 @@ def voucher_units(order: Order) -> int:
     """The voucher uses the order holds (records from before units were counted took one)."""
     if order.voucher_code is None:
         return 0
-    return 1 if order.voucher_units is None else int(order.voucher_units)
+    return 1 if order.voucher_units is None else order.voucher_units
 
 
 def redemption_condition(at: datetime, units: int, max_uses: int) -> Any:

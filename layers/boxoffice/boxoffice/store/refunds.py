@@ -8,12 +8,10 @@ refund seen by our API, by an event and by a reconciliation count once.
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
-    ListAttribute,
-    NumberAttribute,
     UnicodeAttribute,
 )
 
-from boxoffice.store.base import Item, StateMachine, get_or_none
+from boxoffice.store.base import IntAttribute, Item, StateMachine, UnicodeListAttribute, get_or_none
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 OWNER, EXTRA, UNMATCHED = "owner", "extra", "unmatched"
@@ -29,14 +27,14 @@ class Refund(Item, discriminator="refund"):
     order_id = UnicodeAttribute(null=True)
     bulk_purchase_id = UnicodeAttribute(null=True)
     payment_intent_id = UnicodeAttribute(null=True)
-    amount = NumberAttribute()
+    amount = IntAttribute()
     currency = UnicodeAttribute()
     reason = UnicodeAttribute()
     note = UnicodeAttribute(default="")
     destination = UnicodeAttribute()
     status = UnicodeAttribute()
     source = UnicodeAttribute()
-    stripe_refund_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    stripe_refund_ids = UnicodeListAttribute(default=list)
     credit_id = UnicodeAttribute(null=True)
     split = JSONAttribute(null=True)
     """For card refunds: {payment_intent_id: amount}, newest intent first."""
@@ -59,7 +57,7 @@ class Refund(Item, discriminator="refund"):
 class StripeRefundLink(Item, discriminator="stripe_refund_link"):
     owner_pk = UnicodeAttribute()
     refund_id = UnicodeAttribute()
-    amount = NumberAttribute(default=0)
+    amount = IntAttribute(default=0)
     payment_intent_id = UnicodeAttribute(null=True)
     failed = BooleanAttribute(null=True)
     """Set once when this part failed at the bank, so its amount is given back exactly once."""

@@ -23,13 +23,12 @@ from typing import Any
 from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
-    NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import PutError, UpdateError
 
-from boxoffice.store.base import Item, get_or_none, is_condition_failure, now
+from boxoffice.store.base import IntAttribute, Item, get_or_none, is_condition_failure, now
 
 RETENTION = timedelta(days=90)
 """Finished records are kept this long (TTL): far past Stripe's 3 days of retries and 30 of events."""
@@ -51,14 +50,14 @@ class StripeEventRecord(Item, discriminator="stripe_event"):
     conference_id = UnicodeAttribute()
     event_id = UnicodeAttribute()
     event_type = UnicodeAttribute()
-    stripe_created = NumberAttribute()
+    stripe_created = IntAttribute()
     payload = UnicodeAttribute(null=True)
     """The event's JSON as recorded before payloads were compressed; read, never written now."""
     payload_z = BinaryAttribute(legacy_encoding=False, null=True)
     """The event's JSON, zlib-compressed."""
     source = UnicodeAttribute()
     status = UnicodeAttribute()
-    attempts = NumberAttribute(default=0)
+    attempts = IntAttribute(default=0)
     last_error = UnicodeAttribute(null=True)
     lease_until = UTCDateTimeAttribute(null=True)
     published = BooleanAttribute(default=False)
@@ -69,9 +68,9 @@ class StripeEventRecord(Item, discriminator="stripe_event"):
 
     @property
     def event(self) -> dict[str, Any]:
-        if self.payload_z is not None:
-            return json.loads(zlib.decompress(self.payload_z))
-        return json.loads(self.payload or "null")
+        text = zlib.decompress(self.payload_z) if self.payload_z is not None else self.payload or "null"
+        event: dict[str, Any] = json.loads(text)
+        return event
 
     def _index_status(self, status: str, at: datetime) -> None:
         self.GSI1PK = f"EVENTS#{self.conference_id}#{status}"
@@ -219,7 +218,7 @@ class ReconcileCursor(Item, discriminator="reconcile_cursor"):
     """Where reconciliation's last complete pass reached, as a Stripe ``created`` timestamp."""
 
     conference_id = UnicodeAttribute()
-    created_gte = NumberAttribute()
+    created_gte = IntAttribute()
 
     @classmethod
     def key(cls, conference_id: str) -> tuple[str, str]:

@@ -12,14 +12,19 @@ from datetime import datetime
 
 from pynamodb.attributes import (
     BooleanAttribute,
-    ListAttribute,
-    NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import UpdateError
 
-from boxoffice.store.base import Item, get_or_none, is_condition_failure, now
+from boxoffice.store.base import (
+    IntAttribute,
+    Item,
+    UnicodeListAttribute,
+    get_or_none,
+    is_condition_failure,
+    now,
+)
 
 BATCH_GET_SIZE = 100
 
@@ -28,15 +33,15 @@ class Voucher(Item, discriminator="voucher"):
     conference_id = UnicodeAttribute()
     code = UnicodeAttribute()
     voucher_type = UnicodeAttribute()
-    discount_value = NumberAttribute(default=0)
-    max_uses = NumberAttribute()
-    times_used = NumberAttribute(default=0)
+    discount_value = IntAttribute(default=0)
+    max_uses = IntAttribute()
+    times_used = IntAttribute(default=0)
     valid_from = UTCDateTimeAttribute(null=True)
     valid_until = UTCDateTimeAttribute(null=True)
     unlocks_hidden_tickets = BooleanAttribute(default=False)
     is_active = BooleanAttribute(default=True)
-    ticket_type_ids = ListAttribute(of=UnicodeAttribute, default=list)
-    addon_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    ticket_type_ids = UnicodeListAttribute(default=list)
+    addon_ids = UnicodeListAttribute(default=list)
     bulk_purchase_id = UnicodeAttribute(null=True)
 
     @classmethod

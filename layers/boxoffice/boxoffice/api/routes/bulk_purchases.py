@@ -1,11 +1,12 @@
 """Bulk purchase and voucher routes. Attendees get 403 on every one; a sponsor sees only its own."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from pydantic import BaseModel
 
 from boxoffice import bulk_purchases
 from boxoffice.api import examples
@@ -18,13 +19,12 @@ from boxoffice.bulk_purchases import (
     BulkPurchasePage,
     BulkPurchaseRequest,
     BulkPurchaseView,
-    CheckoutRequest,
-    CheckoutView,
     FulfillView,
     Viewer,
     VoucherPage,
     VoucherView,
 )
+from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView
 from boxoffice.errors import Forbidden
 
 router = Router()
@@ -47,8 +47,8 @@ def viewer(caller: Caller, conference_id: str) -> Viewer:
     return Viewer(user_id=caller.user_id, is_staff=staff, sponsor_ids=sponsors)
 
 
-def _json(status: int, model: object) -> Response:
-    return Response(status, content_types.APPLICATION_JSON, model.model_dump(mode="json"))  # type: ignore[attr-defined]
+def _json(status: int, model: BaseModel) -> Response[Any]:
+    return Response(status, content_types.APPLICATION_JSON, model.model_dump(mode="json"))
 
 
 @checkout_router.post(

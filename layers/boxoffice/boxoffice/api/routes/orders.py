@@ -3,7 +3,7 @@
 from typing import Annotated, Literal
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
@@ -13,6 +13,7 @@ from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.idempotency import idempotent_route
 from boxoffice.api.params import ConferenceId, OrderId
+from boxoffice.api.responses import json_response
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView
 from boxoffice.orders import OrderPage, OrderRequest, OrderView, OrderViewer, VoucherCheck
 
@@ -43,7 +44,7 @@ def create_order(
 ) -> Response[OrderView]:
     caller = current_caller(checkout_router)
     result = orders.create(cid, caller.user_id, body)
-    return Response(201, content_types.APPLICATION_JSON, result.model_dump(mode="json"))
+    return json_response(201, result)
 
 
 @router.get(

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
@@ -12,6 +12,7 @@ from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.idempotency import idempotent_route
 from boxoffice.api.params import ConferenceId, OrderId, PurchaseId
+from boxoffice.api.responses import json_response
 from boxoffice.credits import ApplyCredit
 from boxoffice.orders import PaymentView, payment_view
 from boxoffice.refunds import BulkRefundRequest, CreditView, OrderRefundRequest, RefundView, credit_view
@@ -61,7 +62,7 @@ def refund_order(
     caller.require_staff(cid)
     key = refunds_router.current_event.headers.get("idempotency-key")
     result = refunds.refund_order(cid, order_id, body, staff_user=caller.user_id, idempotency_key=key)
-    return Response(201, content_types.APPLICATION_JSON, result.model_dump(mode="json"))
+    return json_response(201, result)
 
 
 @router.get(
@@ -111,7 +112,7 @@ def apply_credit(
     payment = credits.apply(
         cid, credit_id, body.order_id, user_id=caller.user_id, is_staff=caller.is_staff(cid)
     )
-    return Response(201, content_types.APPLICATION_JSON, payment_view(payment).model_dump(mode="json"))
+    return json_response(201, payment_view(payment))
 
 
 @refunds_router.post(
@@ -131,4 +132,4 @@ def refund(
     result = refunds.refund_bulk_purchase(
         cid, purchase_id, body, staff_user=caller.user_id, idempotency_key=key
     )
-    return Response(201, content_types.APPLICATION_JSON, result.model_dump(mode="json"))
+    return json_response(201, result)

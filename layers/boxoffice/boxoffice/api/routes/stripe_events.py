@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
@@ -10,6 +10,7 @@ from boxoffice import stripe_events
 from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.params import ConferenceId
+from boxoffice.api.responses import json_response
 from boxoffice.stripe_events import StripeEventPage, StripeEventView
 
 router = Router()
@@ -46,4 +47,4 @@ def list_stripe_events(
 def replay_stripe_event(cid: ConferenceId, event_id: EventId) -> Response[StripeEventView]:
     current_caller(router).require_staff(cid)
     view = stripe_events.replay(cid, event_id)
-    return Response(202, content_types.APPLICATION_JSON, view.model_dump(mode="json"))
+    return json_response(202, view)
