@@ -159,9 +159,11 @@ test-artifact: $(VENV)/.installed ## The built functions answer sample events ou
 	@test -n "$(PYTHON312)" || { echo "python3.12 not found"; exit 1; }
 	PYTHON312="$(PYTHON312)" $(PYTEST) tests/artifact -q
 
-# sam build installs the layer from its lock (layers/boxoffice/requirements.txt, every package hash-checked).
-build: $(SAM_VENV)/.installed ## sam build for python3.12 arm64, the layer from its lock
-	PATH="$(dir $(PYTHON312)):$$PATH" $(SAM) build --region $(AWS_REGION)
+# sam build runs layers/boxoffice/Makefile (the layer from its lock, every package hash-checked) and
+# functions/Makefile, and both ship bytecode compiled by PYTHON312 (see README "Cold starts").
+build: $(SAM_VENV)/.installed ## sam build for python3.12 arm64, the layer from its lock, with bytecode
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found"; exit 1; }
+	PYTHON312="$(PYTHON312)" PATH="$(dir $(PYTHON312)):$$PATH" $(SAM) build --region $(AWS_REGION)
 
 # The layer's lock is compiled for Lambda (python3.12 on arm64 Linux) with every file's hash; dev.txt is
 # held to it (-c), so the tests run exactly what deploys. Existing pins are kept unless UPGRADE=1.
