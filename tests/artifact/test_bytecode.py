@@ -7,15 +7,20 @@ Python then never looks at the source) and made from that very source (the hash 
 """
 
 import importlib.util
+import py_compile
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.artifact.conftest import Build, run_function
+from local.template import ROOT
+from tests.artifact.conftest import LAYER_SOURCE, Build, python312, run_function
 from tests.support.functions import FUNCTIONS
 
+LAYER_BUILD = LAYER_SOURCE / "layer_build.py"
 UNCHECKED_HASH = 0b01
 """PEP 552's flags word: bit 0 says hash-based, bit 1 (check_source) is off."""
 
@@ -75,3 +80,32 @@ def test_a_built_function_imports_without_compiling_a_module_it_ships(
     report = run_function(function, [], build, tmp_path)
     assert any(m.startswith("boxoffice.") for m in report["cold_modules"])
     assert _shipped(report, build) == []
+
+
+def _compile(tree: Path) -> None:
+    """The build's compile step, as layers/boxoffice/Makefile runs it."""
+    subprocess.run([python312(), str(LAYER_BUILD), "compile", str(tree), "/opt/python"], check=True)
+
+
+def test_bytecode_a_local_run_left_in_the_sources_is_replaced_not_shipped(tmp_path: Path) -> None:
+    """compileall keeps a .pyc it finds up to date by timestamp; the build removes them first."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "mod.py").write_text("ANSWER = 42\n")
+    py_compile.compile(str(package / "mod.py"), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    _compile(tmp_path)
+    assert bytecode_faults(tmp_path) == (1, [])
+
+
+def test_the_same_sources_compile_to_the_same_bytes_wherever_the_build_runs(tmp_path: Path) -> None:
+    """The Lambda path is compiled in, not the build's: an unchanged layer zips alike and publishes no version."""
+    trees = [tmp_path / "one", tmp_path / "elsewhere" / "two"]
+    for tree in trees:
+        shutil.copytree(ROOT / "functions", tree, ignore=shutil.ignore_patterns("__pycache__"))
+        (tree / "shapes.py").write_text(
+            "KINDS = {'order', 'refund', 'credit'}\n\ndef kind(x):\n    return x in KINDS\n"
+        )
+        _compile(tree)
+    one, two = ({p.relative_to(t): p.read_bytes() for p in t.rglob("*.pyc")} for t in trees)
+    assert len(one) >= 2
+    assert one == two
