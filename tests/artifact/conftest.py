@@ -3,7 +3,7 @@
 The parent (this pytest, in the development venv) runs ``sam build`` into a folder cached by the
 hash of everything the build reads, and serves moto and the Stripe emulator. The build is the
 deployed one (the layer's and functions' Makefiles, bytecode included) except for the wheels: it
-downloads the lock's wheels for the interpreter that runs the functions here (``PIP_PLATFORM``
+downloads the lock's wheels for the interpreter that runs the functions here (``WHEEL_PLATFORM``
 empty) instead of arm64's, which this machine could not import. Each function then runs in a fresh
 interpreter that sees only the standard library, the built layer and the built function, as Lambda
 lays them out, and writes no bytecode (``-B``), as Lambda's read-only ``/opt`` and ``/var/task``.
@@ -125,23 +125,21 @@ def sam_build(python: str, cache: Path = CACHE) -> Build:
     """``sam build`` with the lock's wheels for ``python``'s platform, cached by ``build_key``.
 
     Built into a temporary folder and renamed into place, so an interrupted build is never reused.
+    ``--no-cached`` (samconfig.toml turns SAM's cache on): SAM's cache keys a layer by its sources,
+    not by the platform of its wheels, so a cached build would swap this machine's layer and
+    arm64's between this lane and ``make build``. Everything SAM writes stays in the folder.
     """
     key = build_key(python)
     target = cache / f"build-{key}"
     if target.is_dir():
-        return Build(target)
+        return Build(target / "build")
     staging = cache / f".build-{key}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PYTHON312": python, "PIP_PLATFORM": ""}
-    done = subprocess.run(
-        [sam(), "build", "--template-file", str(TEMPLATE), "--build-dir", str(staging)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    (cache / "build.toml").unlink(missing_ok=True)  # sam build's notes, written beside the build folder
+    staging.mkdir(parents=True)
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PYTHON312": python, "WHEEL_PLATFORM": ""}
+    command = [sam(), "build", "--template-file", str(TEMPLATE), "--build-dir", str(staging / "build")]
+    command += ["--no-cached", "--cache-dir", str(staging / "cache")]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         raise RuntimeError(f"sam build failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
@@ -152,7 +150,7 @@ def sam_build(python: str, cache: Path = CACHE) -> Build:
     for stale in cache.glob("build-*"):  # builds of earlier sources
         if stale != target:
             shutil.rmtree(stale, ignore_errors=True)
-    return Build(target)
+    return Build(target / "build")
 
 
 @pytest.fixture(scope="session")
