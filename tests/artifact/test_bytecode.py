@@ -64,7 +64,7 @@ def test_every_module_of_a_built_function_has_unchecked_hash_bytecode_of_its_own
 
 def test_the_api_function_ships_its_console_files_beside_its_bytecode(build: Build) -> None:
     console = sorted(p.name for p in (build.function("api") / "console").iterdir())
-    assert console == sorted(p.name for p in (Path(__file__).parents[2] / "functions/api/console").iterdir())
+    assert console == sorted(p.name for p in (ROOT / "functions" / "api" / "console").iterdir())
 
 
 def _shipped(report: dict[str, Any], build: Build) -> list[str]:
