@@ -155,15 +155,18 @@ explore: $(VENV)/.installed $(DDB_LOCAL_JAR) ## Explore for EXPLORE_MINUTES (def
 test-fuzz: $(VENV)/.installed $(FUZZ_VENV)/.installed ## Schemathesis against the local stack, four roles, fixed budget
 	FUZZ_SEED="$(FUZZ_SEED)" $(PY) -m tests.fuzz.run
 
-# Each function as deployed: the layer built from its lock (cached by the lock's hash under .cache/artifact),
-# imported and invoked with events/ in a fresh python3.12 that sees nothing of the development venv.
-test-artifact: $(VENV)/.installed ## The built functions answer sample events outside the dev venv
+# Each function as deployed: sam build (the layer from its lock, for this machine's python3.12; cached by the
+# hash of its inputs under .cache/artifact), its bytecode checked, each function imported and invoked with
+# events/ in a fresh python3.12 that sees nothing of the development venv.
+test-artifact: $(VENV)/.installed $(SAM_VENV)/.installed ## The built functions answer sample events outside the dev venv
 	@test -n "$(PYTHON312)" || { echo "python3.12 not found"; exit 1; }
-	PYTHON312="$(PYTHON312)" $(PYTEST) tests/artifact -q
+	PYTHON312="$(PYTHON312)" SAM_CLI="$(SAM_VENV)/bin/sam" $(PYTEST) tests/artifact -q
 
-# sam build installs the layer from its lock (layers/boxoffice/requirements.txt, every package hash-checked).
-build: $(SAM_VENV)/.installed ## sam build for python3.12 arm64, the layer from its lock
-	PATH="$(dir $(PYTHON312)):$$PATH" $(SAM) build --region $(AWS_REGION)
+# sam build runs layers/boxoffice/Makefile (the layer from its lock, every package hash-checked) and
+# functions/Makefile, and both ship bytecode compiled by PYTHON312 (see README "Cold starts").
+build: $(SAM_VENV)/.installed ## sam build for python3.12 arm64, the layer from its lock, with bytecode
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found"; exit 1; }
+	PYTHON312="$(PYTHON312)" PATH="$(dir $(PYTHON312)):$$PATH" $(SAM) build --region $(AWS_REGION)
 
 # The layer's lock is compiled for Lambda (python3.12 on arm64 Linux) with every file's hash; dev.txt is
 # held to it (-c), so the tests run exactly what deploys. Existing pins are kept unless UPGRADE=1.

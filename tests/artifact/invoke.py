@@ -4,10 +4,13 @@ Only the standard library is importable until the paths given on stdin are put f
 ``sys.path`` in Lambda's order (function code, then the layer), so a dependency the built layer
 lacks fails here as it would in Lambda. Results go to the file named by the first argument,
 because Powertools logs to stdout. They include the modules loaded by the import alone, before
-any event: what the function's cold start paid for.
+any event: what the function's cold start paid for; and each module Python compiled from source
+because it found no usable bytecode (run with ``-B``, it writes none, as on Lambda's read-only
+``/opt`` and ``/var/task``).
 """
 
 import importlib
+import importlib.machinery
 import json
 import sys
 import sysconfig
@@ -32,9 +35,26 @@ class Context:
         return 15_000
 
 
+COMPILED: list[str] = []
+"""The source files compiled during this run (SourceFileLoader compiles only when no .pyc serves)."""
+
+
+def _record_compiles() -> None:
+    """Wrap ``SourceFileLoader.source_to_code`` so every compile from source is recorded."""
+    loader = importlib.machinery.SourceFileLoader
+    source_to_code = loader.source_to_code
+
+    def recording(self: Any, data: Any, path: Any, *, _optimize: int = -1) -> Any:
+        COMPILED.append(str(path))
+        return source_to_code(self, data, path, _optimize=_optimize)
+
+    loader.source_to_code = recording  # type: ignore[method-assign]
+
+
 def main() -> None:
     """Read ``{"function", "path", "layer", "events"}`` from stdin; write replies and origins as JSON."""
     request = json.load(sys.stdin)
+    _record_compiles()
     sys.path[:0] = request["path"]
     module = importlib.import_module("app")
     cold_modules = sorted(sys.modules)
@@ -61,6 +81,7 @@ def main() -> None:
         "site_imported": "site" in sys.modules,
         "app_file": module.__file__,
         "cold_modules": cold_modules,
+        "compiled": COMPILED,
     }
     with open(sys.argv[1], "w", encoding="utf-8") as out:
         json.dump(report, out, default=str)

@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name
 
 from local.stripe_emulator import sign
 from local.template import load as load_template
-from tests.artifact.conftest import LAYER_SOURCE, LOCK, FunctionFailed, run_function, sample
+from tests.artifact.conftest import LOCK, Build, FunctionFailed, run_function, sample
 from tests.support.requirements import pins
 
 
@@ -23,18 +23,20 @@ def _status(reply: dict[str, Any]) -> int:
 
 
 @pytest.fixture(scope="session")
-def api_report(layer: Path, moto_server: str, stripe_emulator: Any, tmp_path_factory: pytest.TempPathFactory):
+def api_report(
+    build: Build, moto_server: str, stripe_emulator: Any, tmp_path_factory: pytest.TempPathFactory
+):
     events = [
         sample("http-api-put-conference.json"),
         sample("http-api-put-ticket-type.json"),
         sample("http-api-get-health.json"),
         sample("http-api-get-console-file.json"),
     ]
-    return run_function("api", events, layer, tmp_path_factory.mktemp("api"))
+    return run_function("api", events, build, tmp_path_factory.mktemp("api"))
 
 
 @pytest.fixture(scope="session")
-def webhook_report(api_report: dict[str, Any], layer: Path, tmp_path_factory: pytest.TempPathFactory):
+def webhook_report(api_report: dict[str, Any], build: Build, tmp_path_factory: pytest.TempPathFactory):
     """Both sample deliveries, signed now with the webhook secret the conference was set up with."""
     secret = json.loads(sample("http-api-put-conference.json")["body"])["stripe"]["webhook_secret"]
     events = []
@@ -42,7 +44,7 @@ def webhook_report(api_report: dict[str, Any], layer: Path, tmp_path_factory: py
         event = sample(f"http-api-post-stripe-webhook-{name}.json")
         event["headers"]["stripe-signature"] = sign(event["body"], secret)
         events.append(event)
-    return run_function("webhook", events, layer, tmp_path_factory.mktemp("webhook"))
+    return run_function("webhook", events, build, tmp_path_factory.mktemp("webhook"))
 
 
 def test_api_function_sets_up_a_conference_and_answers_health(api_report: dict[str, Any]) -> None:
@@ -60,13 +62,12 @@ def test_api_function_serves_the_console_files_it_ships_with(api_report: dict[st
 
 
 def test_functions_take_the_sdks_from_the_built_layer_not_the_runtime(
-    api_report: dict[str, Any], webhook_report: dict[str, Any], layer: Path
+    api_report: dict[str, Any], webhook_report: dict[str, Any], build: Build
 ) -> None:
-    """boto3 and botocore (and stripe, which the webhook verifies with) are the layer's own copies."""
+    """boxoffice, boto3 and botocore (and stripe, which the webhook verifies with) are the layer's own copies."""
     origins = {**api_report["origins"], **webhook_report["origins"]}
-    assert origins.pop("boxoffice").startswith(str(LAYER_SOURCE / "boxoffice"))
-    assert set(origins) == {"boto3", "botocore", "stripe"}
-    outside = {name: path for name, path in origins.items() if not path.startswith(str(layer))}
+    assert set(origins) == {"boxoffice", "boto3", "botocore", "stripe"}
+    outside = {name: path for name, path in origins.items() if not path.startswith(str(build.layer))}
     assert outside == {}, f"imported from outside the built layer: {outside}"
 
 
@@ -80,20 +81,29 @@ def test_built_functions_load_no_sdk_until_their_first_request_needs_it(
     assert [m for m in webhook_report["cold_modules"] if m.split(".")[0] == "pydantic"] == []
 
 
+def test_the_first_requests_compile_nothing_the_build_ships(
+    api_report: dict[str, Any], webhook_report: dict[str, Any], build: Build
+) -> None:
+    """What the first requests load (the store, boto3, Stripe) comes from the shipped bytecode too."""
+    for report in (api_report, webhook_report):
+        assert "boto3" in report["origins"], report["app_file"]
+        assert [path for path in report["compiled"] if path.startswith(str(build.root))] == []
+
+
 def test_the_built_layer_holds_exactly_the_locked_versions(api_report: dict[str, Any]) -> None:
     built = {canonicalize_name(name): version for name, version in api_report["layer_versions"].items()}
     assert built == pins(LOCK)
 
 
-def test_a_function_without_the_layer_cannot_even_import(layer: Path, tmp_path: Path) -> None:
+def test_a_function_without_the_layer_cannot_even_import(build: Build, tmp_path: Path) -> None:
     with pytest.raises(FunctionFailed, match="ModuleNotFoundError"):
-        run_function("api", [sample("http-api-get-health.json")], layer, tmp_path, with_layer=False)
+        run_function("api", [sample("http-api-get-health.json")], build, tmp_path, with_layer=False)
 
 
 def test_checkout_function_takes_an_order_for_the_conference(
-    api_report: dict[str, Any], layer: Path, tmp_path: Path
+    api_report: dict[str, Any], build: Build, tmp_path: Path
 ) -> None:
-    (reply,) = run_function("checkout", [sample("http-api-post-order.json")], layer, tmp_path)["replies"]
+    (reply,) = run_function("checkout", [sample("http-api-post-order.json")], build, tmp_path)["replies"]
     assert _status(reply) == 201, reply
     order = json.loads(reply["body"])
     assert order["status"] == "pending"
@@ -112,19 +122,19 @@ def test_webhook_function_records_signed_stripe_deliveries(webhook_report: dict[
     ],
 )
 def test_processor_functions_process_what_the_webhook_recorded(
-    webhook_report: dict[str, Any], layer: Path, tmp_path: Path, function: str, event: str
+    webhook_report: dict[str, Any], build: Build, tmp_path: Path, function: str, event: str
 ) -> None:
-    (reply,) = run_function(function, [sample(event)], layer, tmp_path)["replies"]
+    (reply,) = run_function(function, [sample(event)], build, tmp_path)["replies"]
     assert reply == {"status": "processed"}
 
 
 def test_expiry_function_sweeps_the_conference_against_stripe(
-    webhook_report: dict[str, Any], stripe_emulator: Any, layer: Path, tmp_path: Path
+    webhook_report: dict[str, Any], stripe_emulator: Any, build: Build, tmp_path: Path
 ) -> None:
     secret_key = json.loads(sample("http-api-put-conference.json")["body"])["stripe"]["secret_key"]
     with stripe_emulator.store.lock:  # forget what earlier processors asked Stripe with this key
         stripe_emulator.store.accounts.pop(secret_key, None)
-    (report,) = run_function("expiry", [sample("scheduled-expiry.json")], layer, tmp_path)["replies"]
+    (report,) = run_function("expiry", [sample("scheduled-expiry.json")], build, tmp_path)["replies"]
     assert report["conferences"] == 1
     assert report["failures"] == []
     assert secret_key in stripe_emulator.store.accounts, (
