@@ -6,21 +6,27 @@
 - On an order it must apply to at least one line, and a hidden ticket takes a use per unit, never
   more than the voucher has left (docs/domain.md "Vouchers"): :func:`discount_for`.
 - Attendees may ask whether a code works (:func:`check_voucher`, no usage counts); staff and the
-  sponsor whose purchase issued it see the whole voucher (``bulk_purchases``' voucher routes).
+  sponsor whose purchase issued it see the whole voucher (:func:`get_voucher`), and a purchase's
+  codes are listed, a page at a time or as CSV, from its key (:func:`codes_of`).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from boxoffice import lazy, pricing, store, voucher_codes
+from boxoffice.bulk_purchase_views import Viewer, require
 from boxoffice.errors import NotFound, ValidationFailed
 from boxoffice.shapes import Shape
 
 if TYPE_CHECKING:
+    from boxoffice.store import bulk_purchases as purchase_records
     from boxoffice.store import vouchers as voucher_store
 else:
+    purchase_records = lazy.module("boxoffice.store.bulk_purchases")
     voucher_store = lazy.module("boxoffice.store.vouchers")
 
 VoucherReason = Literal["expired", "not_yet_valid", "used_up", "inactive", "not_applicable", "unknown"]
@@ -34,6 +40,26 @@ class VoucherCheck(Shape):
     ticket_type_ids: list[str]
     addon_ids: list[str]
     unlocks_hidden_tickets: bool
+
+
+class VoucherView(Shape):
+    code: str
+    voucher_type: str
+    discount_value: int
+    max_uses: int
+    times_used: int
+    valid_from: datetime | None
+    valid_until: datetime | None
+    unlocks_hidden_tickets: bool
+    is_active: bool
+    ticket_type_ids: list[str]
+    addon_ids: list[str]
+    bulk_purchase_id: str | None
+
+
+class VoucherPage(Shape):
+    items: list[VoucherView]
+    next: str | None
 
 
 class VoucherInvalid(ValidationFailed):
@@ -131,3 +157,88 @@ def check_voucher(conference_id: str, raw_code: str) -> VoucherCheck:
         addon_ids=list(voucher.addon_ids or []),
         unlocks_hidden_tickets=voucher.unlocks_hidden_tickets,
     )
+
+
+# --- a sponsor purchase's codes ---------------------------------------------------------------------------
+
+
+def codes_of(purchase: purchase_records.BulkPurchase) -> list[str]:
+    """Every code the purchase has or will have, derived from its segment and key."""
+    return voucher_codes.codes(
+        purchase.code_prefix, purchase.code_segment, purchase.code_key, int(purchase.quantity)
+    )
+
+
+def voucher_view(voucher: voucher_store.Voucher) -> VoucherView:
+    return VoucherView(
+        code=voucher.code,
+        voucher_type=voucher.voucher_type,
+        discount_value=int(voucher.discount_value),
+        max_uses=int(voucher.max_uses),
+        times_used=int(voucher.times_used),
+        valid_from=voucher.valid_from,
+        valid_until=voucher.valid_until,
+        unlocks_hidden_tickets=voucher.unlocks_hidden_tickets,
+        is_active=voucher.is_active,
+        ticket_type_ids=list(voucher.ticket_type_ids or []),
+        addon_ids=list(voucher.addon_ids or []),
+        bulk_purchase_id=voucher.bulk_purchase_id,
+    )
+
+
+def list_vouchers(
+    conference_id: str, purchase_id: str, viewer: Viewer, *, limit: int, cursor: str | None
+) -> VoucherPage:
+    """The purchase's codes sorted by code, a page at a time (the cursor is the last code seen)."""
+    store.require_conference(conference_id)
+    purchase = require(conference_id, purchase_id, viewer)
+    codes = sorted(codes_of(purchase)) if purchase.vouchers_generated else []
+    start = 0
+    if cursor:
+        start = next((i + 1 for i, c in enumerate(codes) if c == cursor), len(codes))
+    page = codes[start : start + limit]
+    items = [voucher_view(v) for v in voucher_store.iter_vouchers(conference_id, page)]
+    more = start + limit < len(codes)
+    return VoucherPage(items=items, next=page[-1] if more and page else None)
+
+
+CSV_COLUMNS = ("code", "times_used", "max_uses", "is_active", "valid_from", "valid_until")
+
+
+def vouchers_csv(conference_id: str, purchase_id: str, viewer: Viewer) -> str:
+    """Every code of the purchase as CSV, sorted by code."""
+    store.require_conference(conference_id)
+    purchase = require(conference_id, purchase_id, viewer)
+    codes = sorted(codes_of(purchase)) if purchase.vouchers_generated else []
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for voucher in voucher_store.iter_vouchers(conference_id, codes):
+        writer.writerow(
+            [
+                voucher.code,
+                int(voucher.times_used),
+                int(voucher.max_uses),
+                "true" if voucher.is_active else "false",
+                voucher.valid_from.isoformat() if voucher.valid_from else "",
+                voucher.valid_until.isoformat() if voucher.valid_until else "",
+            ]
+        )
+    return out.getvalue()
+
+
+def get_voucher(conference_id: str, raw_code: str, viewer: Viewer) -> VoucherView:
+    """A whole voucher, for staff or the sponsor whose purchase issued it (others: 404)."""
+    store.require_conference(conference_id)
+    voucher = lookup(conference_id, raw_code)
+    if voucher is None:
+        raise NotFound("voucher not found")
+    if not viewer.is_staff:
+        purchase = (
+            purchase_records.get(conference_id, voucher.bulk_purchase_id)
+            if voucher.bulk_purchase_id
+            else None
+        )
+        if purchase is None or not viewer.may_see(purchase):
+            raise NotFound("voucher not found")
+    return voucher_view(voucher)
