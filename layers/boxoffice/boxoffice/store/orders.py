@@ -7,9 +7,9 @@
   is what the expiry sweep reads; ``GSI2`` lists a user's orders.
 - ``ORDERS#{cid}`` has a write-once entry per order for staff listings.
 
-Redemption is a conditional update on the voucher item inside the order's creation transaction:
-active, inside its window (both ends inclusive), and ``times_used + units <= max_uses`` (a use
-is one unit: one ticket or one add-on).
+Redemption is a conditional update on the voucher item inside the order's creation transaction
+(``vouchers.redeem_in``): active, inside its window (both ends inclusive), and ``times_used +
+units <= max_uses`` (a use is one unit: one ticket or one add-on).
 """
 
 import secrets
@@ -27,7 +27,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.exceptions import PutError, TransactWriteError
 
-from boxoffice.store import capacity, credits
+from boxoffice.store import capacity, credits, vouchers
 from boxoffice.store import refunds as refund_records
 from boxoffice.store.base import (
     MAX_ATTENTION,
@@ -43,7 +43,6 @@ from boxoffice.store.base import (
     update_if,
 )
 from boxoffice.store.bulk_purchases import BulkPurchase, PaymentIntentLink
-from boxoffice.store.vouchers import Voucher
 
 BLOCK_HELD, BLOCK_RELEASED = "held", "released"
 
@@ -219,18 +218,6 @@ def voucher_units(order: Order) -> int:
     return 1 if order.voucher_units is None else int(order.voucher_units)
 
 
-def redemption_condition(at: datetime, units: int, max_uses: int) -> Any:
-    """The voucher may give ``units`` uses now: active, in its window (inclusive), and
-    ``times_used + units <= max_uses`` (``max_uses`` as read, and unchanged since)."""
-    return (
-        (Voucher.is_active == True)  # noqa: E712 - a DynamoDB condition, not a Python comparison
-        & (Voucher.max_uses == max_uses)
-        & (Voucher.times_used <= max_uses - units)
-        & (Voucher.valid_from.does_not_exist() | (Voucher.valid_from <= at))
-        & (Voucher.valid_until.does_not_exist() | (Voucher.valid_until >= at))
-    )
-
-
 class ReferenceTaken(Exception):
     """The drawn reference exists; draw again."""
 
@@ -333,13 +320,7 @@ def create(
                 index += 1
             if voucher_code is not None and units > 0:
                 assert voucher_max_uses is not None
-                voucher = Voucher(*Voucher.key(order.conference_id, voucher_code))
-                tx.update(
-                    voucher,
-                    actions=[Voucher.times_used.add(units), Voucher.updated_at.set(at)],
-                    condition=Voucher.PK.exists() & redemption_condition(at, units, voucher_max_uses),
-                    add_version_condition=False,
-                )
+                vouchers.redeem_in(tx, order.conference_id, voucher_code, units, voucher_max_uses, at)
                 voucher_at, index = index, index + 1
             if block is not None and (block.ticket or block.addon):
                 block_draw_in(tx, block)
@@ -645,13 +626,7 @@ def cancel_order(
                 also=Order.settling.does_not_exist(),
             )  # fmt: skip
             if voucher_uses:
-                voucher = Voucher(*Voucher.key(order.conference_id, str(order.voucher_code)))
-                tx.update(
-                    voucher,
-                    actions=[Voucher.times_used.add(-voucher_uses)],
-                    condition=Voucher.times_used >= voucher_uses,
-                    add_version_condition=False,
-                )
+                vouchers.give_back_in(tx, order.conference_id, str(order.voucher_code), voucher_uses)
             for payment, credit, back in returns:
                 tx.update(
                     payment,
