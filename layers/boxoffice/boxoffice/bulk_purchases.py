@@ -48,7 +48,7 @@ from boxoffice.bulk_purchase_views import (
 )
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected
 from boxoffice.observability import logger
-from boxoffice.sponsor_blocks import BLOCK_HELD, block_units, release_unredeemed
+from boxoffice.sponsor_blocks import BLOCK_ATTEMPTS, BLOCK_HELD, block_units, release_unredeemed
 from boxoffice.vouchers import (
     CSV_COLUMNS,
     VoucherPage,
@@ -105,7 +105,6 @@ __all__ = [
 
 FULFILLMENT_LEASE = timedelta(minutes=3)
 """Longer than a 10,000-code fulfillment takes, shorter than Lambda's first async retry."""
-BLOCK_ATTEMPTS = 6
 
 
 # --- fulfilment ----------------------------------------------------------------------------------------------
