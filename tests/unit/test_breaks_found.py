@@ -232,11 +232,11 @@ def test_no_session_stays_open_for_more_than_is_due_after_a_credit_races_a_check
 ):
     """The interleaving of two requests, made deterministic: the checkout lands between the apply's
     read of the order and its transaction (on DynamoDB both writes succeed the same way)."""
-    from boxoffice import credits
+    from boxoffice.store import orders as order_records
 
     order = rf.new_order(10000)
     rf.make_credit(4000)
-    real, opened = credits._apply_once, []
+    real, opened = order_records.apply_credit, []
 
     def checkout_lands_first(*args: Any, **kwargs: Any) -> Any:
         if not opened:
@@ -247,7 +247,7 @@ def test_no_session_stays_open_for_more_than_is_due_after_a_credit_races_a_check
             opened.append(reply.json["session_id"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(credits, "_apply_once", checkout_lands_first)
+    monkeypatch.setattr(order_records, "apply_credit", checkout_lands_first)
     assert rf.apply_credit("cr_00000000000000a1", order["id"]).status == 201
     session = rf.stripe_client(emulator).v1.checkout.sessions.retrieve(opened[0]).to_dict()
     due = 10000 - rf.money(order["id"])["amount_paid"]
@@ -348,7 +348,7 @@ def test_a_cancelled_order_has_no_session_left_open_after_a_checkout_raced_the_c
 ):
     """Two requests at once, made deterministic: the checkout lands after the cancel expired the
     (absent) session and before the cancel's transaction; the cancel retries on the fresh order."""
-    from boxoffice import orders
+    from boxoffice.orders import payments as orders
     from tests.support.order_fixtures import sessions_for
 
     order = rf.new_order(10000)

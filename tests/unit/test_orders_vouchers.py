@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 
-from boxoffice.orders import voucher_problem
 from boxoffice.store import vouchers as voucher_store
+from boxoffice.vouchers import problem as voucher_problem
 from tests.support.http import ATTENDEE, SPONSOR, STAFF
 from tests.support.order_fixtures import (
     GENERAL,

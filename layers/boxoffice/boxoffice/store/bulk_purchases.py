@@ -23,15 +23,20 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 
+from boxoffice.store import capacity
 from boxoffice.store.base import (
     IntAttribute,
     Item,
+    StaleRead,
     StateMachine,
+    TransitionRejected,
     get_or_none,
     is_condition_failure,
     is_conflict,
     now,
     transaction,
+    transition,
+    transition_in,
     update_if,
 )
 
@@ -323,3 +328,223 @@ def link_payment_intent(conference_id: str, payment_intent_id: str, purchase_id:
 
 def find_by_payment_intent(conference_id: str, payment_intent_id: str) -> PaymentIntentLink | None:
     return get_or_none(PaymentIntentLink, PaymentIntentLink.key(conference_id, payment_intent_id))
+
+
+# --- the service's writes: checkout, fulfilment, refunds ---------------------------------------------------------
+
+
+BLOCK_HELD, BLOCK_RELEASED = "held", "released"
+
+
+class BlockMoved(StaleRead):
+    """A move of the purchase with its sponsor block was cancelled: the purchase, its block (an
+    order drew or gave back) or a counter moved meanwhile. ``cancelled`` is False when DynamoDB
+    refused the transaction for another reason (nothing to read again)."""
+
+    def __init__(self, message: str, *, cancelled: bool) -> None:
+        super().__init__(message)
+        self.cancelled = cancelled
+
+
+def _hold_actions(purchase: BulkPurchase, units: dict[str, int]) -> list[Action]:
+    quantity = int(purchase.quantity)
+    return [
+        BulkPurchase.block.set(units),
+        BulkPurchase.block_state.set(BLOCK_HELD),
+        BulkPurchase.block_left_ticket.set(quantity if purchase.ticket_type_id else 0),
+        BulkPurchase.block_left_addon.set(quantity if purchase.addon_id else 0),
+    ]
+
+
+def _no_block_held() -> Any:
+    return BulkPurchase.block_state.does_not_exist() | (BulkPurchase.block_state == BLOCK_RELEASED)
+
+
+def _block_guard(purchase: BulkPurchase) -> Any:
+    """The block is held, and no order drew from it or gave back since it was read."""
+    return (
+        (BulkPurchase.block_state == BLOCK_HELD)
+        & (BulkPurchase.block_left_ticket == int(purchase.block_left_ticket or 0))
+        & (BulkPurchase.block_left_addon == int(purchase.block_left_addon or 0))
+    )
+
+
+def undrawn(purchase: BulkPurchase) -> dict[str, int]:
+    """What releasing the block now gives back per scope: the units orders have not drawn."""
+    left = {"ticket": int(purchase.block_left_ticket or 0), "addon": int(purchase.block_left_addon or 0)}
+    return {
+        scope: left["addon" if scope.startswith("addon#") else "ticket"] for scope in (purchase.block or {})
+    }
+
+
+def _state_actions(approved_by: str | None, checkout_expires_at: datetime | None) -> list[Action]:
+    actions: list[Action] = []
+    if approved_by is not None:
+        actions.append(BulkPurchase.approved_by.set(approved_by))
+    if checkout_expires_at is not None:
+        actions.append(BulkPurchase.checkout_expires_at.set(checkout_expires_at))
+    return actions
+
+
+def move_holding_block(
+    purchase: BulkPurchase,
+    to_state: str,
+    units: dict[str, int],
+    *,
+    approved_by: str | None = None,
+    checkout_expires_at: datetime | None = None,
+) -> BulkPurchase:
+    """Move the purchase to ``to_state`` (recording who approved it, or its planned session expiry)
+    and hold its block of ``units``, in one transaction; returns the purchase read again.
+
+    The units are taken from the counters guarded by what is free: ``capacity.SoldOut`` when they
+    do not fit, and nothing changes. TransitionRejected (with the current record) when the purchase
+    moved. A conflict on a busy counter is raised as it is, for ``retry_on_conflict``.
+    """
+    actions = _state_actions(approved_by, checkout_expires_at)
+    if not units:
+        return transition(purchase, to_state, MACHINE, actions)
+    scopes: list[str] = []
+    try:
+        with transaction() as tx:
+            transition_in(
+                tx, purchase, to_state, MACHINE, [*actions, *_hold_actions(purchase, units)],
+                attr="status", also=_no_block_held(),
+            )  # fmt: skip
+            scopes = capacity.take_in(tx, purchase.conference_id, units)
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons or []
+        short = capacity.sold_out(exc, 1, scopes, units) if reasons else None
+        if short is not None:
+            raise short from exc
+        if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+            current = get(purchase.conference_id, purchase.purchase_id)
+            raise TransitionRejected(
+                f"bulk purchase is {current.status if current else 'gone'}; cannot move to {to_state}",
+                current=current,
+            ) from exc
+        raise
+    fresh = get(purchase.conference_id, purchase.purchase_id)
+    assert fresh is not None
+    return fresh
+
+
+def move_releasing_block(purchase: BulkPurchase, to_state: str) -> bool:
+    """Move the purchase to ``to_state`` (failed, or back to pending) and release its block (the
+    undrawn units back to the counters) at once, guarded on the block as read. Returns whether a
+    block was released. TransitionRejected when the purchase moved (no block held); BlockMoved
+    when the transaction was refused."""
+    if purchase.block_state != BLOCK_HELD:
+        transition(purchase, to_state, MACHINE)
+        return False
+    try:
+        with transaction() as tx:
+            transition_in(
+                tx, purchase, to_state, MACHINE,
+                [BulkPurchase.block_state.set(BLOCK_RELEASED)], also=_block_guard(purchase),
+            )  # fmt: skip
+            capacity.give_back_in(tx, purchase.conference_id, undrawn(purchase))
+    except TransactWriteError as exc:
+        raise BlockMoved(
+            f"bulk purchase {purchase.purchase_id} or its block moved",
+            cancelled=bool(exc.cancellation_reasons),
+        ) from exc
+    return True
+
+
+def release_unredeemed(purchase: BulkPurchase) -> None:
+    """A refunded purchase's block is released: its undrawn units back to the counters, once,
+    guarded on the purchase being refunded and the block as read. BlockMoved when refused."""
+    try:
+        with transaction() as tx:
+            tx.update(
+                purchase,
+                actions=[BulkPurchase.block_state.set(BLOCK_RELEASED)],
+                condition=_block_guard(purchase) & (BulkPurchase.status == REFUNDED),
+                add_version_condition=False,
+            )
+            capacity.give_back_in(tx, purchase.conference_id, undrawn(purchase))
+    except TransactWriteError as exc:
+        raise BlockMoved(
+            f"bulk purchase {purchase.purchase_id} or its block moved",
+            cancelled=bool(exc.cancellation_reasons),
+        ) from exc
+
+
+def rehold_block(purchase: BulkPurchase, status: str, units: dict[str, int]) -> bool:
+    """The released block comes back with the purchase in ``status``: ``units`` taken even past
+    capacity (the money was taken), once, guarded on the status and the block released. False
+    when the guard failed."""
+    try:
+        with transaction() as tx:
+            tx.update(
+                purchase,
+                actions=[BulkPurchase.block_state.set(BLOCK_HELD)],
+                condition=(BulkPurchase.status == status) & (BulkPurchase.block_state == BLOCK_RELEASED),
+                add_version_condition=False,
+            )
+            capacity.take_unguarded_in(tx, purchase.conference_id, units)
+    except TransactWriteError as exc:
+        if not is_condition_failure(exc):
+            raise
+        return False
+    return True
+
+
+def attach_checkout_session(purchase: BulkPurchase, session_id: str, expires_at: datetime) -> bool:
+    """Keep the created session on the purchase while it is processing; False when it moved on."""
+    return update_if(
+        purchase,
+        [BulkPurchase.checkout_session_id.set(session_id), BulkPurchase.checkout_expires_at.set(expires_at)],
+        BulkPurchase.status == PROCESSING,
+    )
+
+
+def mark_fulfilled_announced(purchase: BulkPurchase) -> None:
+    """``bulk_purchase.fulfilled`` was published for the paid purchase."""
+    update_if(purchase, [BulkPurchase.fulfilled_announced.set(True)], BulkPurchase.status == PAID)
+
+
+def drop_fulfillment_lease(purchase: BulkPurchase) -> None:
+    """Give up the fulfilment lease this run holds (its attempt count as read), so a retry resumes at once."""
+    update_if(
+        purchase,
+        [BulkPurchase.fulfillment_lease_until.remove()],
+        BulkPurchase.fulfillment_attempts == purchase.fulfillment_attempts,
+    )
+
+
+def mark_fulfilled(
+    purchase: BulkPurchase,
+    from_states: Sequence[str],
+    *,
+    amount_paid: int | None,
+    payment_intent_id: str | None,
+) -> int | None:
+    """The purchase paid with all its codes written, its lease dropped, ``bulk_purchase.fulfilled``
+    due; guarded on its state and on this run's lease (its attempt count as read). Early refunds
+    are taken in (:func:`mark_paid`). None when the guard failed or a refund was recorded meanwhile."""
+    actions: list[Action] = [
+        BulkPurchase.status.set(PAID),
+        BulkPurchase.vouchers_generated.set(int(purchase.quantity)),
+        BulkPurchase.fulfillment_lease_until.remove(),
+        BulkPurchase.fulfilled_announced.set(False),
+    ]
+    if amount_paid is not None:
+        actions.append(BulkPurchase.amount_paid.set(amount_paid))
+        if payment_intent_id:
+            actions.append(BulkPurchase.payment_intent_id.set(payment_intent_id))
+    guard = BulkPurchase.status.is_in(*from_states) & (
+        BulkPurchase.fulfillment_attempts == purchase.fulfillment_attempts
+    )
+    return mark_paid(purchase, actions, guard, payment_intent_id, amount_paid or 0)
+
+
+def mark_refund_announced(purchase: BulkPurchase) -> None:
+    """``bulk_purchase.refunded`` was published."""
+    update_if(purchase, [BulkPurchase.refund_announced.set(True)], BulkPurchase.PK.exists())
+
+
+def mark_vouchers_deactivated(purchase: BulkPurchase, deactivated: bool) -> None:
+    """Every code of the purchase was turned off (or on again)."""
+    update_if(purchase, [BulkPurchase.vouchers_deactivated.set(deactivated)], BulkPurchase.PK.exists())

@@ -4,6 +4,7 @@ Every change of a credit's remaining amount is guarded by the amount the writer 
 concurrent applications can never overspend it.
 """
 
+from datetime import datetime
 from typing import Any
 
 from pynamodb.attributes import (
@@ -13,7 +14,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 
-from boxoffice.store.base import IntAttribute, Item, get_or_none
+from boxoffice.store.base import IntAttribute, Item, get_or_none, is_condition_failure, now
 
 AVAILABLE, APPLIED, EXPIRED = "available", "applied", "expired"
 
@@ -74,3 +75,57 @@ def list_credits(
 
 def iter_conference_credits(conference_id: str) -> list[Credit]:
     return [c for c in Credit.gsi1.query(f"CREDITS#{conference_id}") if isinstance(c, Credit)]
+
+
+def spend_in(tx: Any, credit: Credit, order_id: str, amount: int, at: datetime) -> None:
+    """Add to ``tx`` taking ``amount`` off the credit for ``order_id``, with an entry in its ledger.
+
+    Guarded by what was read: still available, not frozen, and the remaining amount unchanged, so
+    concurrent applications can never overspend it. ``applied`` once nothing is left.
+    """
+    remaining = int(credit.remaining_amount) - amount
+    tx.update(
+        credit,
+        actions=[
+            Credit.remaining_amount.set(remaining),
+            Credit.status.set(APPLIED if remaining == 0 else AVAILABLE),
+            Credit.applications.set(
+                (Credit.applications | []).append([Application(order_id=order_id, amount=amount, at=at)])  # type: ignore[no-untyped-call]
+            ),
+            Credit.updated_at.set(at),
+        ],
+        condition=(Credit.status == AVAILABLE)
+        & Credit.attention.does_not_exist()
+        & (Credit.remaining_amount == int(credit.remaining_amount)),
+        add_version_condition=False,
+    )
+
+
+def give_back_in(tx: Any, credit: Credit, amount: int) -> None:
+    """Add to ``tx`` giving ``amount`` back to the credit (an expired one stays expired), guarded by
+    the remaining amount that was read."""
+    tx.update(
+        credit,
+        actions=[
+            Credit.remaining_amount.add(amount),
+            Credit.status.set(EXPIRED if credit.status == EXPIRED else AVAILABLE),
+            Credit.updated_at.set(now()),
+        ],
+        condition=Credit.remaining_amount == int(credit.remaining_amount),
+        add_version_condition=False,
+    )
+
+
+def expire(credit: Credit, at: datetime) -> bool:
+    """available → expired; False, with nothing written, when it is no longer available."""
+    try:
+        credit.update(
+            actions=[Credit.status.set(EXPIRED), Credit.updated_at.set(at)],
+            condition=Credit.status == AVAILABLE,
+            add_version_condition=False,
+        )
+    except Exception as exc:
+        if not is_condition_failure(exc):
+            raise
+        return False
+    return True

@@ -7,11 +7,13 @@
   is what the expiry sweep reads; ``GSI2`` lists a user's orders.
 - ``ORDERS#{cid}`` has a write-once entry per order for staff listings.
 
-Redemption is a conditional update on the voucher item inside the order's creation transaction:
-active, inside its window (both ends inclusive), and ``times_used + units <= max_uses`` (a use
-is one unit: one ticket or one add-on).
+Redemption is a conditional update on the voucher item inside the order's creation transaction
+(``vouchers.redeem_in``): active, inside its window (both ends inclusive), and ``times_used +
+units <= max_uses`` (a use is one unit: one ticket or one add-on).
 """
 
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,12 +24,26 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.expressions.update import Action
 
-from boxoffice.store import capacity
-from boxoffice.store.base import IntAttribute, Item, StateMachine, get_or_none, now, transaction
-from boxoffice.store.bulk_purchases import BulkPurchase
-from boxoffice.store.vouchers import Voucher
+from boxoffice.store import capacity, credits, vouchers
+from boxoffice.store import refunds as refund_records
+from boxoffice.store.base import (
+    MAX_ATTENTION,
+    IntAttribute,
+    Item,
+    StaleRead,
+    StateMachine,
+    get_or_none,
+    is_condition_failure,
+    is_conflict,
+    now,
+    transaction,
+    transition_in,
+    update_if,
+)
+from boxoffice.store.bulk_purchases import BulkPurchase, PaymentIntentLink
 
 BLOCK_HELD, BLOCK_RELEASED = "held", "released"
 
@@ -203,18 +219,6 @@ def voucher_units(order: Order) -> int:
     return 1 if order.voucher_units is None else order.voucher_units
 
 
-def redemption_condition(at: datetime, units: int, max_uses: int) -> Any:
-    """The voucher may give ``units`` uses now: active, in its window (inclusive), and
-    ``times_used + units <= max_uses`` (``max_uses`` as read, and unchanged since)."""
-    return (
-        (Voucher.is_active == True)  # noqa: E712 - a DynamoDB condition, not a Python comparison
-        & (Voucher.max_uses == max_uses)
-        & (Voucher.times_used <= max_uses - units)
-        & (Voucher.valid_from.does_not_exist() | (Voucher.valid_from <= at))
-        & (Voucher.valid_until.does_not_exist() | (Voucher.valid_until >= at))
-    )
-
-
 class ReferenceTaken(Exception):
     """The drawn reference exists; draw again."""
 
@@ -317,13 +321,7 @@ def create(
                 index += 1
             if voucher_code is not None and units > 0:
                 assert voucher_max_uses is not None
-                voucher = Voucher(*Voucher.key(order.conference_id, voucher_code))
-                tx.update(
-                    voucher,
-                    actions=[Voucher.times_used.add(units), Voucher.updated_at.set(at)],
-                    condition=Voucher.PK.exists() & redemption_condition(at, units, voucher_max_uses),
-                    add_version_condition=False,
-                )
+                vouchers.redeem_in(tx, order.conference_id, voucher_code, units, voucher_max_uses, at)
                 voucher_at, index = index, index + 1
             if block is not None and (block.ticket or block.addon):
                 block_draw_in(tx, block)
@@ -383,3 +381,310 @@ def list_user_orders(
 def get_many(conference_id: str, order_ids: list[str]) -> dict[str, Order]:
     keys = [Order.key(conference_id, oid) for oid in order_ids]
     return {o.order_id: o for o in Order.batch_get(keys) if isinstance(o, Order)}
+
+
+# --- payments, checkout and announcement -------------------------------------------------------------------------
+
+
+class OrderMoved(StaleRead):
+    """A write on the order was cancelled: the order, its voucher, a credit, a refund or a counter
+    moved meanwhile (or a concurrent transaction held one of them). Read again and decide again.
+    ``voucher_short`` says the voucher had fewer uses recorded than a cancel was giving back."""
+
+    def __init__(self, message: str, *, voucher_short: bool = False) -> None:
+        super().__init__(message)
+        self.voucher_short = voucher_short
+
+
+def claim_announcement_of(order: Order) -> bool:
+    """Claim the right to publish ``order.paid`` (once); False when it was claimed already."""
+    actions, unannounced_yet = claim_announcement()
+    return update_if(order, actions, unannounced_yet)
+
+
+def await_announcement_again(order: Order) -> None:
+    """The bus refused ``order.paid``: back in the list the sweep reads."""
+    update_if(order, await_announcement(order), Order.PK.exists())
+
+
+def plan_checkout(order: Order, follows: str, planned_expiry: int) -> bool:
+    """Fix the session expiry (and the session it replaces) the next checkout sends Stripe. Guarded
+    on the order being pending and the planned expiry read; False when either moved."""
+    seen = order.checkout_planned_expiry
+    return update_if(
+        order,
+        [Order.checkout_follows.set(follows), Order.checkout_planned_expiry.set(planned_expiry)],
+        (Order.status == PENDING)
+        & (
+            Order.checkout_planned_expiry.does_not_exist()
+            if seen is None
+            else Order.checkout_planned_expiry == seen
+        ),
+    )
+
+
+def attach_checkout_session(order: Order, session_id: str, url: str, expires_at: datetime) -> bool:
+    """Keep the created session on the order, while it is pending with the amount paid that was
+    read; False when it was cancelled or partly paid meanwhile (the session must then be expired)."""
+    return update_if(
+        order,
+        [
+            Order.checkout_session_id.set(session_id),
+            Order.checkout_url.set(url),
+            Order.checkout_expires_at.set(expires_at),
+        ],
+        (Order.status == PENDING) & (Order.amount_paid == int(order.amount_paid)),
+    )
+
+
+def mark_checkout_closed(order: Order) -> None:
+    """The order's Checkout Session was expired at Stripe: it ends now."""
+    update_if(order, [Order.checkout_expires_at.set(now())], Order.PK.exists())
+
+
+def mark_settling(order: Order, session_id: str) -> bool:
+    """A pending order's delayed payment (a bank debit) was submitted; False when not pending."""
+    return update_if(order, [Order.settling.set(session_id)], Order.status == PENDING)
+
+
+def stop_settling(order: Order) -> None:
+    """The settling debit (as read) failed: the order may be cancelled again."""
+    update_if(order, [Order.settling.remove()], Order.settling == order.settling)
+
+
+def record_failed_payment(payment: Payment) -> None:
+    """Record a failed payment once; a duplicate event changes nothing."""
+    try:
+        payment.save(condition=Payment.PK.does_not_exist())
+    except PutError as exc:
+        if not is_condition_failure(exc):
+            raise
+
+
+def early_refunds(order: Order, payment_intent_id: str | None) -> list[refund_records.Refund]:
+    """Refunds Stripe made on this payment intent before its payment was recorded (not failed)."""
+    return [
+        r
+        for r in refund_records.list_refunds(order.PK)
+        if r.counts_against == refund_records.UNMATCHED
+        and r.payment_intent_id == payment_intent_id
+        and r.status != refund_records.FAILED
+    ]
+
+
+def record_stripe_payment(
+    order: Order,
+    payment: Payment,
+    link: PaymentIntentLink | None,
+    early: Sequence[refund_records.Refund],
+    *,
+    status: str | None,
+    problem: str | None,
+) -> None:
+    """One transaction: the payment, its intent's link, its early refunds matched, and the order.
+
+    With a ``status`` the payment is the order's own: its amounts grow by the payment (less its
+    early refunds) and the order moves to ``status``. Without one it is money that is not the
+    order's: ``problem`` is appended to what staff were told (guarded by the text read, never
+    clobbered). Either way the order is guarded by the unmatched refunds read. Raises OrderMoved
+    when the order or a refund moved meanwhile.
+    """
+    own = status is not None
+    amount, early_amount = int(payment.amount), int(payment.amount_refunded or 0)
+    unmatched = int(order.unmatched_refunds)
+    try:
+        with transaction() as tx:
+            tx.save(payment, condition=Payment.PK.does_not_exist())
+            if link is not None:
+                tx.save(link, condition=PaymentIntentLink.PK.does_not_exist())
+            for refund in early:
+                tx.update(
+                    refund,
+                    actions=[
+                        refund_records.Refund.against.set(
+                            refund_records.OWNER if own else refund_records.EXTRA
+                        )
+                    ],
+                    condition=refund_records.Refund.against == refund_records.UNMATCHED,
+                )
+            order_actions: list[Any] = [Order.unmatched_refunds.add(-early_amount)]
+            guard = (
+                Order.unmatched_refunds == unmatched
+                if unmatched
+                else (Order.unmatched_refunds.does_not_exist() | (Order.unmatched_refunds == 0))
+            )
+            if status is not None:
+                order_actions += [
+                    Order.amount_paid.add(amount),
+                    Order.amount_refunded.add(early_amount),
+                    Order.refundable.add(amount - early_amount),
+                    Order.refundable_total.add(amount - early_amount),
+                    Order.settling.remove(),
+                    *(
+                        await_announcement(order)
+                        if status in (PAID, PARTIALLY_REFUNDED)
+                        else leave_pending_index()
+                    ),
+                ]
+                transition_in(tx, order, status, MACHINE, order_actions, also=guard)
+            else:
+                told = order.attention
+                text = (f"{told}; {problem}" if told else str(problem))[:MAX_ATTENTION]
+                order_actions.append(Order.attention.set(text))
+                same_text = Order.attention.does_not_exist() if told is None else Order.attention == told
+                tx.update(
+                    order, actions=order_actions, condition=guard & same_text, add_version_condition=False
+                )
+    except TransactWriteError as exc:
+        if is_condition_failure(exc) or is_conflict(exc):
+            raise OrderMoved("the order or one of its refunds moved while its payment was recorded") from exc
+        raise
+
+
+# --- store credit ---------------------------------------------------------------------------------------------------
+
+
+def apply_credit(credit: credits.Credit, order: Order, amount: int) -> Payment:
+    """One transaction: a ``credit`` payment of ``amount``, the credit spent by it, and the order's
+    amounts (paid, its hold cleared, when it covers the balance). Both are guarded by the amounts
+    read, and the order by the session it had, so concurrent applications and checkouts can
+    neither overspend the credit nor over-cover the order. Raises OrderMoved when either moved."""
+    at = now()
+    payment_id = f"pay_cr_{secrets.token_hex(6)}"
+    payment = Payment(
+        *Payment.key(order.conference_id, order.order_id, payment_id),
+        conference_id=order.conference_id, order_id=order.order_id, payment_id=payment_id,
+        method="credit", status="succeeded", amount=amount, credit_id=credit.credit_id,
+    )  # fmt: skip
+    covered = amount == int(order.total) - int(order.amount_paid)
+    try:
+        with transaction() as tx:
+            credits.spend_in(tx, credit, order.order_id, amount, at)
+            order_actions: list[Action] = [
+                Order.amount_paid.add(amount),
+                Order.refundable_total.add(amount),
+                Order.updated_at.set(at),
+            ]
+            if covered:
+                order_actions += [Order.status.set(PAID), *await_announcement(order)]
+            tx.update(
+                order,
+                actions=order_actions,
+                condition=(Order.status == PENDING)
+                & (Order.amount_paid == int(order.amount_paid))
+                # A checkout that opened a session meanwhile asks for the old balance: read again, close it.
+                & (
+                    Order.checkout_session_id.does_not_exist()
+                    if order.checkout_session_id is None
+                    else Order.checkout_session_id == order.checkout_session_id
+                ),
+                add_version_condition=False,
+            )
+            tx.save(payment, condition=Payment.PK.does_not_exist())
+    except TransactWriteError as exc:
+        if is_condition_failure(exc) or is_conflict(exc):
+            raise OrderMoved("the credit or the order moved while the credit was applied") from exc
+        raise
+    return payment
+
+
+type CreditReturn = tuple[Payment, credits.Credit, int]
+"""A credit payment of an order, its credit, and what cancelling the order gives back to it."""
+
+
+def credit_returns(order: Order) -> list[CreditReturn]:
+    """What cancelling ``order`` gives back: each succeeded credit payment, capped at its credit's amount."""
+    found: list[CreditReturn] = []
+    for payment in payments_of(order.conference_id, order.order_id):
+        if payment.method != "credit" or payment.status != "succeeded" or not payment.credit_id:
+            continue
+        credit = credits.get(order.conference_id, payment.credit_id)
+        if credit is not None:
+            found.append(
+                (payment, credit, min(int(payment.amount), int(credit.amount) - int(credit.remaining_amount)))
+            )
+    return found
+
+
+# --- cancel and units ---------------------------------------------------------------------------------------------
+
+
+def cancel_order(
+    order: Order, returns: Sequence[CreditReturn], block: BulkPurchase | None, *, voucher_uses: int
+) -> None:
+    """pending → cancelled in one transaction: ``voucher_uses`` of its voucher given back (never
+    below 0), every credit payment in ``returns`` marked refunded and its amount returned to its
+    credit, and its units back to the counters or its sponsor ``block``. Guarded on the order not
+    settling and on everything read. Raises OrderMoved (``voucher_short`` when the voucher's guard
+    failed) for any cancelled transaction: the caller reads again and decides again.
+    """
+    returned = sum(int(payment.amount) for payment, _, _ in returns)
+    try:
+        with transaction() as tx:
+            transition_in(
+                tx, order, CANCELLED, MACHINE,
+                [*leave_pending_index(), Order.amount_paid.add(-returned), Order.refundable_total.add(-returned)],
+                also=Order.settling.does_not_exist(),
+            )  # fmt: skip
+            if voucher_uses:
+                vouchers.give_back_in(tx, order.conference_id, str(order.voucher_code), voucher_uses)
+            for payment, credit, back in returns:
+                tx.update(
+                    payment,
+                    actions=[Payment.status.set("refunded")],
+                    condition=Payment.status == "succeeded",
+                    add_version_condition=False,
+                )
+                credits.give_back_in(tx, credit, back)
+            release_in(tx, order, block)
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons or []
+        voucher_failed = (
+            bool(voucher_uses)
+            and len(reasons) > 1
+            and reasons[1] is not None
+            and reasons[1].code == "ConditionalCheckFailed"
+        )
+        raise OrderMoved(
+            "the order, its voucher or a credit moved while it was cancelled", voucher_short=voucher_failed
+        ) from exc
+
+
+def release_units(order: Order) -> bool:
+    """A fully refunded order's units go back, once: ``units_released`` is set in the same
+    transaction, guarded on the order being refunded and not released yet. Its block draw goes to
+    the counters. False when the guard failed; OrderMoved when a busy counter cancelled it."""
+    try:
+        with transaction() as tx:
+            tx.update(
+                order,
+                actions=[Order.units_released.set(True)],
+                condition=(Order.status == REFUNDED) & Order.units_released.does_not_exist(),
+                add_version_condition=False,
+            )
+            release_in(tx, order, None, to_block=False)
+    except TransactWriteError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise OrderMoved("a counter moved while the order's units were released") from exc
+    return True
+
+
+def retake_units(order: Order, units: dict[str, int]) -> bool:
+    """A refunded order paid again takes ``units`` back, once, never refused (the attendee paid):
+    ``units_released`` is removed in the same transaction, guarded on the order being paid and
+    released. False when the guard failed; OrderMoved when a busy counter cancelled it."""
+    try:
+        with transaction() as tx:
+            tx.update(
+                order,
+                actions=[Order.units_released.remove()],
+                condition=Order.status.is_in(PAID, PARTIALLY_REFUNDED) & Order.units_released.exists(),
+                add_version_condition=False,
+            )
+            capacity.take_unguarded_in(tx, order.conference_id, units)
+    except TransactWriteError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise OrderMoved("a counter moved while the order took its units back") from exc
+    return True

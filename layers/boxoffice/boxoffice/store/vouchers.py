@@ -9,6 +9,7 @@ and a resumed fulfillment skips the codes that already exist.
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -134,4 +135,37 @@ def window_contains(voucher: Voucher, at: datetime) -> bool:
     """Both ends inclusive."""
     return (voucher.valid_from is None or voucher.valid_from <= at) and (
         voucher.valid_until is None or at <= voucher.valid_until
+    )
+
+
+def redemption_condition(at: datetime, units: int, max_uses: int) -> Any:
+    """The voucher may give ``units`` uses now: active, in its window (inclusive), and
+    ``times_used + units <= max_uses`` (``max_uses`` as read, and unchanged since)."""
+    return (
+        (Voucher.is_active == True)  # noqa: E712 - a DynamoDB condition, not a Python comparison
+        & (Voucher.max_uses == max_uses)
+        & (Voucher.times_used <= max_uses - units)
+        & (Voucher.valid_from.does_not_exist() | (Voucher.valid_from <= at))
+        & (Voucher.valid_until.does_not_exist() | (Voucher.valid_until >= at))
+    )
+
+
+def redeem_in(tx: Any, conference_id: str, code: str, units: int, max_uses: int, at: datetime) -> None:
+    """Add to ``tx`` taking ``units`` uses of the voucher, guarded by :func:`redemption_condition`
+    (``max_uses`` as read); the voucher must exist."""
+    tx.update(
+        Voucher(*Voucher.key(conference_id, code)),
+        actions=[Voucher.times_used.add(units), Voucher.updated_at.set(at)],
+        condition=Voucher.PK.exists() & redemption_condition(at, units, max_uses),
+        add_version_condition=False,
+    )
+
+
+def give_back_in(tx: Any, conference_id: str, code: str, units: int) -> None:
+    """Add to ``tx`` giving ``units`` uses back to the voucher, never below 0 (the guard fails instead)."""
+    tx.update(
+        Voucher(*Voucher.key(conference_id, code)),
+        actions=[Voucher.times_used.add(-units)],
+        condition=Voucher.times_used >= units,
+        add_version_condition=False,
     )
