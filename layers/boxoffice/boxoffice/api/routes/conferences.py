@@ -31,11 +31,11 @@ TAGS = ["conference setup"]
 
 
 def _saved[V: BaseModel](saved: conferences.Saved[V]) -> Response[V]:
-    """201 when the PUT created the record, 200 when it replaced it."""
+    """201 when the PUT created the record, 200 when it replaced it: the status varies, so a Response."""
     return Response(
         status_code=201 if saved.created else 200,
         content_type=content_types.APPLICATION_JSON,
-        body=saved.item.model_dump(mode="json"),
+        body=saved.item,
     )
 
 

@@ -2,7 +2,6 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
@@ -42,8 +41,8 @@ def list_stripe_events(
     tags=["stripe events"],
     security=BEARER,
     responses=answers(202, 403, 404, 409, 503, description="Queued for processing"),
+    status_code=202,
 )
-def replay_stripe_event(cid: ConferenceId, event_id: EventId) -> Response[StripeEventView]:
+def replay_stripe_event(cid: ConferenceId, event_id: EventId) -> StripeEventView:
     current_caller(router).require_staff(cid)
-    view = stripe_events.replay(cid, event_id)
-    return Response(202, content_types.APPLICATION_JSON, view.model_dump(mode="json"))
+    return stripe_events.replay(cid, event_id)
