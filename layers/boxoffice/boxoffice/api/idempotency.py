@@ -131,6 +131,7 @@ Middleware = Callable[[APIGatewayHttpResolver, Callable[[APIGatewayHttpResolver]
 
 
 def _json_body(body: Any) -> Any:
+    """The body as JSON data to record: still data here (Powertools serializes after the middlewares)."""
     return json.loads(body) if isinstance(body, str | bytes) else body
 
 

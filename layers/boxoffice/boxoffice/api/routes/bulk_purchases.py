@@ -189,6 +189,7 @@ def list_vouchers(
             text,
             headers={"Content-Disposition": f'attachment; filename="{purchase_id}-vouchers.csv"'},
         )
+    # The CSV answer needs a Response for its media type and header, so the JSON one is one too.
     return Response(
         200,
         content_types.APPLICATION_JSON,
