@@ -1,12 +1,11 @@
 """``Idempotency-Key`` through the Powertools utility: replay, conflict, missing key (the race runs on DynamoDB Local)."""
 
 import pytest
-from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel, ConfigDict
 
 from boxoffice.api import lambda_handler, make_resolver
-from boxoffice.api.idempotency import idempotent_route
+from boxoffice.api.idempotency import IdempotencyKey, idempotent
 from local.apigw import http_api_event
 from tests.support.http import ATTENDEE, STAFF, LambdaContext, Reply
 
@@ -22,21 +21,23 @@ def app():
     router = Router()
     runs: list[str] = []
 
-    @router.post("/v1/things")
-    @idempotent_route(router, required=True)
-    def create(body: Thing) -> Response[dict]:
+    @router.post("/v1/things", status_code=201, middlewares=[idempotent(required=True)])
+    def create(body: Thing) -> dict[str, str]:
         runs.append(body.name)
-        return Response(201, content_types.APPLICATION_JSON, {"id": f"thing-{len(runs)}", "name": body.name})
+        return {"id": f"thing-{len(runs)}", "name": body.name}
 
-    @router.post("/v1/optional-things")
-    @idempotent_route(router, required=False)
-    def create_optional(body: Thing) -> Response[dict]:
+    @router.post("/v1/optional-things", status_code=201, middlewares=[idempotent(required=False)])
+    def create_optional(body: Thing) -> dict[str, str]:
         runs.append(body.name)
-        return Response(201, content_types.APPLICATION_JSON, {"id": f"thing-{len(runs)}"})
+        return {"id": f"thing-{len(runs)}"}
 
-    @router.post("/v1/failing-things")
-    @idempotent_route(router, required=True)
-    def create_failing(body: Thing) -> Response[dict]:
+    @router.post("/v1/keyed-things", status_code=201, middlewares=[idempotent(required=False)])
+    def create_keyed(body: Thing, idempotency_key: IdempotencyKey) -> dict[str, str | None]:
+        runs.append(body.name)
+        return {"key": idempotency_key}
+
+    @router.post("/v1/failing-things", middlewares=[idempotent(required=True)])
+    def create_failing(body: Thing) -> dict[str, str]:
         runs.append(body.name)
         raise RuntimeError("boom")
 
@@ -113,3 +114,29 @@ def test_a_failed_request_is_not_recorded_so_the_same_key_can_retry(app):
     assert post(app, "/v1/failing-things", '{"name": "a"}', "key-9").status == 500
     assert post(app, "/v1/failing-things", '{"name": "a"}', "key-9").status == 500
     assert app.runs == ["a", "a"]
+
+
+def test_the_route_is_handed_the_key_the_middleware_used(app):
+    first = post(app, "/v1/keyed-things", '{"name": "a"}', "key-7")
+    again = post(app, "/v1/keyed-things", '{"name": "a"}', "key-7")
+    assert first.status == again.status == 201
+    assert first.json == again.json == {"key": "key-7"}
+    assert app.runs == ["a"]
+
+
+def test_the_route_is_handed_none_without_a_key(app):
+    reply = post(app, "/v1/keyed-things", '{"name": "a"}', None)
+    assert (reply.status, reply.json) == (201, {"key": None})
+
+
+def test_an_empty_key_counts_as_no_key(app):
+    post(app, "/v1/optional-things", '{"name": "a"}', "")
+    post(app, "/v1/optional-things", '{"name": "a"}', "")
+    assert app.runs == ["a", "a"]
+
+
+def test_an_oversize_key_is_refused_before_an_optional_route_runs(app):
+    reply = post(app, "/v1/keyed-things", '{"name": "a"}', "k" * 256)
+    assert reply.status == 400
+    assert reply.json["error"]["code"] == "bad_request"
+    assert app.runs == []

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from boxoffice import strict_json
 from boxoffice.api.errors import raw_error, register_error_handlers
+from boxoffice.errors import BadRequest, BoxofficeError, PayloadTooLarge
 from boxoffice.observability import logger
 
 MAX_BODY_BYTES = 64 * 1024
@@ -75,29 +76,27 @@ def _media_type(content_type: str) -> tuple[str, str]:
     return media_type.strip().lower(), charset
 
 
-def _precheck(event: dict[str, Any], max_body_bytes: int, *, parse_body: bool) -> dict[str, Any] | None:
-    """Refuse what must not reach routing; return None when the request may go on.
+def _precheck(event: dict[str, Any], max_body_bytes: int, *, parse_body: bool) -> None:
+    """Refuse (raise) what must not reach routing; return when the request may go on.
 
     Oversize heads and bodies are 413; a body on a method that takes none, a body that is not
     ``application/json`` in UTF-8, not base64 of UTF-8, or (when ``parse_body``) not strict JSON
     is 400. Nothing has been read or stored yet, so each refusal changes nothing.
     """
     if _head_size(event) > MAX_REQUEST_HEAD_BYTES:
-        return raw_error(
-            413, "payload_too_large", f"the request line and headers exceed {MAX_REQUEST_HEAD_BYTES} bytes"
-        )
+        raise PayloadTooLarge(f"the request line and headers exceed {MAX_REQUEST_HEAD_BYTES} bytes")
     if _body_size(event) > max_body_bytes:
-        return raw_error(413, "payload_too_large", f"the request body is larger than {max_body_bytes} bytes")
+        raise PayloadTooLarge(f"the request body is larger than {max_body_bytes} bytes")
     if not event.get("body"):
-        return None
+        return
     method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "").upper()
     if method in BODYLESS_METHODS:
-        return raw_error(400, "bad_request", f"a {method} request takes no body")
+        raise BadRequest(f"a {method} request takes no body")
     headers = event.get("headers") or {}
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "application/json")
     media_type, charset = _media_type(content_type)
     if media_type not in ("application/json", "") or charset not in ("utf-8", "utf8"):
-        return raw_error(400, "bad_request", "send the request body as application/json in UTF-8")
+        raise BadRequest("send the request body as application/json in UTF-8")
     # Powertools matches the media type case-sensitively; from here on it reads the plain form.
     event["headers"] = {
         **{k: v for k, v in headers.items() if k.lower() != "content-type"},
@@ -107,14 +106,13 @@ def _precheck(event: dict[str, Any], max_body_bytes: int, *, parse_body: bool) -
         try:
             event["body"] = base64.b64decode(event["body"], validate=True).decode()
             event["isBase64Encoded"] = False
-        except ValueError:
-            return raw_error(400, "bad_request", "the request body is not valid base64-encoded UTF-8")
+        except ValueError as exc:
+            raise BadRequest("the request body is not valid base64-encoded UTF-8") from exc
     if parse_body:
         try:
             strict_json.loads(event["body"])
         except json.JSONDecodeError as exc:
-            return raw_error(400, "bad_request", f"the request body is not valid JSON: {exc.msg}")
-    return None
+            raise BadRequest(f"the request body is not valid JSON: {exc.msg}") from exc
 
 
 def lambda_handler(
@@ -128,7 +126,12 @@ def lambda_handler(
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        result = _precheck(event, max_body_bytes, parse_body=parse_body) or app.resolve(event, context)
+        try:
+            _precheck(event, max_body_bytes, parse_body=parse_body)
+        except BoxofficeError as exc:
+            result = raw_error(exc)
+        else:
+            result = app.resolve(event, context)
         logger.info(
             "request handled",
             extra={"route": event.get("routeKey"), "status": result.get("statusCode")},

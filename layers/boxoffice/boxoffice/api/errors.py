@@ -1,5 +1,9 @@
 """Rendering every failure in the error shape of docs/api.md "Errors", with the right status.
 
+The one mapping is the domain's own: each ``boxoffice.errors`` class carries its status and
+code, and ``error_response`` renders any of them, in the resolver's exception handlers and (as
+``raw_error``) for what the Lambda handler refuses before routing. Powertools' own refusals
+(request validation, no such route) are rendered as the domain error they amount to.
 A 500 is always a bug: unexpected exceptions are logged with their stack and answered with a
 generic message that leaks nothing.
 """
@@ -10,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from boxoffice.errors import BoxofficeError
+from boxoffice.errors import BadRequest, BoxofficeError, NotFound, ValidationFailed
 from boxoffice.observability import logger
 
 
@@ -21,20 +25,21 @@ def error_body(code: str, message: str, details: Any = None) -> str:
     return json.dumps({"error": error})
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> Response[str]:
+def error_response(exc: BoxofficeError) -> Response[str]:
+    """``exc`` as the resolver's answer: its status, its code, its message and details."""
     return Response(
-        status_code=status,
+        status_code=exc.status,
         content_type=content_types.APPLICATION_JSON,
-        body=error_body(code, message, details),
+        body=error_body(exc.code, exc.message, exc.details),
     )
 
 
-def raw_error(status: int, code: str, message: str) -> dict[str, Any]:
+def raw_error(exc: BoxofficeError) -> dict[str, Any]:
     """The same error as an API Gateway v2 proxy result, for answers given before routing."""
     return {
-        "statusCode": status,
+        "statusCode": exc.status,
         "headers": {"Content-Type": content_types.APPLICATION_JSON},
-        "body": error_body(code, message),
+        "body": error_body(exc.code, exc.message, exc.details),
         "isBase64Encoded": False,
     }
 
@@ -58,7 +63,7 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     def _domain(exc: BoxofficeError) -> Response[str]:
         if exc.status >= 500:
             logger.warning("request failed upstream", extra={"error_code": exc.code})
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     def _validation(exc: RequestValidationError) -> Response[str]:
@@ -67,15 +72,18 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
             # The reason is the parser's own sentence (strict_json's never quote the input).
             reason = (invalid.get("ctx") or {}).get("error")
             suffix = f": {reason}" if isinstance(reason, str) and reason else ""
-            return error_response(400, "bad_request", f"the request body is not valid JSON{suffix}")
-        problems = _field_problems(exc)
-        return error_response(422, "validation_error", "the request has invalid fields", problems)
+            return error_response(BadRequest(f"the request body is not valid JSON{suffix}"))
+        return error_response(ValidationFailed("the request has invalid fields", _field_problems(exc)))
 
     @app.not_found
     def _no_route(_: Exception) -> Response[str]:
-        return error_response(404, "not_found", "no such route")
+        return error_response(NotFound("no such route"))
 
     @app.exception_handler(Exception)
     def _bug(exc: Exception) -> Response[str]:
         logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
-        return error_response(500, "internal_error", "something went wrong on our side; it has been logged")
+        return Response(
+            status_code=500,
+            content_type=content_types.APPLICATION_JSON,
+            body=error_body("internal_error", "something went wrong on our side; it has been logged"),
+        )

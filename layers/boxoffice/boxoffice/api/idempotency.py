@@ -4,6 +4,11 @@ The same key with the same request replays the first response; with a different 
 is a 409 ``idempotency_conflict``. Records live in the app's one table, under their own
 partition per function, and expire through the table's TTL attribute after a day.
 Failed requests (any exception) are not recorded, so they can be retried with the same key.
+
+A route takes part through Powertools' own hooks: ``middlewares=[idempotent(required=...)]`` on
+its decorator, and, when it needs the key itself (to hand it on to Stripe), a parameter typed
+``IdempotencyKey``. Both get the key from one ``Depends`` dependency, which reads and checks the
+header once per request (Powertools caches it for the request).
 The utility imports boto3 and its persistence makes a DynamoDB client: both wait for the first
 request that carries a key, and are kept for the container's life.
 """
@@ -12,18 +17,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import cache, wraps
-from typing import TYPE_CHECKING, Any, cast
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler import (
+    APIGatewayHttpResolver,
+    Depends,
+    Request,
+    Response,
+    content_types,
+)
 
 from boxoffice import snapstart
 from boxoffice.config import settings
 from boxoffice.errors import BadRequest, IdempotencyConflict
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
@@ -108,50 +117,63 @@ def _run_once(call: dict[str, Any], run: Callable[[], tuple[int, Any]]) -> dict[
         raise BadRequest("this request needs an Idempotency-Key header") from exc
 
 
-def idempotent_route(
-    router: Router, *, required: bool
-) -> Callable[[Callable[..., Response[Any]]], Callable[..., Response[Any]]]:
-    """Make a route honour ``Idempotency-Key``; ``required`` refuses requests without one.
+def idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key``: None when not sent (or empty), 400 when too long."""
+    key = request.headers.get(HEADER) or None  # Powertools matches header names in any case
+    if key is not None and len(key) > MAX_KEY_LENGTH:
+        raise BadRequest(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
+    return key
 
+
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+"""A route parameter receiving the checked key (or None), read once per request."""
+
+Middleware = Callable[..., Response[Any]]
+"""A Powertools route middleware (app, next_middleware, and the dependencies it declares)."""
+
+
+def _json_body(body: Any) -> Any:
+    """The body as JSON data to record: still data here (Powertools serializes after the middlewares)."""
+    return json.loads(body) if isinstance(body, str | bytes) else body
+
+
+def idempotent(*, required: bool) -> Middleware:
+    """A route middleware honouring ``Idempotency-Key``; ``required`` refuses requests without one.
+
+    It runs after request validation and wraps the route and its response validation, so it
+    records the status Powertools gave the route (its ``status_code=``) and the serialized body.
     The key is scoped to the route, the path and the caller, so two users' keys never meet.
-    The wrapped route must return a JSON :class:`Response`.
     """
 
-    def decorate(route: Callable[..., Response[Any]]) -> Callable[..., Response[Any]]:
-        @wraps(route)
-        def wrapper(*args: Any, **kwargs: Any) -> Response[Any]:
-            event = cast("APIGatewayProxyEventV2", router.current_event)  # the app is an HTTP API
-            key = event.headers.get(HEADER.lower()) or event.headers.get(HEADER)
-            if key is None and not required:
-                return route(*args, **kwargs)
-            if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
-                raise BadRequest(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
-            claims = event.request_context.authorizer.jwt_claim
-            call = {
-                "key": None
-                if key is None
-                else f"{event.http_method} {event.path} {claims.get('sub', '')} {key}",
-                "request": {
-                    "body": event.json_body if event.body else None,
-                    "query": event.query_string_parameters or {},
-                },
-            }
+    def honour_idempotency_key(
+        app: APIGatewayHttpResolver,
+        next_middleware: Callable[[APIGatewayHttpResolver], Response[Any]],
+        key: IdempotencyKey,
+    ) -> Response[Any]:
+        if key is None and not required:
+            return next_middleware(app)
+        event = app.current_event
+        claims = event.request_context.authorizer.jwt_claim
+        call = {
+            "key": None if key is None else f"{event.http_method} {event.path} {claims.get('sub', '')} {key}",
+            "request": {
+                "body": event.json_body if event.body else None,
+                "query": event.query_string_parameters or {},
+            },
+        }
 
-            def run() -> tuple[int, Any]:
-                response = route(*args, **kwargs)
-                body = response.body
-                return response.status_code, json.loads(body) if isinstance(body, str | bytes) else body
+        def run() -> tuple[int, Any]:
+            response = next_middleware(app)
+            return response.status_code, _json_body(response.body)
 
-            _config().register_lambda_context(router.lambda_context)
-            result = _run_once(call=call, run=run)
-            headers = {REPLAYED_HEADER: "true"} if result.get("replayed") else {}
-            return Response(
-                status_code=result["status"],
-                content_type=content_types.APPLICATION_JSON,
-                body=result["body"],
-                headers=headers,
-            )
+        _config().register_lambda_context(app.lambda_context)
+        result = _run_once(call=call, run=run)
+        headers = {REPLAYED_HEADER: "true"} if result.get("replayed") else {}
+        return Response(
+            status_code=result["status"],
+            content_type=content_types.APPLICATION_JSON,
+            body=result["body"],
+            headers=headers,
+        )
 
-        return wrapper
-
-    return decorate
+    return honour_idempotency_key

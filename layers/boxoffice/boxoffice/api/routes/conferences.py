@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel
@@ -12,7 +12,6 @@ from boxoffice.api import examples
 from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.params import ConferenceId, EntryId
-from boxoffice.api.responses import json_response
 from boxoffice.conferences import (
     AddOnInput,
     AddOnView,
@@ -32,8 +31,12 @@ TAGS = ["conference setup"]
 
 
 def _saved[V: BaseModel](saved: conferences.Saved[V]) -> Response[V]:
-    """201 when the PUT created the record, 200 when it replaced it."""
-    return json_response(201 if saved.created else 200, saved.item)
+    """201 when the PUT created the record, 200 when it replaced it: the status varies, so a Response."""
+    return Response(
+        status_code=201 if saved.created else 200,
+        content_type=content_types.APPLICATION_JSON,
+        body=saved.item,
+    )
 
 
 @router.put(

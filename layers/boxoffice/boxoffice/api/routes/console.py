@@ -10,16 +10,16 @@ they are left out of the OpenAPI document, and the console calls the API like an
 """
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from boxoffice.api.errors import error_response
+from boxoffice.errors import NotFound
 
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -107,9 +107,10 @@ def console_router(folder: Path) -> Router:
     files = load_files(folder)
 
     def serve(name: str, cache: str) -> Response[str]:
+        """The file with its cache headers and ETag (so a Response): 304 when the client has it."""
         found = files.get(name)
         if found is None:
-            return error_response(404, "not_found", f"the console has no file {name}")
+            raise NotFound(f"the console has no file {name}")
         headers = {"Cache-Control": cache, "ETag": found.etag, "X-Content-Type-Options": "nosniff"}
         if found.content_type.startswith("text/html"):
             headers.update(security_headers())
@@ -123,12 +124,12 @@ def console_router(folder: Path) -> Router:
         return serve("index.html", PAGE_CACHE)
 
     @router.get("/console/<name>", include_in_schema=False)
-    def asset(name: str) -> Response[str]:
+    def asset(name: str) -> Response[Any]:
         if name == CONFIG_NAME:
             return Response(
                 200,
-                "application/json",
-                json.dumps(console_config()),
+                content_types.APPLICATION_JSON,
+                console_config(),
                 headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
             )
         return serve(name, ASSET_CACHE)

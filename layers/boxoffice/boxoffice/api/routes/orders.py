@@ -3,7 +3,6 @@
 from typing import Annotated, Literal
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
@@ -11,9 +10,8 @@ from boxoffice import orders
 from boxoffice.api import examples
 from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
-from boxoffice.api.idempotency import idempotent_route
+from boxoffice.api.idempotency import idempotent
 from boxoffice.api.params import ConferenceId, OrderId
-from boxoffice.api.responses import json_response
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView
 from boxoffice.orders import OrderPage, OrderRequest, OrderView, OrderViewer, VoucherCheck
 
@@ -36,15 +34,14 @@ def _viewer(cid: str, r: Router) -> OrderViewer:
     tags=TAGS,
     security=BEARER,
     responses=answers(201, 404, 409, description="Created", model=OrderView, example=examples.ORDER),
+    status_code=201,
+    middlewares=[idempotent(required=False)],
 )
-@idempotent_route(checkout_router, required=False)
 def create_order(
     cid: ConferenceId,
     body: Annotated[OrderRequest, Body(openapi_examples=examples.body_examples(order=examples.ORDER_INPUT))],
-) -> Response[OrderView]:
-    caller = current_caller(checkout_router)
-    result = orders.create(cid, caller.user_id, body)
-    return json_response(201, result)
+) -> OrderView:
+    return orders.create(cid, current_caller(checkout_router).user_id, body)
 
 
 @router.get(

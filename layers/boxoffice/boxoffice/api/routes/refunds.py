@@ -2,7 +2,6 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
@@ -10,9 +9,8 @@ from boxoffice import credits, refunds
 from boxoffice.api import examples
 from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
-from boxoffice.api.idempotency import idempotent_route
+from boxoffice.api.idempotency import IdempotencyKey, idempotent
 from boxoffice.api.params import ConferenceId, OrderId, PurchaseId
-from boxoffice.api.responses import json_response
 from boxoffice.credits import ApplyCredit
 from boxoffice.orders import PaymentView, payment_view
 from boxoffice.refunds import BulkRefundRequest, CreditView, OrderRefundRequest, RefundView, credit_view
@@ -44,8 +42,9 @@ class CreditPage(Shape):
     responses=answers(
         201, 403, 404, 409, 502, description="Refund recorded", model=RefundView, example=examples.REFUND
     ),
+    status_code=201,
+    middlewares=[idempotent(required=False)],
 )
-@idempotent_route(refunds_router, required=False)
 def refund_order(
     cid: ConferenceId,
     order_id: OrderId,
@@ -57,12 +56,13 @@ def refund_order(
             )
         ),
     ],
-) -> Response[RefundView]:
+    idempotency_key: IdempotencyKey,
+) -> RefundView:
     caller = current_caller(refunds_router)
     caller.require_staff(cid)
-    key = refunds_router.current_event.headers.get("idempotency-key")
-    result = refunds.refund_order(cid, order_id, body, staff_user=caller.user_id, idempotency_key=key)
-    return json_response(201, result)
+    return refunds.refund_order(
+        cid, order_id, body, staff_user=caller.user_id, idempotency_key=idempotency_key
+    )
 
 
 @router.get(
@@ -103,16 +103,15 @@ def list_credits(
     tags=["store credit"],
     security=BEARER,
     responses=answers(201, 403, 404, 409, description="Credit applied as a payment"),
+    status_code=201,
+    middlewares=[idempotent(required=False)],
 )
-@idempotent_route(refunds_router, required=False)
-def apply_credit(
-    cid: ConferenceId, credit_id: CreditId, body: Annotated[ApplyCredit, Body()]
-) -> Response[PaymentView]:
+def apply_credit(cid: ConferenceId, credit_id: CreditId, body: Annotated[ApplyCredit, Body()]) -> PaymentView:
     caller = current_caller(refunds_router)
     payment = credits.apply(
         cid, credit_id, body.order_id, user_id=caller.user_id, is_staff=caller.is_staff(cid)
     )
-    return json_response(201, payment_view(payment))
+    return payment_view(payment)
 
 
 @refunds_router.post(
@@ -121,15 +120,17 @@ def apply_credit(
     tags=["bulk purchases"],
     security=BEARER,
     responses=answers(201, 403, 404, 409, 502, description="Refund recorded"),
+    status_code=201,
+    middlewares=[idempotent(required=False)],
 )
-@idempotent_route(refunds_router, required=False)
 def refund(
-    cid: ConferenceId, purchase_id: PurchaseId, body: Annotated[BulkRefundRequest, Body()]
-) -> Response[RefundView]:
+    cid: ConferenceId,
+    purchase_id: PurchaseId,
+    body: Annotated[BulkRefundRequest, Body()],
+    idempotency_key: IdempotencyKey,
+) -> RefundView:
     caller = current_caller(refunds_router)
     caller.require_staff(cid)
-    key = refunds_router.current_event.headers.get("idempotency-key")
-    result = refunds.refund_bulk_purchase(
-        cid, purchase_id, body, staff_user=caller.user_id, idempotency_key=key
+    return refunds.refund_bulk_purchase(
+        cid, purchase_id, body, staff_user=caller.user_id, idempotency_key=idempotency_key
     )
-    return json_response(201, result)

@@ -2,7 +2,6 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
@@ -10,7 +9,6 @@ from boxoffice import stripe_events
 from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.params import ConferenceId
-from boxoffice.api.responses import json_response
 from boxoffice.stripe_events import StripeEventPage, StripeEventView
 
 router = Router()
@@ -43,8 +41,8 @@ def list_stripe_events(
     tags=["stripe events"],
     security=BEARER,
     responses=answers(202, 403, 404, 409, 503, description="Queued for processing"),
+    status_code=202,
 )
-def replay_stripe_event(cid: ConferenceId, event_id: EventId) -> Response[StripeEventView]:
+def replay_stripe_event(cid: ConferenceId, event_id: EventId) -> StripeEventView:
     current_caller(router).require_staff(cid)
-    view = stripe_events.replay(cid, event_id)
-    return json_response(202, view)
+    return stripe_events.replay(cid, event_id)
