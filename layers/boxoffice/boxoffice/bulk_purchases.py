@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
-from boxoffice import bus, lazy, money, store, voucher_codes
+from boxoffice import bus, lazy, money, owners, store, voucher_codes
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected, session_params
 from boxoffice.errors import BoxofficeError, NotFound, PaymentProviderError, Unavailable
 from boxoffice.observability import logger
@@ -866,24 +866,9 @@ def fulfill_comp(conference_id: str, purchase_id: str) -> FulfillView:
     return FulfillView(vouchers_created=created, bulk_purchase=view(purchase, details))
 
 
-def _purchase_for(conference_id: str, obj: dict[str, Any]) -> records.BulkPurchase | None:
-    """The purchase an event's object names by metadata id, or by its payment intent."""
-    metadata = obj.get("metadata") or {}
-    purchase_id = metadata.get("bulk_purchase_id")
-    if isinstance(purchase_id, str) and purchase_id:
-        return records.get(conference_id, purchase_id)
-    intent = obj.get("payment_intent")
-    intent_id = intent.get("id") if isinstance(intent, dict) else intent
-    if isinstance(intent_id, str) and intent_id:
-        link = records.find_by_payment_intent(conference_id, intent_id)
-        if link is not None and link.kind == "bulk_purchase":
-            return records.get(conference_id, link.record_id)
-    return None
-
-
 def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
     """``checkout.session.completed`` (paid) or ``async_payment_succeeded``: check the amount, fulfil."""
-    purchase = _purchase_for(conference_id, session)
+    purchase = owners.find_purchase(conference_id, session)
     if purchase is None:
         return
     if session.get("payment_status") != "paid":
@@ -913,7 +898,7 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
 
 def mark_failed(conference_id: str, session: dict[str, Any]) -> None:
     """``async_payment_failed`` or ``expired`` for the purchase's current session: → failed, nothing else."""
-    purchase = _purchase_for(conference_id, session)
+    purchase = owners.find_purchase(conference_id, session)
     if purchase is None:
         return
     if purchase.checkout_session_id not in (None, session.get("id")):
