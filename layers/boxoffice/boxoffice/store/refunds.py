@@ -27,14 +27,13 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from boxoffice.errors import InvalidState
-from boxoffice.store import bulk_purchases, orders
+from boxoffice.store import base, bulk_purchases, orders
 from boxoffice.store.base import (
     Item,
     StaleRead,
     StateMachine,
     get_or_none,
     is_condition_failure,
-    now,
     transaction,
     transition_in,
     update_if,
@@ -149,14 +148,15 @@ def _index_pending(refund: Refund) -> None:
     """List the refund among its conference's pending ones (the sweep's query), once."""
     if refund.GSI1PK is None:
         refund.GSI1PK = _pending_pk(refund.conference_id)
-        refund.GSI1SK = f"{now().isoformat()}#{refund.refund_id}"
+        refund.GSI1SK = f"{base.now().isoformat()}#{refund.refund_id}"  # base.now: a test clock replaces it
 
 
 def reserve_refund(owner: OwnerItem, refund: Refund) -> None:
     """Phase one of a refund of the owner's own payments, in one transaction: the amount is taken
-    from what may be refunded (the owner refundable, ``refundable >= amount`` for the card and an
-    order's ``refundable_total >= amount``) and the pending Refund saved. Raises InvalidState when
-    the guard failed; a transaction cancelled for a concurrent one raises as it is (retry it)."""
+    from what may be refunded (the owner in a refundable state, ``refundable >= amount`` for the
+    card and an order's ``refundable_total >= amount``) and the pending Refund saved. Raises
+    InvalidState when the guard failed; a transaction cancelled for a concurrent one raises as it
+    is (retry it)."""
     amount, model = int(refund.amount), type(owner)
     condition = model.status.is_in(*_refundable_states(owner))
     if refund.destination == "card":
@@ -171,7 +171,7 @@ def reserve_refund(owner: OwnerItem, refund: Refund) -> None:
                 actions=[
                     *_balance_actions(owner, -amount, refund.destination),
                     model.refund_reserved.add(amount),
-                    model.updated_at.set(now()),
+                    model.updated_at.set(base.now()),
                 ],
                 condition=condition,
                 add_version_condition=False,
