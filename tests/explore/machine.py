@@ -37,8 +37,8 @@ CRASHES = st.sampled_from(
     [
         ("boxoffice.stripe_gateway", "create_refund", "after"),
         ("boxoffice.stripe_gateway", "create_refund", "before"),
-        ("boxoffice.refunds", "_complete", "before"),
-        ("boxoffice.refunds", "_reserve", "after"),
+        ("boxoffice.refunds.phases", "complete", "before"),
+        ("boxoffice.refunds.phases", "_reserve", "after"),
     ]
 )
 """Where a refund can die between two phases: Stripe refunded but we never heard, before Stripe,

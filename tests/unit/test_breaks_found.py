@@ -139,10 +139,10 @@ def test_a_free_order_is_announced_once_even_when_the_bus_refused_the_first_try(
 
 
 def test_a_refund_that_failed_at_the_bank_is_never_counted_from_a_late_snapshot(demo, emulator, monkeypatch):
-    from boxoffice import refunds
+    from boxoffice.refunds import phases
 
     order = rf.paid_order(emulator, 10000)
-    real, crashed = refunds._complete, []
+    real, crashed = phases.complete, []
 
     def crash_once(*args: Any, **kwargs: Any) -> bool:
         if not crashed:
@@ -150,7 +150,7 @@ def test_a_refund_that_failed_at_the_bank_is_never_counted_from_a_late_snapshot(
             raise RuntimeError("the function died after Stripe answered")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(refunds, "_complete", crash_once)
+    monkeypatch.setattr(phases, "complete", crash_once)
     assert rf.refund(order["id"], 4000).status >= 500  # Stripe refunded; our write never happened
     (stripe_refund,) = rf.stripe_refunds(emulator, order["payment_intent_id"])
     emulator.fail_refund(stripe_refund["id"], "lost_or_stolen_card")  # the bank sends it back
@@ -278,7 +278,8 @@ def test_a_crash_before_the_freeze_still_freezes_credit_for_money_also_refunded_
 ):
     from datetime import timedelta
 
-    from boxoffice import expiry, refunds
+    from boxoffice import expiry
+    from boxoffice.refunds.owners import OrderOwner
     from boxoffice.store import credits as credit_records
 
     paid = rf.paid_order(emulator, 10000)
@@ -292,7 +293,7 @@ def test_a_crash_before_the_freeze_still_freezes_credit_for_money_also_refunded_
     )
     expiry.sweep()
     rf.dashboard_refund(emulator, paid["payment_intent_id"])  # the card is refunded too, in Stripe
-    real, crashed = refunds.freeze_double_paid, []
+    real, crashed = OrderOwner.freeze_double_paid, []
 
     def crash_once(owner: Any) -> None:
         if not crashed:
@@ -300,7 +301,7 @@ def test_a_crash_before_the_freeze_still_freezes_credit_for_money_also_refunded_
             raise RuntimeError("the function timed out after the refund was recorded")
         real(owner)
 
-    monkeypatch.setattr(refunds, "freeze_double_paid", crash_once)
+    monkeypatch.setattr(OrderOwner, "freeze_double_paid", crash_once)
     events = [e for e in rf.emulator_events(emulator) if e["type"].startswith(("charge.refund", "refund."))]
     for event in events:
         try:
@@ -320,11 +321,11 @@ def test_a_dashboard_refund_landing_during_a_store_credit_refund_freezes_the_cre
     """Staff and the dashboard at once, made deterministic: the dashboard refund and its events land
     between the store credit refund's reservation and its completion. The books' sweep flags the
     credit on its next run; until then it can be spent (the freeze of the ordinary path is at once)."""
-    from boxoffice import refunds
+    from boxoffice.refunds import phases
     from boxoffice.store import credits as credit_records
 
     paid = rf.paid_order(emulator, 10000)
-    real, interleaved = refunds._complete, []
+    real, interleaved = phases.complete, []
 
     def dashboard_lands_meanwhile(*args: Any, **kwargs: Any) -> bool:
         if not interleaved:
@@ -332,7 +333,7 @@ def test_a_dashboard_refund_landing_during_a_store_credit_refund_freezes_the_cre
             interleaved.append(sync(emulator))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(refunds, "_complete", dashboard_lands_meanwhile)
+    monkeypatch.setattr(phases, "complete", dashboard_lands_meanwhile)
     issued = rf.refund_ok(paid["id"], 10000, destination="store_credit")
     sync(emulator)
     credit = credit_records.get("demo", issued["credit"]["id"])

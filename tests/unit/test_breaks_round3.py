@@ -15,9 +15,10 @@ from tests.support.refund_fixtures import process
 
 
 def _stale_refund_reads(monkeypatch, meanwhile):
-    """Each failure event's first read of a dashboard refund (``_record_failure``'s first try)
-    returns what it was before ``meanwhile`` ran: the failure's Lambdas read, then the payment's
-    transaction committed. A try after that reads what is there now."""
+    """Each failure event's first read of a dashboard refund (``_record_failure``'s first try, the
+    first round of ``store.retry_on_conflict``) returns what it was before ``meanwhile`` ran: the
+    failure's Lambdas read, then the payment's transaction committed. A try after that reads what
+    is there now."""
     from boxoffice.store import refunds as refund_store
 
     real = refund_store.get_refund
@@ -26,7 +27,11 @@ def _stale_refund_reads(monkeypatch, meanwhile):
 
     def get_refund(pk: str, refund_id: str):
         caller = sys._getframe(1)
-        first_try = caller.f_code.co_name == "_record_failure" and caller.f_locals.get("attempts") == 4
+        first_try = (
+            caller.f_code.co_qualname == "_record_failure.<locals>.attempt"
+            and caller.f_back is not None
+            and caller.f_back.f_locals.get("n") == 0
+        )
         if not refund_id.startswith("rf_ext_") or not first_try:
             return real(pk, refund_id)
         if (pk, refund_id) not in seen:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from boxoffice import refunds
+from boxoffice.refunds import phases, stripe_events
 from tests.support.refund_fixtures import (
     all_credit_items,
     make_stale,
@@ -26,8 +27,8 @@ KEY = "refund-attempt-1"
 
 
 def crash_once(monkeypatch, name: str, *, after: bool = False) -> None:
-    """``refunds.<name>`` dies once: before doing anything, or right ``after`` doing its work."""
-    real = getattr(refunds, name)
+    """``phases.<name>`` dies once: before doing anything, or right ``after`` doing its work."""
+    real = getattr(phases, name)
     crashes = [RuntimeError(f"the function died {'right after' if after else 'in'} {name}")]
 
     def crashing(*args: Any, **kwargs: Any) -> Any:
@@ -37,7 +38,7 @@ def crash_once(monkeypatch, name: str, *, after: bool = False) -> None:
             real(*args, **kwargs)
         raise crashes.pop()
 
-    monkeypatch.setattr(refunds, name, crashing)
+    monkeypatch.setattr(phases, name, crashing)
 
 
 def crashed(reply) -> None:
@@ -86,7 +87,7 @@ def test_a_crash_after_the_stripe_call_is_finished_by_the_retry_without_refundin
     demo, emulator, monkeypatch
 ):
     order = paid_order(emulator, 10000)
-    crash_once(monkeypatch, "_complete")
+    crash_once(monkeypatch, "complete")
     crashed(refund(order["id"], 10000, key=KEY))
     (first_at_stripe,) = stripe_refunds(emulator, order["payment_intent_id"])
     assert stored_refunds(order["id"])[0].status == "pending"
@@ -113,7 +114,7 @@ def test_a_crash_after_completion_before_the_status_is_settled_is_finished_by_th
 ):
     """The completion transaction committed, then the function died before the order's status moved."""
     order = paid_order(emulator, 10000)
-    crash_once(monkeypatch, "_complete", after=True)
+    crash_once(monkeypatch, "complete", after=True)
     crashed(refund(order["id"], 10000, key=KEY))
     assert stored_refunds(order["id"])[0].status == "succeeded"
 
@@ -128,7 +129,7 @@ def test_a_crash_after_completion_before_the_status_is_settled_is_finished_by_th
 
 def test_a_store_credit_refund_crashing_after_completion_is_settled_by_the_retry(demo, emulator, monkeypatch):
     order = paid_order(emulator, 10000)
-    crash_once(monkeypatch, "_complete", after=True)
+    crash_once(monkeypatch, "complete", after=True)
     crashed(refund(order["id"], 4000, destination="store_credit", key=KEY))
 
     retry = refund(order["id"], 4000, destination="store_credit", key=KEY)
@@ -144,7 +145,7 @@ def test_a_store_credit_refund_crashing_before_completion_issues_one_credit_on_r
     demo, emulator, monkeypatch
 ):
     order = paid_order(emulator, 10000)
-    crash_once(monkeypatch, "_complete")
+    crash_once(monkeypatch, "complete")
     crashed(refund(order["id"], 4000, destination="store_credit", key=KEY))
     assert all_credit_items() == []
 
@@ -162,7 +163,7 @@ def test_a_store_credit_refund_crashing_before_completion_issues_one_credit_on_r
 
 def test_stripes_own_event_finishes_a_refund_left_pending_after_the_stripe_call(demo, emulator, monkeypatch):
     order = paid_order(emulator, 10000)
-    crash_once(monkeypatch, "_complete")
+    crash_once(monkeypatch, "complete")
     crashed(refund(order["id"], 3000, key=KEY))
     sync(emulator)  # charge.refunded and refund.created carry our refund id in their metadata
     (record,) = stored_refunds(order["id"])
@@ -195,18 +196,16 @@ def test_stripe_failing_before_the_reservation_gives_a_502_and_stores_nothing(
 def test_stripe_failing_gives_a_502_and_leaves_the_order_as_it_was(
     demo, emulator, no_sdk_backoff, monkeypatch, mode
 ):
-    from boxoffice import refunds
-
     order = paid_order(emulator, 10000)
     before = money(order["id"])
-    synced = refunds.sync_with_stripe
+    synced = stripe_events.sync_with_stripe
 
     def then_fail(*args, **kwargs):
         owner = synced(*args, **kwargs)
         emulator.fail_next(3, mode=mode)  # the refund itself: the first try and the SDK's two retries
         return owner
 
-    monkeypatch.setattr(refunds, "sync_with_stripe", then_fail)
+    monkeypatch.setattr(stripe_events, "sync_with_stripe", then_fail)
     reply = refund(order["id"], 3000, key=KEY)
     assert reply.status == 502, reply.text
     assert reply.json["error"]["code"] == "payment_provider_error"
@@ -257,7 +256,7 @@ def test_one_dropped_stripe_call_is_retried_by_the_gateway_with_the_same_key(
 
 def test_the_sweep_completes_a_refund_left_pending_after_the_stripe_call(demo, emulator, monkeypatch):
     order = paid_order(emulator, 10000)
-    crash_once(monkeypatch, "_complete")
+    crash_once(monkeypatch, "complete")
     crashed(refund(order["id"], 4000, key=KEY))
     (pending,) = stored_refunds(order["id"])
     assert refunds.finish_stale_pending("demo") == 0  # not stale yet: the request may still be running
@@ -303,7 +302,7 @@ def test_the_sweep_releases_a_refund_that_never_reached_stripe(demo, emulator, m
 
 def test_the_sweep_completes_a_store_credit_refund_left_pending(demo, emulator, monkeypatch):
     order = paid_order(emulator, 10000)
-    crash_once(monkeypatch, "_complete")
+    crash_once(monkeypatch, "complete")
     crashed(refund(order["id"], 2500, destination="store_credit", key=KEY))
     (pending,) = stored_refunds(order["id"])
     make_stale(order["id"], pending.refund_id)

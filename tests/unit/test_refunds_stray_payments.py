@@ -13,7 +13,7 @@ import pytest
 
 from boxoffice import refunds
 from boxoffice.errors import ValidationFailed
-from boxoffice.refunds import OrderRefundRequest
+from boxoffice.refunds import OrderRefundRequest, phases, stripe_events
 from boxoffice.store import orders as order_records
 from tests.support.books import assert_books_hold
 from tests.support.http import ATTENDEE, STAFF, call
@@ -181,7 +181,7 @@ def test_two_stray_refunds_meeting_at_the_reservation_never_exceed_what_the_paym
     a second refund of 6000 reserves (and completes, or is left in flight by a crash). The first
     one's write is refused by its condition on the amounts it read; read again, 4000 is left."""
     order, intent, payment_id = cancelled_with_stray(emulator)
-    real_stray_payment, real_call_stripe = refunds._stray_payment, refunds._call_stripe
+    real_stray_payment, real_call_stripe = phases._stray_payment, phases._call_stripe
     reservations: list[str] = []
 
     def second_refund() -> None:
@@ -189,10 +189,10 @@ def test_two_stray_refunds_meeting_at_the_reservation_never_exceed_what_the_paym
             amount=6000, reason="duplicate", destination="card", payment_id=payment_id
         )
         if other == "in_flight":
-            monkeypatch.setattr(refunds, "_call_stripe", crash)
+            monkeypatch.setattr(phases, "_call_stripe", crash)
         with pytest.raises(RuntimeError) if other == "in_flight" else nullcontext():
             refunds.refund_order("demo", order["id"], request, staff_user="staff-2", idempotency_key="second")
-        monkeypatch.setattr(refunds, "_call_stripe", real_call_stripe)
+        monkeypatch.setattr(phases, "_call_stripe", real_call_stripe)
 
     def crash(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the second refund's function died before calling Stripe")
@@ -205,14 +205,14 @@ def test_two_stray_refunds_meeting_at_the_reservation_never_exceed_what_the_paym
         return payment
 
     attempts: list[str] = []
-    real_reserve = refunds._reserve_stray
+    real_reserve = phases._reserve_stray
 
     def counted(owner: Any, refund: Any) -> None:
         attempts.append(refund.created_by)
         real_reserve(owner, refund)
 
-    monkeypatch.setattr(refunds, "_stray_payment", interleaved)
-    monkeypatch.setattr(refunds, "_reserve_stray", counted)
+    monkeypatch.setattr(phases, "_stray_payment", interleaved)
+    monkeypatch.setattr(phases, "_reserve_stray", counted)
     first = OrderRefundRequest(amount=6000, reason="duplicate", destination="card", payment_id=payment_id)
     with pytest.raises(ValidationFailed) as too_much:
         refunds.refund_order("demo", order["id"], first, staff_user="staff-1", idempotency_key="first")
@@ -263,7 +263,7 @@ def test_the_same_idempotency_key_returns_the_same_stray_refund(demo, emulator):
 
 def test_a_stray_refund_crashing_after_its_reservation_is_finished_by_the_retry(demo, emulator, monkeypatch):
     order, intent, payment_id = cancelled_with_stray(emulator)
-    real = refunds._call_stripe
+    real = phases._call_stripe
     calls: list[bool] = []
 
     def crash_once(*args: Any, **kwargs: Any) -> Any:
@@ -272,7 +272,7 @@ def test_a_stray_refund_crashing_after_its_reservation_is_finished_by_the_retry(
             raise RuntimeError("the function died before calling Stripe")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(refunds, "_call_stripe", crash_once)
+    monkeypatch.setattr(phases, "_call_stripe", crash_once)
     assert refund(order["id"], 10000, payment_id=payment_id, key=KEY).status == 500
     (pending,) = stored_refunds(order["id"])
     assert (pending.status, payment_money(order["id"], payment_id)) == ("pending", (0, 10000))
@@ -288,8 +288,8 @@ def test_a_stray_refund_crashing_after_its_reservation_is_finished_by_the_retry(
 @pytest.mark.parametrize("reached_stripe", [True, False])
 def test_the_sweep_finishes_a_stray_refund_left_pending(demo, emulator, monkeypatch, reached_stripe):
     order, intent, payment_id = cancelled_with_stray(emulator)
-    name = "_complete" if reached_stripe else "_call_stripe"
-    real = getattr(refunds, name)
+    name = "complete" if reached_stripe else "_call_stripe"
+    real = getattr(phases, name)
     calls: list[bool] = []
 
     def crash_once(*args: Any, **kwargs: Any) -> Any:
@@ -298,7 +298,7 @@ def test_the_sweep_finishes_a_stray_refund_left_pending(demo, emulator, monkeypa
             raise RuntimeError(f"the function died in {name}")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(refunds, name, crash_once)
+    monkeypatch.setattr(phases, name, crash_once)
     assert refund(order["id"], 4000, payment_id=payment_id, key=KEY).status == 500
     (pending,) = stored_refunds(order["id"])
     make_stale(order["id"], pending.refund_id)
@@ -343,20 +343,20 @@ def test_stripe_refusing_a_stray_refund_releases_the_payments_reservation(demo, 
 
     monkeypatch.setattr(HTTPClient, "_sleep_time_seconds", lambda self, num_retries: 0)
     order, intent, payment_id = cancelled_with_stray(emulator)
-    synced = refunds.sync_with_stripe
+    synced = stripe_events.sync_with_stripe
 
     def then_fail(*args: Any, **kwargs: Any) -> Any:
         owner = synced(*args, **kwargs)
         emulator.fail_next(3, mode="500")  # the refund itself: the first try and the SDK's two retries
         return owner
 
-    monkeypatch.setattr(refunds, "sync_with_stripe", then_fail)
+    monkeypatch.setattr(stripe_events, "sync_with_stripe", then_fail)
     refused(refund(order["id"], 10000, payment_id=payment_id, key=KEY), 502, "payment_provider_error")
     (record,) = stored_refunds(order["id"])
     assert record.status == "failed"
     assert payment_money(order["id"], payment_id) == (0, 0)
     assert stripe_refunds(emulator, intent) == []
-    monkeypatch.setattr(refunds, "sync_with_stripe", synced)
+    monkeypatch.setattr(stripe_events, "sync_with_stripe", synced)
     assert refund_ok(order["id"], 10000, payment_id=payment_id, key=KEY)["status"] == "succeeded"
     sync(emulator)
     assert_books_hold("demo")

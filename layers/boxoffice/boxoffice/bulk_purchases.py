@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from boxoffice import bus, lazy, money, sponsor_blocks, store
+from boxoffice import bus, lazy, money, owners, sponsor_blocks, store
 from boxoffice.bulk_checkout import approve, checkout, create
 from boxoffice.bulk_purchase_views import (
     BulkPurchaseError,
@@ -256,24 +256,9 @@ def fulfill_comp(conference_id: str, purchase_id: str) -> FulfillView:
     return FulfillView(vouchers_created=created, bulk_purchase=view(purchase, details))
 
 
-def _purchase_for(conference_id: str, obj: dict[str, Any]) -> records.BulkPurchase | None:
-    """The purchase an event's object names by metadata id, or by its payment intent."""
-    metadata = obj.get("metadata") or {}
-    purchase_id = metadata.get("bulk_purchase_id")
-    if isinstance(purchase_id, str) and purchase_id:
-        return records.get(conference_id, purchase_id)
-    intent = obj.get("payment_intent")
-    intent_id = intent.get("id") if isinstance(intent, dict) else intent
-    if isinstance(intent_id, str) and intent_id:
-        link = records.find_by_payment_intent(conference_id, intent_id)
-        if link is not None and link.kind == "bulk_purchase":
-            return records.get(conference_id, link.record_id)
-    return None
-
-
 def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
     """``checkout.session.completed`` (paid) or ``async_payment_succeeded``: check the amount, fulfil."""
-    purchase = _purchase_for(conference_id, session)
+    purchase = owners.find_purchase(conference_id, session)
     if purchase is None:
         return
     if session.get("payment_status") != "paid":
@@ -303,7 +288,7 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
 
 def mark_failed(conference_id: str, session: dict[str, Any]) -> None:
     """``async_payment_failed`` or ``expired`` for the purchase's current session: → failed, nothing else."""
-    purchase = _purchase_for(conference_id, session)
+    purchase = owners.find_purchase(conference_id, session)
     if purchase is None:
         return
     if purchase.checkout_session_id not in (None, session.get("id")):

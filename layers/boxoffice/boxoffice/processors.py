@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from boxoffice import owners
 from boxoffice.observability import logger
 from boxoffice.stripe_events import Registry, handle_bus_event
 
@@ -32,13 +33,12 @@ def _by_owner(
     bulk: Callable[[str, dict[str, Any]], None] | None, order: Callable[[str, dict[str, Any]], None] | None
 ) -> Callable[[str, dict[str, Any]], None]:
     """Send an object to the bulk purchase or the order its metadata names (both carry our ids)."""
+    handlers = {kind: h for kind, h in ((owners.ORDER, order), (owners.BULK_PURCHASE, bulk)) if h is not None}
 
     def dispatch(conference_id: str, obj: dict[str, Any]) -> None:
-        metadata = obj.get("metadata") or {}
-        if "order_id" in metadata and order is not None:
-            order(conference_id, obj)
-        elif "bulk_purchase_id" in metadata and bulk is not None:
-            bulk(conference_id, obj)
+        found = owners.named(obj, tuple(handlers))
+        if found is not None:
+            handlers[found[0]](conference_id, obj)
 
     return dispatch
 

@@ -122,7 +122,9 @@ def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView
             # A racer took uses meanwhile: price again with what is left, or refuse.
             repriced += 1
             voucher = voucher_store.get_voucher(conference_id, str(code))
-            if reason := vouchers.problem(voucher, store.now()) or (repriced > REPRICES and "used_up"):
+            if reason := vouchers.problem(voucher, store.now()) or (
+                "used_up" if repriced > REPRICES else None
+            ):
                 raise VoucherInvalid(reason) from exc
             priced = _price(lines, voucher, conference.currency)
             continue
@@ -243,6 +245,7 @@ def _plan_holding(
         purchase = purchase_records.get(conference_id, voucher.bulk_purchase_id)
     if purchase is None or purchase.block_state != records.BLOCK_HELD or not purchase.block:
         return _Holding(units, None, {})
+    assert voucher is not None  # a purchase is read only for a voucher's block
     left = {"ticket": int(purchase.block_left_ticket or 0), "addon": int(purchase.block_left_addon or 0)}
     draws = {"ticket": 0, "addon": 0}
     block_units: dict[str, int] = {}

@@ -2,8 +2,13 @@
 
 A refund lives in its owner's partition (``BP#…`` for a bulk purchase), so an owner's refunds
 are one query. ``RE#{cid}#{stripe_refund_id}`` is put once per Stripe refund: it is what makes a
-refund seen by our API, by an event and by a reconciliation count once.
+refund seen by our API, by an event and by a reconciliation count once. Every write of a refund
+is in :mod:`boxoffice.store.refund_writes`, which builds on these models and the owners' (this
+module imports no owner's, so ``store.orders`` may read refunds without an import cycle).
 """
+
+from collections.abc import Iterator
+from datetime import datetime
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -77,3 +82,14 @@ def list_refunds(owner_pk: str) -> list[Refund]:
 
 def get_link(conference_id: str, stripe_refund_id: str) -> StripeRefundLink | None:
     return get_or_none(StripeRefundLink, StripeRefundLink.key(conference_id, stripe_refund_id))
+
+
+def stale_pending(conference_id: str, started_before: datetime) -> Iterator[Refund]:
+    """The conference's refunds still pending that started before ``started_before`` (for the sweep)."""
+    for refund in Refund.gsi1.query(pending_pk(conference_id), Refund.GSI1SK < started_before.isoformat()):
+        if isinstance(refund, Refund):
+            yield refund
+
+
+def pending_pk(conference_id: str) -> str:
+    return f"REFUNDS_PENDING#{conference_id}"

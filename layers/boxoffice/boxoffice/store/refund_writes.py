@@ -1,0 +1,363 @@
+"""Every write of a refund, each one function whose condition is the rule it keeps.
+
+The reservation against the owner's refundable balance (or a stray payment's amounts), its release,
+its completion, a refund made outside our API, a part that failed at the bank, a dispute's mark.
+A guard that failed is reported as a domain error, a ``False`` or :class:`StaleRead` (read again
+and decide again), never as PynamoDB's exception. The records are :mod:`boxoffice.store.refunds`'.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from boxoffice.errors import InvalidState
+from boxoffice.store import base, bulk_purchases, orders
+from boxoffice.store.base import (
+    StaleRead,
+    is_condition_failure,
+    transaction,
+    transition_in,
+    update_if,
+)
+from boxoffice.store.bulk_purchases import BulkPurchase
+from boxoffice.store.credits import Credit
+from boxoffice.store.orders import Order, Payment
+from boxoffice.store.refunds import (
+    FAILED,
+    MACHINE,
+    OWNER,
+    SUCCEEDED,
+    UNMATCHED,
+    Refund,
+    StripeRefundLink,
+    pending_pk,
+)
+
+ORDER_REFUNDABLE = (orders.PAID, orders.PARTIALLY_REFUNDED)
+PURCHASE_REFUNDABLE = (bulk_purchases.PAID,)
+"""The states in which an owner's own payments may be refunded."""
+
+type OwnerItem = Order | BulkPurchase
+"""What a refund is against: an order or a bulk purchase (the same money attributes on both)."""
+
+
+def _refundable_states(owner: OwnerItem) -> tuple[str, ...]:
+    return ORDER_REFUNDABLE if isinstance(owner, Order) else PURCHASE_REFUNDABLE
+
+
+def _balance_actions(owner: OwnerItem, amount: int, destination: str) -> list[Action]:
+    """Move the refundable balances by ``amount`` (negative to take) for a refund to ``destination``:
+    the card balance for a card refund, and an order's total balance for either."""
+    actions: list[Action] = []
+    if destination == "card":
+        actions.append(type(owner).refundable.add(amount))
+    if isinstance(owner, Order):
+        actions.append(Order.refundable_total.add(amount))
+    return actions
+
+
+def _index_pending(refund: Refund) -> None:
+    """List the refund among its conference's pending ones (the sweep's query), once."""
+    if refund.GSI1PK is None:
+        refund.GSI1PK = pending_pk(refund.conference_id)
+        refund.GSI1SK = f"{base.now().isoformat()}#{refund.refund_id}"  # base.now: a test clock replaces it
+
+
+def reserve_refund(owner: OwnerItem, refund: Refund) -> None:
+    """Phase one of a refund of the owner's own payments, in one transaction: the amount is taken
+    from what may be refunded (the owner in a refundable state, ``refundable >= amount`` for the
+    card and an order's ``refundable_total >= amount``) and the pending Refund saved. Raises
+    InvalidState when the guard failed; a transaction cancelled for a concurrent one raises as it
+    is (retry it)."""
+    amount, model = int(refund.amount), type(owner)
+    condition = model.status.is_in(*_refundable_states(owner))
+    if refund.destination == "card":
+        condition &= model.refundable >= amount
+    if isinstance(owner, Order):
+        condition &= Order.refundable_total >= amount
+    _index_pending(refund)
+    try:
+        with transaction() as tx:
+            tx.update(
+                owner,
+                actions=[
+                    *_balance_actions(owner, -amount, refund.destination),
+                    model.refund_reserved.add(amount),
+                    model.updated_at.set(base.now()),
+                ],
+                condition=condition,
+                add_version_condition=False,
+            )
+            tx.save(refund, condition=Refund.PK.does_not_exist())
+    except TransactWriteError as exc:
+        if is_condition_failure(exc):
+            raise InvalidState("the refundable balance changed; read it again and retry") from exc
+        raise
+
+
+def reserve_stray_refund(payment: Payment, refund: Refund) -> None:
+    """Phase one of a refund of money that is not the owner's own payment: reserved on that payment
+    (``refund_reserved``), conditional on the amounts read: neither its refunded nor its reserved
+    amount grew since, so what it had left still covers this refund. Raises StaleRead when they
+    moved (a refund of it completed, failed or began meanwhile): read the payment again."""
+    refunded, reserved = int(payment.amount_refunded or 0), int(payment.refund_reserved or 0)
+    condition = (Payment.own == False) & (Payment.status == "succeeded")  # noqa: E712 (a DynamoDB condition)
+    condition &= Payment.amount_refunded.does_not_exist() | (Payment.amount_refunded <= refunded)
+    condition &= Payment.refund_reserved.does_not_exist() | (Payment.refund_reserved <= reserved)
+    _index_pending(refund)
+    try:
+        with transaction() as tx:
+            tx.update(
+                payment,
+                actions=[Payment.refund_reserved.add(int(refund.amount))],
+                condition=condition,
+                add_version_condition=False,
+            )
+            tx.save(refund, condition=Refund.PK.does_not_exist())
+    except TransactWriteError as exc:
+        if is_condition_failure(exc):
+            raise StaleRead(f"payment {payment.payment_id} moved since it was read") from exc
+        raise
+
+
+def _fail_pending_in(tx: TransactWrite, refund: Refund, reason: str) -> None:
+    transition_in(
+        tx,
+        refund,
+        FAILED,
+        MACHINE,
+        [Refund.failure_reason.set(reason[:500]), Refund.GSI1PK.remove(), Refund.GSI1SK.remove()],
+    )
+
+
+def release_refund(owner: OwnerItem, refund: Refund, reason: str, amount: int) -> bool:
+    """Stripe said no: the pending refund fails and ``amount`` of its reservation is refundable on
+    the owner again. False, with nothing written, when the refund was no longer pending."""
+    model = type(owner)
+    try:
+        with transaction() as tx:
+            _fail_pending_in(tx, refund, reason)
+            tx.update(
+                owner,
+                actions=[
+                    *_balance_actions(owner, amount, refund.destination),
+                    model.refund_reserved.add(-amount),
+                ],
+                add_version_condition=False,
+            )
+    except TransactWriteError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def release_stray_refund(payment: Payment, refund: Refund, reason: str, amount: int) -> bool:
+    """:func:`release_refund` for a refund reserved on a stray payment: the payment's reservation
+    shrinks by ``amount``. False, with nothing written, when the refund was no longer pending."""
+    try:
+        with transaction() as tx:
+            _fail_pending_in(tx, refund, reason)
+            tx.update(payment, actions=[Payment.refund_reserved.add(-amount)], add_version_condition=False)
+    except TransactWriteError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def complete_refund(
+    owner: OwnerItem,
+    refund: Refund,
+    parts: Mapping[str, tuple[str, int]],
+    payments: Mapping[str, Payment],
+    credit: Credit | None = None,
+) -> bool:
+    """Phase three, once: pending → succeeded with every amount it moves. ``parts``: payment intent →
+    (Stripe refund id, amount), none for store credit; ``payments``: the owner's payment of each
+    intent, whose refunded amount moves too. The owner's reservation becomes refunded (what Stripe
+    did not refund is refundable again), each Stripe refund is linked (so events and retries count
+    it once), and ``credit`` is saved. False, with nothing written, when it was no longer pending."""
+    amount, done, model = int(refund.amount), _done(refund, parts), type(owner)
+
+    def owner_moves(tx: TransactWrite) -> None:
+        tx.update(
+            owner,
+            actions=[
+                model.refund_reserved.add(-amount),
+                model.amount_refunded.add(done),
+                *_balance_actions(owner, amount - done, refund.destination),
+            ],
+            add_version_condition=False,
+        )
+        for intent, (_, part) in parts.items():
+            payment = payments.get(intent)
+            if payment is not None:
+                tx.update(payment, actions=[Payment.amount_refunded.add(part)], add_version_condition=False)
+        if credit is not None:
+            tx.save(credit, condition=Credit.PK.does_not_exist())
+
+    return _complete(refund, parts, owner_moves, credit)
+
+
+def complete_stray_refund(payment: Payment, refund: Refund, parts: Mapping[str, tuple[str, int]]) -> bool:
+    """:func:`complete_refund` for a refund reserved on a stray payment: that payment alone moves
+    (reserved → refunded), never the owner's amounts."""
+    amount, done = int(refund.amount), _done(refund, parts)
+
+    def payment_moves(tx: TransactWrite) -> None:
+        tx.update(
+            payment,
+            actions=[Payment.refund_reserved.add(-amount), Payment.amount_refunded.add(done)],
+            add_version_condition=False,
+        )
+
+    return _complete(refund, parts, payment_moves, None)
+
+
+def _done(refund: Refund, parts: Mapping[str, tuple[str, int]]) -> int:
+    """What was refunded: the parts Stripe did, or (store credit, no parts) the whole amount."""
+    return sum(part for _, part in parts.values()) if parts else int(refund.amount)
+
+
+def _complete(
+    refund: Refund,
+    parts: Mapping[str, tuple[str, int]],
+    moves: Any,
+    credit: Credit | None,
+) -> bool:
+    amount, done = int(refund.amount), _done(refund, parts)
+    extra: list[Action] = [
+        Refund.stripe_refund_ids.set([re for re, _ in parts.values()]),
+        Refund.GSI1PK.remove(),
+        Refund.GSI1SK.remove(),
+    ]
+    if credit is not None:
+        extra.append(Refund.credit_id.set(credit.credit_id))
+    if done != amount:
+        extra += [
+            Refund.amount.set(done),
+            Refund.failure_reason.set(f"only {done} of {amount} could be refunded"),
+        ]
+    try:
+        with transaction() as tx:
+            transition_in(tx, refund, SUCCEEDED, MACHINE, extra)
+            moves(tx)
+            for intent, (stripe_refund_id, part) in parts.items():
+                link = StripeRefundLink(
+                    *StripeRefundLink.key(refund.conference_id, stripe_refund_id),
+                    owner_pk=refund.PK, refund_id=refund.refund_id, amount=part, payment_intent_id=intent,
+                )  # fmt: skip
+                tx.save(link, condition=StripeRefundLink.PK.does_not_exist())
+    except TransactWriteError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def record_external_refund(
+    owner: OwnerItem, refund: Refund, link: StripeRefundLink, payment: Payment | None
+) -> bool:
+    """A refund made outside our API, counted once (guarded by its link and its record) against what
+    ``refund.against`` says: the owner's amounts for its own payment; ``payment`` alone for money
+    that is not its own; for a payment not recorded yet, the owner's ``unmatched_refunds``, which
+    that payment's write takes in (guarded here: the payment is still not recorded). False, with
+    nothing written, when the guard failed: counted already, or the payment was recorded meanwhile."""
+    amount, against, intent = int(refund.amount), refund.counts_against, link.payment_intent_id
+    try:
+        with transaction() as tx:
+            tx.save(link, condition=StripeRefundLink.PK.does_not_exist())
+            tx.save(refund, condition=Refund.PK.does_not_exist())
+            if against == OWNER:
+                tx.update(
+                    owner,
+                    actions=[
+                        type(owner).amount_refunded.add(amount),
+                        *_balance_actions(owner, -amount, "card"),
+                    ],
+                    add_version_condition=False,
+                )
+            elif against == UNMATCHED and isinstance(owner, BulkPurchase):
+                tx.update(
+                    owner,
+                    actions=[BulkPurchase.unmatched_refunds.add(amount)],
+                    condition=BulkPurchase.payment_intent_id.does_not_exist(),
+                    add_version_condition=False,
+                )
+            elif against == UNMATCHED and isinstance(owner, Order):
+                tx.update(owner, actions=[Order.unmatched_refunds.add(amount)], add_version_condition=False)
+                if intent:
+                    tx.condition_check(
+                        Payment,
+                        *Payment.key(owner.conference_id, owner.order_id, f"pay_{intent}"),
+                        condition=Payment.PK.does_not_exist(),
+                    )
+            if payment is not None:
+                tx.update(payment, actions=[Payment.amount_refunded.add(amount)], add_version_condition=False)
+    except TransactWriteError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def record_refund_failure(
+    owner: OwnerItem, link: StripeRefundLink, refund: Refund, reason: str, payment: Payment | None
+) -> None:
+    """One part of a refund failed at the bank: its amount is given back once (guarded by its link)
+    to what it was counted against: the owner's amounts for its own payment, ``payment``'s alone for
+    money that is not the owner's own, the owner's ``unmatched_refunds`` for a refund still waiting
+    for its payment. The Refund fails with the first failed part. Raises StaleRead when the guard
+    failed: the link was given back meanwhile, or the refund moved (its payment took it in)."""
+    amount, against, model = int(link.amount or refund.amount), refund.counts_against, type(owner)
+    try:
+        with transaction() as tx:
+            tx.update(
+                link,
+                actions=[StripeRefundLink.failed.set(True)],
+                condition=StripeRefundLink.failed.does_not_exist(),
+                add_version_condition=False,
+            )
+            refund_actions = [Refund.failure_reason.set(reason)]
+            if refund.status == SUCCEEDED:
+                # Versioned: a refund taken in by its payment meanwhile (against moved) is decided again.
+                transition_in(tx, refund, FAILED, MACHINE, refund_actions)
+            else:
+                # Already failed by another part: what it counted against must still be what was read.
+                tx.condition_check(
+                    Refund,
+                    refund.PK,
+                    refund.SK,
+                    Refund.against.does_not_exist()
+                    if refund.against is None
+                    else Refund.against == refund.against,
+                )
+            if against == OWNER:
+                tx.update(
+                    owner,
+                    actions=[model.amount_refunded.add(-amount), *_balance_actions(owner, amount, "card")],
+                    add_version_condition=False,
+                )
+            elif against == UNMATCHED:
+                tx.update(owner, actions=[model.unmatched_refunds.add(-amount)], add_version_condition=False)
+            if payment is not None and against != UNMATCHED:
+                tx.update(
+                    payment, actions=[Payment.amount_refunded.add(-amount)], add_version_condition=False
+                )
+    except TransactWriteError as exc:
+        if is_condition_failure(exc):
+            raise StaleRead(f"refund {refund.refund_id} moved since it was read") from exc
+        raise
+
+
+def mark_dispute(owner: OwnerItem, dispute_id: str, state: str | None) -> bool:
+    """Set the owner's dispute mark to ``state`` (``open:{id}`` or ``lost:{id}``; None clears it),
+    unless another dispute holds the mark. Returns whether it wrote."""
+    model = type(owner)
+    mine = (model.dispute == f"open:{dispute_id}") | (model.dispute == f"lost:{dispute_id}")
+    action = model.dispute.set(state) if state else model.dispute.remove()
+    return update_if(owner, [action], model.dispute.does_not_exist() | mine)
