@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from boxoffice import refunds
+from tests.support.pipeline import sync
 from tests.support.refund_fixtures import (
     all_credit_items,
     make_stale,
@@ -19,7 +20,6 @@ from tests.support.refund_fixtures import (
     stored_refund,
     stored_refunds,
     stripe_refunds,
-    sync,
 )
 
 KEY = "refund-attempt-1"
