@@ -13,11 +13,9 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,13 +23,13 @@ from typing import Any
 import boto3
 import pytest
 
+from local.dynamodb_local import free_port
 from local.template import ROOT
 from local.template import load as load_template
 
 LOCK = ROOT / "layers" / "boxoffice" / "requirements.txt"
 LAYER_SOURCE = ROOT / "layers" / "boxoffice"
 TEMPLATE = ROOT / "template.yaml"
-EVENTS = ROOT / "events"
 CACHE = ROOT / ".cache" / "artifact"
 INVOKE = Path(__file__).with_name("invoke.py")
 # The Lambda environment template.yaml gives every function, plus where the local services are.
@@ -54,14 +52,8 @@ CHILD_ENV = (
 _BUILD_SECONDS = pytest.StashKey[float]()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{_free_port()}"
-os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{_free_port()}"
+os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
+os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{free_port()}"
 
 
 def python312() -> str:
@@ -171,30 +163,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """moto on loopback with the template's table and bus, as the deployed stack has them."""
+def deployed_account(moto_server: str) -> str:
+    """moto with the template's table and bus, as the deployed stack has them (for the whole session)."""
     from local.aws import create_table
-    from local.moto_server import AtomicMotoServer
 
-    server = AtomicMotoServer(port=int(os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]))
-    server.start()
     create_table(boto3.client("dynamodb"), os.environ["TABLE_NAME"])
     boto3.client("events").create_event_bus(Name=os.environ["EVENT_BUS_NAME"])
-    yield os.environ["AWS_ENDPOINT_URL"]
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def stripe_emulator() -> Iterator[Any]:
-    from local.stripe_emulator import StripeEmulator
-
-    with StripeEmulator(port=int(os.environ["STRIPE_API_BASE"].rsplit(":", 1)[1])) as emulator:
-        yield emulator
-
-
-def sample(name: str) -> dict[str, Any]:
-    """An event from ``events/``."""
-    return json.loads((EVENTS / name).read_text())
+    return moto_server
 
 
 def run_function(

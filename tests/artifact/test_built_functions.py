@@ -14,7 +14,8 @@ from packaging.utils import canonicalize_name
 
 from local.stripe_emulator import sign
 from local.template import load as load_template
-from tests.artifact.conftest import LOCK, Build, FunctionFailed, run_function, sample
+from tests.artifact.conftest import LOCK, Build, FunctionFailed, run_function
+from tests.support.functions import sample_event
 from tests.support.requirements import pins
 
 
@@ -24,13 +25,13 @@ def _status(reply: dict[str, Any]) -> int:
 
 @pytest.fixture(scope="session")
 def api_report(
-    build: Build, moto_server: str, stripe_emulator: Any, tmp_path_factory: pytest.TempPathFactory
+    build: Build, deployed_account: str, stripe_emulator: Any, tmp_path_factory: pytest.TempPathFactory
 ):
     events = [
-        sample("http-api-put-conference.json"),
-        sample("http-api-put-ticket-type.json"),
-        sample("http-api-get-health.json"),
-        sample("http-api-get-console-file.json"),
+        sample_event("http-api-put-conference.json"),
+        sample_event("http-api-put-ticket-type.json"),
+        sample_event("http-api-get-health.json"),
+        sample_event("http-api-get-console-file.json"),
     ]
     return run_function("api", events, build, tmp_path_factory.mktemp("api"))
 
@@ -38,10 +39,10 @@ def api_report(
 @pytest.fixture(scope="session")
 def webhook_report(api_report: dict[str, Any], build: Build, tmp_path_factory: pytest.TempPathFactory):
     """Both sample deliveries, signed now with the webhook secret the conference was set up with."""
-    secret = json.loads(sample("http-api-put-conference.json")["body"])["stripe"]["webhook_secret"]
+    secret = json.loads(sample_event("http-api-put-conference.json")["body"])["stripe"]["webhook_secret"]
     events = []
     for name in ("checkout-session-completed", "charge-refunded"):
-        event = sample(f"http-api-post-stripe-webhook-{name}.json")
+        event = sample_event(f"http-api-post-stripe-webhook-{name}.json")
         event["headers"]["stripe-signature"] = sign(event["body"], secret)
         events.append(event)
     return run_function("webhook", events, build, tmp_path_factory.mktemp("webhook"))
@@ -97,13 +98,15 @@ def test_the_built_layer_holds_exactly_the_locked_versions(api_report: dict[str,
 
 def test_a_function_without_the_layer_cannot_even_import(build: Build, tmp_path: Path) -> None:
     with pytest.raises(FunctionFailed, match="ModuleNotFoundError"):
-        run_function("api", [sample("http-api-get-health.json")], build, tmp_path, with_layer=False)
+        run_function("api", [sample_event("http-api-get-health.json")], build, tmp_path, with_layer=False)
 
 
 def test_checkout_function_takes_an_order_for_the_conference(
     api_report: dict[str, Any], build: Build, tmp_path: Path
 ) -> None:
-    (reply,) = run_function("checkout", [sample("http-api-post-order.json")], build, tmp_path)["replies"]
+    (reply,) = run_function("checkout", [sample_event("http-api-post-order.json")], build, tmp_path)[
+        "replies"
+    ]
     assert _status(reply) == 201, reply
     order = json.loads(reply["body"])
     assert order["status"] == "pending"
@@ -124,17 +127,17 @@ def test_webhook_function_records_signed_stripe_deliveries(webhook_report: dict[
 def test_processor_functions_process_what_the_webhook_recorded(
     webhook_report: dict[str, Any], build: Build, tmp_path: Path, function: str, event: str
 ) -> None:
-    (reply,) = run_function(function, [sample(event)], build, tmp_path)["replies"]
+    (reply,) = run_function(function, [sample_event(event)], build, tmp_path)["replies"]
     assert reply == {"status": "processed"}
 
 
 def test_expiry_function_sweeps_the_conference_against_stripe(
     webhook_report: dict[str, Any], stripe_emulator: Any, build: Build, tmp_path: Path
 ) -> None:
-    secret_key = json.loads(sample("http-api-put-conference.json")["body"])["stripe"]["secret_key"]
+    secret_key = json.loads(sample_event("http-api-put-conference.json")["body"])["stripe"]["secret_key"]
     with stripe_emulator.store.lock:  # forget what earlier processors asked Stripe with this key
         stripe_emulator.store.accounts.pop(secret_key, None)
-    (report,) = run_function("expiry", [sample("scheduled-expiry.json")], build, tmp_path)["replies"]
+    (report,) = run_function("expiry", [sample_event("scheduled-expiry.json")], build, tmp_path)["replies"]
     assert report["conferences"] == 1
     assert report["failures"] == []
     assert secret_key in stripe_emulator.store.accounts, (
@@ -159,14 +162,14 @@ def test_each_sample_http_event_is_one_that_api_gateway_sends_that_function(
 ) -> None:
     """The route key, path parameters and authorizer of each sample are the template's for that function."""
     template = load_template()
-    sample_event = sample(event)
-    found = template.route_for(sample_event["requestContext"]["http"]["method"], sample_event["rawPath"])
+    given = sample_event(event)
+    found = template.route_for(given["requestContext"]["http"]["method"], given["rawPath"])
     assert found is not None
     route, params = found
     assert template.functions[route.function].code_uri.name == function
-    assert sample_event["routeKey"] == sample_event["requestContext"]["routeKey"] == route.route_key
-    assert sample_event.get("pathParameters", {}) == params
-    assert ("authorizer" in sample_event["requestContext"]) == route.authorized
+    assert given["routeKey"] == given["requestContext"]["routeKey"] == route.route_key
+    assert given.get("pathParameters", {}) == params
+    assert ("authorizer" in given["requestContext"]) == route.authorized
 
 
 @pytest.mark.parametrize(
@@ -178,14 +181,14 @@ def test_each_sample_http_event_is_one_that_api_gateway_sends_that_function(
 )
 def test_each_sample_bus_event_is_one_a_template_rule_sends_that_function(function: str, event: str) -> None:
     template = load_template()
-    sample_event = sample(event)
+    given = sample_event(event)
     targets = {
         template.functions[rule.function].code_uri.name
         for rule in template.rules
-        if sample_event["source"] in rule.pattern.get("source", [])
+        if given["source"] in rule.pattern.get("source", [])
         and any(
-            sample_event["detail-type"] == want
-            or (isinstance(want, dict) and sample_event["detail-type"].startswith(want["prefix"]))
+            given["detail-type"] == want
+            or (isinstance(want, dict) and given["detail-type"].startswith(want["prefix"]))
             for want in rule.pattern.get("detail-type", [])
         )
     }

@@ -3,8 +3,7 @@
 import requests
 
 from tests.support.e2e import auth, until
-
-URLS = {"success_url": "https://attendee.example/ok", "cancel_url": "https://attendee.example/cancel"}
+from tests.support.http import ATTENDEE_URLS
 
 
 def audit(stack, role: str = "staff") -> requests.Response:
@@ -22,7 +21,7 @@ def test_the_audit_answers_on_the_seeded_demo_and_finds_nothing(own_stack):
     body = {"lines": [{"ticket_type_id": "general", "quantity": 1}]}
     placed = requests.post(orders, json=body, headers=auth(stack, "attendee"), timeout=10).json()
     checkout = requests.post(
-        f"{orders}/{placed['id']}/checkout", json=URLS, headers=auth(stack, "attendee"), timeout=10
+        f"{orders}/{placed['id']}/checkout", json=ATTENDEE_URLS, headers=auth(stack, "attendee"), timeout=10
     ).json()
     paid = requests.post(
         checkout["checkout_url"], data={"outcome": "succeed"}, allow_redirects=False, timeout=10

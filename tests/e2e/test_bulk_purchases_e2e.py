@@ -8,8 +8,7 @@ import pytest
 import requests
 
 from tests.support.e2e import auth, until
-
-URLS = {"success_url": "https://sponsor.example/thanks", "cancel_url": "https://sponsor.example/cancel"}
+from tests.support.http import SPONSOR_URLS
 
 
 def purchase(stack, purchase_id: str) -> dict:
@@ -33,7 +32,7 @@ def sponsor_checkout(stack, quantity: int = 3) -> tuple[str, str]:
     purchase_id = created.json()["id"]
     checkout = requests.post(
         f"{stack.api}/v1/conferences/demo/bulk-purchases/{purchase_id}/checkout",
-        json=URLS,
+        json=SPONSOR_URLS,
         headers=auth(stack, "sponsor"),
         timeout=30,
     )
@@ -47,7 +46,7 @@ def pay(checkout_url: str, outcome: str) -> None:
     assert "General admission" in page.text or "general" in page.text
     reply = requests.post(checkout_url, data={"outcome": outcome}, allow_redirects=False, timeout=10)
     assert reply.status_code == 303, reply.text
-    assert reply.headers["Location"].startswith(URLS["success_url"])
+    assert reply.headers["Location"].startswith(SPONSOR_URLS["success_url"])
 
 
 def status_becomes(stack, purchase_id: str, status: str, timeout: float = 30) -> dict:
@@ -121,7 +120,7 @@ def test_an_unpaid_session_expires_by_the_emulator_clock_and_the_purchase_fails(
     assert failed["vouchers_generated"] == 0
     again = requests.post(
         f"{stack.api}/v1/conferences/demo/bulk-purchases/{purchase_id}/checkout",
-        json=URLS,
+        json=SPONSOR_URLS,
         headers=auth(stack, "sponsor"),
         timeout=10,
     )

@@ -2,9 +2,7 @@
 
 import requests
 
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.support.e2e import bearer
 
 
 def test_runner_prints_a_token_for_every_role(stack):
@@ -20,7 +18,7 @@ def test_health_over_http(stack, http):
 
 def test_demo_catalog_with_the_printed_attendee_token(stack, http):
     reply = http.get(
-        f"{stack.api}/v1/conferences/demo/catalog", headers=auth(stack.tokens["attendee"]), timeout=10
+        f"{stack.api}/v1/conferences/demo/catalog", headers=bearer(stack.tokens["attendee"]), timeout=10
     )
     assert reply.status_code == 200, reply.text
     catalog = reply.json()
@@ -34,13 +32,13 @@ def test_demo_catalog_with_the_printed_attendee_token(stack, http):
 
 def test_staff_see_the_hidden_ticket_type(stack, http):
     reply = http.get(
-        f"{stack.api}/v1/conferences/demo/catalog", headers=auth(stack.tokens["staff"]), timeout=10
+        f"{stack.api}/v1/conferences/demo/catalog", headers=bearer(stack.tokens["staff"]), timeout=10
     )
     assert "speaker" in {t["id"] for t in reply.json()["ticket_types"]}
 
 
 def test_missing_or_forged_tokens_get_401_in_the_error_shape(stack, http):
-    for headers in ({}, auth("not-a-jwt"), auth(stack.tokens["attendee"][:-2] + "xx")):
+    for headers in ({}, bearer("not-a-jwt"), bearer(stack.tokens["attendee"][:-2] + "xx")):
         reply = http.get(f"{stack.api}/v1/conferences/demo/catalog", headers=headers, timeout=10)
         assert reply.status_code == 401
         assert reply.json()["error"]["code"] == "unauthenticated"
@@ -54,13 +52,13 @@ def test_admin_configures_a_conference_over_http(stack, http):
         "stripe": {"secret_key": "sk_test_e2e000000000", "webhook_secret": "whsec_e2e000000000"},
     }
     reply = http.put(
-        f"{stack.api}/v1/conferences/e2e-conf", json=body, headers=auth(stack.tokens["admin"]), timeout=10
+        f"{stack.api}/v1/conferences/e2e-conf", json=body, headers=bearer(stack.tokens["admin"]), timeout=10
     )
     assert reply.status_code == 201, reply.text
     assert reply.json()["stripe"] == {"configured": True}
     assert "sk_test_" not in reply.text
     denied = http.put(
-        f"{stack.api}/v1/conferences/e2e-conf", json=body, headers=auth(stack.tokens["sponsor"]), timeout=10
+        f"{stack.api}/v1/conferences/e2e-conf", json=body, headers=bearer(stack.tokens["sponsor"]), timeout=10
     )
     assert denied.status_code == 403
 

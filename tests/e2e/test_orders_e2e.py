@@ -8,15 +8,11 @@ runs the real sweep.
 import time
 from typing import Any
 
-import pytest
 import requests
-import stripe
 
-from local.demo import DEMO_STRIPE_KEY
-from tests.support.e2e import auth, until
-
-ORDERS = "/v1/conferences/demo/orders"
-URLS = {"success_url": "https://attendee.example/thanks", "cancel_url": "https://attendee.example/cancel"}
+from tests.support.e2e import auth, order, until
+from tests.support.http import ATTENDEE_URLS, ORDERS
+from tests.support.stripe import sessions_of
 
 
 def sponsor_code(stack, voucher_config: dict[str, Any]) -> str:
@@ -61,15 +57,12 @@ def place_order(stack, code: str, role: str = "attendee") -> requests.Response:
     )
 
 
-def order(stack, order_id: str) -> dict[str, Any]:
-    reply = requests.get(f"{stack.api}{ORDERS}/{order_id}", headers=auth(stack, "attendee"), timeout=10)
-    assert reply.status_code == 200, reply.text
-    return reply.json()
-
-
 def check_out(stack, order_id: str) -> str:
     reply = requests.post(
-        f"{stack.api}{ORDERS}/{order_id}/checkout", json=URLS, headers=auth(stack, "attendee"), timeout=30
+        f"{stack.api}{ORDERS}/{order_id}/checkout",
+        json=ATTENDEE_URLS,
+        headers=auth(stack, "attendee"),
+        timeout=30,
     )
     assert reply.status_code == 200, reply.text
     return reply.json()["checkout_url"]
@@ -79,17 +72,6 @@ def submit(checkout_url: str, outcome: str) -> requests.Response:
     page = requests.get(checkout_url, timeout=10)
     assert page.status_code == 200, page.text
     return requests.post(checkout_url, data={"outcome": outcome}, allow_redirects=False, timeout=10)
-
-
-@pytest.fixture
-def stripe_client(stack) -> stripe.StripeClient:
-    stripe.enable_telemetry = False
-    return stripe.StripeClient(DEMO_STRIPE_KEY, base_addresses={"api": stack.stripe}, max_network_retries=0)
-
-
-def sessions_for(client: stripe.StripeClient, order_id: str) -> list[dict[str, Any]]:
-    found = [s.to_dict() for s in client.v1.checkout.sessions.list(params={"limit": 100}).auto_paging_iter()]
-    return [s for s in found if (s.get("metadata") or {}).get("order_id") == order_id]
 
 
 def test_an_attendee_orders_with_a_sponsor_percentage_code_pays_on_the_hosted_page_and_the_order_is_paid(
@@ -123,7 +105,7 @@ def test_an_attendee_orders_with_a_sponsor_percentage_code_pays_on_the_hosted_pa
     checkout_url = check_out(stack, placed["id"])
     reply = submit(checkout_url, "succeed")
     assert reply.status_code == 303, reply.text
-    assert reply.headers["Location"].startswith(URLS["success_url"])
+    assert reply.headers["Location"].startswith(ATTENDEE_URLS["success_url"])
 
     paid = until(lambda: (o := order(stack, placed["id"]))["status"] == "paid" and o, what="order paid")
     assert paid["amount_paid"] == 20000
@@ -132,7 +114,7 @@ def test_an_attendee_orders_with_a_sponsor_percentage_code_pays_on_the_hosted_pa
     assert (payment["method"], payment["status"], payment["amount"]) == ("stripe", "succeeded", 20000)
     assert payment["payment_intent_id"].startswith("pi_")
     assert payment["charge_id"].startswith("ch_")
-    (session,) = sessions_for(stripe_client, placed["id"])
+    (session,) = sessions_of(stripe_client, placed["id"])
     assert session["amount_total"] == 20000
     assert session["metadata"] == {
         "order_id": placed["id"],
@@ -150,9 +132,12 @@ def test_a_comp_code_makes_a_free_order_paid_at_once_without_stripe(stack, strip
     placed = created.json()
     assert (placed["status"], placed["total"], placed["hold_expires_at"]) == ("paid", 0, None)
     assert [(p["method"], p["status"], p["amount"]) for p in placed["payments"]] == [("comp", "succeeded", 0)]
-    assert sessions_for(stripe_client, placed["id"]) == []
+    assert sessions_of(stripe_client, placed["id"]) == []
     again = requests.post(
-        f"{stack.api}{ORDERS}/{placed['id']}/checkout", json=URLS, headers=auth(stack, "attendee"), timeout=10
+        f"{stack.api}{ORDERS}/{placed['id']}/checkout",
+        json=ATTENDEE_URLS,
+        headers=auth(stack, "attendee"),
+        timeout=10,
     )
     assert again.status_code == 409, again.text
 

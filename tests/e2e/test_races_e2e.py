@@ -15,16 +15,13 @@ from typing import Any
 
 import boto3
 import requests
-import stripe
 
 from local import tokens
-from local.demo import DEMO_STRIPE_KEY
 from local.stripe_emulator import sign
 from tests.e2e.test_orders_e2e import sponsor_code
-from tests.support.e2e import auth, until
+from tests.support.e2e import DEMO, auth, demo_get, demo_post, stack_stripe, until
+from tests.support.http import ATTENDEE_URLS, SPONSOR_URLS
 
-DEMO = "/v1/conferences/demo"
-URLS = {"success_url": "https://buyer.example/thanks", "cancel_url": "https://buyer.example/cancel"}
 START = re.compile(r"\[runner\] (\w+) env#(\d+) pid=\d+ START RequestId: \S+ .* busy=(\d+)")
 
 
@@ -66,23 +63,6 @@ def log_size(stack: Any) -> int:
     return stack.log.stat().st_size
 
 
-def _get(stack: Any, path: str, role: str = "staff") -> dict[str, Any]:
-    reply = requests.get(f"{stack.api}{DEMO}{path}", headers=auth(stack, role), timeout=30)
-    assert reply.status_code == 200, reply.text
-    return reply.json()
-
-
-def _post(stack: Any, path: str, body: dict[str, Any], role: str) -> dict[str, Any]:
-    reply = requests.post(f"{stack.api}{DEMO}{path}", json=body, headers=auth(stack, role), timeout=30)
-    assert reply.status_code in (200, 201), reply.text
-    return reply.json()
-
-
-def _stripe(stack: Any) -> stripe.StripeClient:
-    stripe.enable_telemetry = False
-    return stripe.StripeClient(DEMO_STRIPE_KEY, base_addresses={"api": stack.stripe}, max_network_retries=0)
-
-
 def demo_webhook_secret(stack: Any) -> str:
     """The demo's signing secret, as the runner stored it in its Secrets Manager."""
     client = boto3.client(
@@ -102,14 +82,18 @@ def demo_webhook_secret(stack: Any) -> str:
 
 
 def test_40_concurrent_deliveries_of_one_payment_event_record_it_once_and_issue_the_codes_once(stack):
-    purchase = _post(stack, "/bulk-purchases", {"ticket_type_id": "general", "quantity": 3}, "sponsor")
-    checkout_url = _post(stack, f"/bulk-purchases/{purchase['id']}/checkout", URLS, "sponsor")["checkout_url"]
+    purchase = demo_post(stack, "/bulk-purchases", {"ticket_type_id": "general", "quantity": 3}, "sponsor")
+    checkout_url = demo_post(stack, f"/bulk-purchases/{purchase['id']}/checkout", SPONSOR_URLS, "sponsor")[
+        "checkout_url"
+    ]
     session_id = checkout_url.rstrip("/").rsplit("/", 1)[-1]
     assert requests.post(f"{stack.stripe}/_emulator/hold_events", timeout=10).ok
     try:
         paid = requests.post(checkout_url, data={"outcome": "succeed"}, allow_redirects=False, timeout=10)
         assert paid.status_code == 303, paid.text
-        events = _stripe(stack).v1.events.list(params={"type": "checkout.session.completed", "limit": 100})
+        events = stack_stripe(stack).v1.events.list(
+            params={"type": "checkout.session.completed", "limit": 100}
+        )
         (event,) = [e.to_dict() for e in events.data if e.data.object["id"] == session_id]
         payload = json.dumps(event)
         secret = demo_webhook_secret(stack)
@@ -128,24 +112,28 @@ def test_40_concurrent_deliveries_of_one_payment_event_record_it_once_and_issue_
     assert environments >= 2 and busy >= 2, (environments, busy)
 
     settled = until(
-        lambda: (p := _get(stack, f"/bulk-purchases/{purchase['id']}"))["status"] == "paid" and p,
+        lambda: (p := demo_get(stack, f"/bulk-purchases/{purchase['id']}"))["status"] == "paid" and p,
         what="the purchase to be paid",
     )
-    until(lambda: _get(stack, f"/bulk-purchases/{purchase['id']}")["vouchers_generated"] == 3, what="codes")
-    recorded = _get(stack, "/stripe-events?status=processed&limit=200")["items"]
+    until(
+        lambda: demo_get(stack, f"/bulk-purchases/{purchase['id']}")["vouchers_generated"] == 3, what="codes"
+    )
+    recorded = demo_get(stack, "/stripe-events?status=processed&limit=200")["items"]
     assert [e["event_id"] for e in recorded].count(event["id"]) == 1
     # The emulator's own (held, now released) delivery is one more duplicate: still three codes.
     requests.post(f"{stack.stripe}/_emulator/release_events", timeout=10)
-    codes = _get(stack, f"/bulk-purchases/{purchase['id']}/vouchers")["items"]
+    codes = demo_get(stack, f"/bulk-purchases/{purchase['id']}/vouchers")["items"]
     assert len(codes) == 3 == settled["vouchers_generated"]
 
 
 def test_20_concurrent_card_refunds_never_return_more_than_was_paid(stack):
-    order = _post(stack, "/orders", {"lines": [{"ticket_type_id": "general", "quantity": 1}]}, "attendee")
-    checkout_url = _post(stack, f"/orders/{order['id']}/checkout", URLS, "attendee")["checkout_url"]
+    order = demo_post(stack, "/orders", {"lines": [{"ticket_type_id": "general", "quantity": 1}]}, "attendee")
+    checkout_url = demo_post(stack, f"/orders/{order['id']}/checkout", ATTENDEE_URLS, "attendee")[
+        "checkout_url"
+    ]
     assert requests.post(checkout_url, data={"outcome": "succeed"}, allow_redirects=False, timeout=10).ok
     paid = until(
-        lambda: (o := _get(stack, f"/orders/{order['id']}", "attendee"))["status"] == "paid" and o,
+        lambda: (o := demo_get(stack, f"/orders/{order['id']}", "attendee"))["status"] == "paid" and o,
         what="the order to be paid",
     )
     since = log_size(stack)
@@ -167,10 +155,10 @@ def test_20_concurrent_card_refunds_never_return_more_than_was_paid(stack):
     environments, busy = environments_seen(stack, "RefundsFunction", since)
     assert environments >= 2 and busy >= 2, (environments, busy)
 
-    after = _get(stack, f"/orders/{order['id']}", "attendee")
+    after = demo_get(stack, f"/orders/{order['id']}", "attendee")
     assert after["amount_refunded"] == 6000 * statuses[201] <= paid["amount_paid"]
     intent = after["payments"][0]["payment_intent_id"] if after.get("payments") else None
-    refunds = _stripe(stack).v1.refunds.list(params={"limit": 100}).data
+    refunds = stack_stripe(stack).v1.refunds.list(params={"limit": 100}).data
     ours = [r for r in refunds if intent is None or r.payment_intent == intent]
     assert sum(r.amount for r in ours if r.status == "succeeded" and r.amount == 6000) <= paid["amount_paid"]
 
@@ -194,5 +182,5 @@ def test_a_storm_of_orders_on_a_10_use_code_places_exactly_10(stack):
     assert not {s for s in statuses if s >= 500}, (statuses, runner_errors(stack, since))
     environments, busy = environments_seen(stack, "CheckoutFunction", since)
     assert environments >= 2 and busy >= 2, (environments, busy)
-    voucher = _get(stack, f"/vouchers/{code.lower()}/check", "attendee")
+    voucher = demo_get(stack, f"/vouchers/{code.lower()}/check", "attendee")
     assert voucher["valid"] is False

@@ -11,11 +11,8 @@ from typing import Any
 import requests
 import stripe
 
-from local.demo import DEMO_STRIPE_KEY
-from tests.support.e2e import auth, until
-
-ORDERS = "/v1/conferences/demo/orders"
-URLS = {"success_url": "https://attendee.example/thanks", "cancel_url": "https://attendee.example/cancel"}
+from tests.support.e2e import auth, order, stack_stripe, until
+from tests.support.http import ATTENDEE_URLS, ORDERS
 
 
 def place(stack, line: dict[str, Any]) -> dict[str, Any]:
@@ -26,15 +23,12 @@ def place(stack, line: dict[str, Any]) -> dict[str, Any]:
     return reply.json()
 
 
-def order(stack, order_id: str) -> dict[str, Any]:
-    reply = requests.get(f"{stack.api}{ORDERS}/{order_id}", headers=auth(stack, "attendee"), timeout=10)
-    assert reply.status_code == 200, reply.text
-    return reply.json()
-
-
 def pay_on_the_hosted_page(stack, order_id: str) -> None:
     checkout = requests.post(
-        f"{stack.api}{ORDERS}/{order_id}/checkout", json=URLS, headers=auth(stack, "attendee"), timeout=30
+        f"{stack.api}{ORDERS}/{order_id}/checkout",
+        json=ATTENDEE_URLS,
+        headers=auth(stack, "attendee"),
+        timeout=30,
     )
     assert checkout.status_code == 200, checkout.text
     url = checkout.json()["checkout_url"]
@@ -63,7 +57,7 @@ def settles(stack, order_id: str, **expected: Any) -> dict[str, Any]:
 
 def test_pay_refund_to_card_and_to_credit_spend_the_credit_and_a_bank_failure_restores_the_amount(stack):
     stripe.enable_telemetry = False
-    client = stripe.StripeClient(DEMO_STRIPE_KEY, base_addresses={"api": stack.stripe}, max_network_retries=0)
+    client = stack_stripe(stack)
 
     # The attendee pays 250 for a general ticket on the emulator's hosted page.
     first = place(stack, {"ticket_type_id": "general", "quantity": 1})

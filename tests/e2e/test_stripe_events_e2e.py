@@ -2,16 +2,7 @@
 
 import time
 
-import pytest
 import stripe
-
-from local.demo import DEMO_STRIPE_KEY
-
-
-@pytest.fixture
-def stripe_client(stack) -> stripe.StripeClient:
-    stripe.enable_telemetry = False
-    return stripe.StripeClient(DEMO_STRIPE_KEY, base_addresses={"api": stack.stripe}, max_network_retries=0)
 
 
 def paid_session(stack, client: stripe.StripeClient) -> str:

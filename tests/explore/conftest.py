@@ -5,23 +5,15 @@ Everything starts once per session; each Hypothesis example resets it (``World.r
 """
 
 import os
-import socket
 from collections.abc import Iterator
 
 import pytest
 
-from local.dynamodb_local import DynamoDBLocal
+from local.dynamodb_local import DynamoDBLocal, free_port
 from local.moto_server import AtomicMotoServer
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-_MOTO_PORT = _free_port()
-_STRIPE_PORT = _free_port()
+_MOTO_PORT = free_port()
+_STRIPE_PORT = free_port()
 _DDB = DynamoDBLocal()
 os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{_MOTO_PORT}"
 for _service in ("EVENTBRIDGE", "SECRETS_MANAGER", "SQS"):

@@ -18,12 +18,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from tests.explore import oracle
 from tests.explore.world import CATALOG, CID, CONFERENCE, STATS, InjectedCrash, World
-from tests.support.http import ADMIN, ATTENDEE, STAFF, Reply
+from tests.support.http import ADMIN, ATTENDEE, ATTENDEE_URLS, SPONSOR_URLS, STAFF, Reply
 
 STAFF_2 = {"sub": "user-staff-3", "email": "staff3@example.com", "cognito:groups": ["staff:demo"]}
 ORDERS = f"/v1/conferences/{CID}/orders"
 BULK = f"/v1/conferences/{CID}/bulk-purchases"
-URLS = {"success_url": "https://attendee.example/ok", "cancel_url": "https://attendee.example/cancel"}
 PRICES = {"general": 25000, "workshop": 5000}
 
 FAULTS = st.sampled_from(
@@ -126,7 +125,9 @@ class BooksMachine(RuleBasedStateMachine):
         self.orders.append(order_id)
         if pay is None:
             return order_id
-        reply = self.world.api("POST", f"{ORDERS}/{order_id}/checkout", URLS, ATTENDEE, function="checkout")
+        reply = self.world.api(
+            "POST", f"{ORDERS}/{order_id}/checkout", ATTENDEE_URLS, ATTENDEE, function="checkout"
+        )
         assert reply.status == 200, reply.text
         self.sessions.append(reply.json["session_id"])
         self._pay(reply.json["session_id"], pay)
@@ -180,7 +181,7 @@ class BooksMachine(RuleBasedStateMachine):
         pid = reply.json["id"]
         self.purchases.append(pid)
         if paid:
-            reply = self.world.api("POST", f"{BULK}/{pid}/checkout", URLS, STAFF, function="checkout")
+            reply = self.world.api("POST", f"{BULK}/{pid}/checkout", SPONSOR_URLS, STAFF, function="checkout")
             self._outcome("bulk_checkout", reply)
             if reply.status == 200:
                 self.sessions.append(reply.json["session_id"])
@@ -239,7 +240,9 @@ class BooksMachine(RuleBasedStateMachine):
             return
         order_id = str(reply.json["id"])
         self.orders.append(order_id)
-        reply = self.world.api("POST", f"{ORDERS}/{order_id}/checkout", URLS, ATTENDEE, function="checkout")
+        reply = self.world.api(
+            "POST", f"{ORDERS}/{order_id}/checkout", ATTENDEE_URLS, ATTENDEE, function="checkout"
+        )
         self._outcome("order_checkout", reply)
         if reply.status == 200:
             self.sessions.append(reply.json["session_id"])
@@ -288,7 +291,7 @@ class BooksMachine(RuleBasedStateMachine):
         for _ in range(tabs):  # every tab opens its page before any is paid
             self._faulted(fault)
             reply = self.world.api(
-                "POST", f"{ORDERS}/{order_id}/checkout", URLS, ATTENDEE, function="checkout"
+                "POST", f"{ORDERS}/{order_id}/checkout", ATTENDEE_URLS, ATTENDEE, function="checkout"
             )
             self._clear_faults()
             self._outcome("order_checkout", reply)

@@ -22,7 +22,8 @@ from typing import Any
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from local.template import ROOT
+
 SCHEMATHESIS = ROOT / ".venv-fuzz" / "bin" / "schemathesis"
 ROLES = ("attendee", "sponsor", "staff", "admin")
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance"

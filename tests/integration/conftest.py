@@ -4,7 +4,7 @@ moto accepts things DynamoDB refuses (26-item batches, ignored ClientRequestToke
 DynamoDB request at a time; this lane catches the first and really runs the races. One DynamoDB
 Local runs for the session; each test gets a fresh table. Everything else AWS (EventBridge, SQS,
 Secrets Manager) goes to one moto server, and Stripe to the in-process emulator, as in the unit
-lane (the fixtures are shared through ``tests.support.fixtures``).
+lane (the fixtures are shared through ``tests/conftest.py``).
 """
 
 import os
@@ -14,11 +14,9 @@ import boto3
 import pytest
 import requests
 
-from local.dynamodb_local import DynamoDBLocal
+from local.dynamodb_local import DynamoDBLocal, free_port
 from local.moto_server import AtomicMotoServer
-from tests.support.fixtures import api, demo, emulator, forget_cached_state, free_port, stripe_emulator
-
-__all__ = ["api", "demo", "emulator", "stripe_emulator"]
+from tests.support.functions import forget_cached_state
 
 _ENGINE = DynamoDBLocal()
 os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{free_port()}"

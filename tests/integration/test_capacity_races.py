@@ -18,20 +18,10 @@ import pytest
 from boxoffice import orders
 from boxoffice.store import capacity as counters
 from tests.support import bulk_fixtures as bf
+from tests.support.capacity import held, limit_general
 from tests.support.containers import Invocation, race
-from tests.support.http import ATTENDEE, STAFF, api_event, call, reply_of
-from tests.support.order_fixtures import BASE, GENERAL, api_fn, cancel, create, create_ok, move_hold_into_past
-
-
-def limit_general(capacity: int) -> None:
-    body = {"name": "General", "price": 25000, "bulk_enabled": True, "capacity": capacity}
-    reply = call(api_fn(), "PUT", "/v1/conferences/demo/ticket-types/general", body=body, claims=STAFF)
-    assert reply.status == 200, reply.text
-
-
-def held() -> int:
-    counter = counters.get("demo", counters.ticket_scope("general"))
-    return 0 if counter is None else int(counter.held)
+from tests.support.http import ATTENDEE, ORDERS, api_event, reply_of
+from tests.support.order_fixtures import GENERAL, cancel, create, create_ok, move_hold_into_past, order_call
 
 
 def live_general_units() -> int:
@@ -45,14 +35,6 @@ def live_general_units() -> int:
         for line in order.lines
         if line["ticket_type_id"] == "general"
     )
-
-
-def order_call(n: int, code: str | None = None) -> Invocation:
-    claims = {"sub": f"user-racer-{n}", "email": f"racer{n}@example.com"}
-    body: dict = {"lines": [GENERAL]}
-    if code:
-        body["voucher_code"] = code
-    return Invocation("checkout", api_event("POST", BASE, body=body, claims=claims))
 
 
 def test_thirty_containers_racing_for_ten_units_sell_exactly_ten(demo):
@@ -141,7 +123,7 @@ def test_a_cancel_racing_the_expiry_sweep_frees_the_unit_once(demo):
     limit_general(1)
     order = create_ok([GENERAL])
     move_hold_into_past(order["id"])
-    cancel_event = api_event("POST", f"{BASE}/{order['id']}/cancel", claims=ATTENDEE)
+    cancel_event = api_event("POST", f"{ORDERS}/{order['id']}/cancel", claims=ATTENDEE)
     result = race(
         [Invocation("checkout", cancel_event), Invocation("checkout", cancel_event)],
         # The expiry function's sweep, twice (a retried schedule), racing the two cancels.

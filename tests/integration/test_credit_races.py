@@ -6,10 +6,10 @@ Each racer is a refunds-function container applying a credit through the HTTP ro
 from collections import Counter
 
 from boxoffice.store import orders as order_records
-from tests.support.bus import BusTap
+from tests.support.bus import BusTap, domain_events
 from tests.support.containers import Invocation, race
 from tests.support.http import ATTENDEE, api_event
-from tests.support.refund_fixtures import credit, make_credit, money, new_order, order_paid_events
+from tests.support.refund_fixtures import credit, ledger, make_credit, money, new_order
 
 
 def apply_call(credit_id: str, order_id: str) -> Invocation:
@@ -20,10 +20,6 @@ def apply_call(credit_id: str, order_id: str) -> Invocation:
 
 def credit_paid(order_id: str) -> int:
     return sum(int(p.amount) for p in order_records.payments_of("demo", order_id) if p.method == "credit")
-
-
-def ledger(credit_id: str) -> list[tuple[str, int]]:
-    return [(a.order_id, int(a.amount)) for a in credit(credit_id).applications]
 
 
 def test_one_credit_applied_to_twenty_orders_at_once_is_spent_exactly(demo):
@@ -63,4 +59,4 @@ def test_twenty_credits_racing_onto_one_order_cover_it_exactly(demo):
     state = money(order["id"])
     assert (state["status"], state["amount_paid"]) == ("paid", 10000)
     assert credit_paid(order["id"]) == 10000
-    assert len(order_paid_events(tap)) == 1
+    assert len(domain_events(tap, "order.paid")) == 1

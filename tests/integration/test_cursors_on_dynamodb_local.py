@@ -6,8 +6,6 @@ ValidationException, which would reach the client as a 500. Each test first show
 refusing the forged key, then that the service refuses it as a 422 without asking DynamoDB.
 """
 
-import base64
-import json
 import os
 import time
 from typing import Any
@@ -18,12 +16,9 @@ from botocore.exceptions import ClientError
 from boxoffice import bulk_purchases, credits, orders, store, stripe_events
 from boxoffice.errors import ValidationFailed
 from boxoffice.store import stripe_events as event_records
+from tests.support.http import cursor_of
 
 CID = "it-cursors"
-
-
-def cursor_of(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
 
 
 def seed() -> None:

@@ -6,33 +6,30 @@ is fulfilled by many staff clicks at once. Each racer is a container of the func
 """
 
 import json
-from datetime import timedelta
 
 from boxoffice.processors import fulfillment_registry
 from boxoffice.stripe_events import handle_bus_event
 from local.stripe_emulator import sign
 from tests.support import bulk_fixtures as bf
-from tests.support.bus import BusTap
+from tests.support.bus import BusTap, domain_events
 from tests.support.containers import Invocation, race
-from tests.support.http import DEMO_CONFERENCE, STAFF, api_event, reply_of
-from tests.support.stripe import webhook_event
-
-LEASE = timedelta(seconds=30)
-SECRET = DEMO_CONFERENCE["stripe"]["webhook_secret"]
+from tests.support.http import STAFF, api_event, reply_of
+from tests.support.pipeline import LEASE, admit
+from tests.support.stripe import WEBHOOK_SECRET, one_event, variant, webhook_event
 
 
 def delivery(event: dict) -> Invocation:
     """Stripe POSTing ``event`` to the webhook function, signed."""
     payload = json.dumps(event)
-    return Invocation("webhook", webhook_event(payload, sign(payload, SECRET)))
+    return Invocation("webhook", webhook_event(payload, sign(payload, WEBHOOK_SECRET)))
 
 
 def test_duplicate_completed_deliveries_and_bus_retries_issue_exactly_quantity_codes(demo, emulator):
     purchase, session_id = bf.checked_out(emulator, bf.staff_body(quantity=50, unit_price=1000))
     emulator.pay(session_id, "succeed")
-    completed = bf.one_event(emulator, "checkout.session.completed", id=session_id)
-    resent = bf.variant(completed, "evt_resent_completed")  # Stripe telling the same thing again
-    envelope = bf.admit(completed)  # the first delivery, recorded and on the bus
+    completed = one_event(emulator, "checkout.session.completed", id=session_id)
+    resent = variant(completed, "evt_resent_completed")  # Stripe telling the same thing again
+    envelope = admit(completed)  # the first delivery, recorded and on the bus
     domain = BusTap(("boxoffice",))
     stripe_bus = BusTap(("boxoffice.stripe",))
     racers = (
@@ -53,7 +50,7 @@ def test_duplicate_completed_deliveries_and_bus_retries_issue_exactly_quantity_c
     record = bf.state(purchase["id"])
     assert (record["status"], record["vouchers_generated"], record["attention"]) == ("paid", 50, None)
     assert bf.event_status(completed["id"]) == bf.event_status(resent["id"]) == "processed"
-    announced = bf.domain_events(domain, "bulk_purchase.fulfilled")
+    announced = domain_events(domain, "bulk_purchase.fulfilled")
     assert announced and {e["bulk_purchase_id"] for e in announced} == {purchase["id"]}
 
 

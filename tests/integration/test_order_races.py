@@ -7,7 +7,6 @@ Redemptions are one ticket per order, so one order is one use of the code.
 import json
 import time
 from collections import Counter
-from datetime import timedelta
 
 import pytest
 
@@ -16,9 +15,8 @@ from boxoffice.stripe_events import handle_bus_event
 from local.stripe_emulator import PaymentRefused, sign
 from tests.support.bus import BusTap
 from tests.support.containers import Invocation, race
-from tests.support.http import ATTENDEE, DEMO_CONFERENCE, api_event, reply_of
+from tests.support.http import ATTENDEE, ORDERS, api_event, reply_of
 from tests.support.order_fixtures import (
-    BASE,
     GENERAL,
     cancel,
     checkout,
@@ -26,17 +24,15 @@ from tests.support.order_fixtures import (
     create_ok,
     make_voucher,
     move_hold_into_past,
+    order_call,
     payments,
     stored,
-    stripe_client,
     times_used,
     voucher_reason,
 )
-from tests.support.refund_fixtures import emulator_events, sync
-from tests.support.stripe import deliver_webhook
+from tests.support.pipeline import LEASE, sync
+from tests.support.stripe import WEBHOOK_SECRET, deliver_webhook, emulator_events, stripe_client
 
-LEASE = timedelta(seconds=30)
-SECRET = DEMO_CONFERENCE["stripe"]["webhook_secret"]
 SCHEDULED = {
     "version": "0",
     "id": "5f0d7d27-4c3a-4ad6-9d0b-6f1c2b7d8e90",
@@ -51,19 +47,13 @@ SCHEDULED = {
 """What the expiry function's schedule rule sends it."""
 
 
-def order_call(code: str, n: int) -> Invocation:
-    claims = {"sub": f"user-racer-{n}", "email": f"racer{n}@example.com"}
-    body = {"lines": [GENERAL], "voucher_code": code}
-    return Invocation("checkout", api_event("POST", BASE, body=body, claims=claims))
-
-
 def cancel_call(order_id: str) -> Invocation:
-    return Invocation("checkout", api_event("POST", f"{BASE}/{order_id}/cancel", claims=ATTENDEE))
+    return Invocation("checkout", api_event("POST", f"{ORDERS}/{order_id}/cancel", claims=ATTENDEE))
 
 
 def test_thirty_concurrent_orders_on_a_ten_use_code_redeem_exactly_ten(demo):
     make_voucher("RACE", max_uses=10)
-    result = race([order_call("RACE", n) for n in range(30)])
+    result = race([order_call(n, "RACE") for n in range(30)])
 
     assert result.errors() == []
     assert result.statuses() == {201: 10, 422: 20}, [o.result for o in result.outcomes]
@@ -144,7 +134,7 @@ def test_cancel_racing_hold_expiry_racing_payment_settles_one_way(demo, emulator
             return "refused"
         (completed,) = emulator_events(emulator, "checkout.session.completed", id=session_id)
         payload = json.dumps(completed)
-        assert deliver_webhook(payload, sign(payload, SECRET)).status == 200
+        assert deliver_webhook(payload, sign(payload, WEBHOOK_SECRET)).status == 200
         run_bus(tap)
         return "paid"
 

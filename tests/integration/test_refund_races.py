@@ -8,21 +8,20 @@ from collections import Counter
 
 from tests.support.books import assert_books_hold
 from tests.support.containers import Invocation, race
-from tests.support.http import ATTENDEE, STAFF, api_event, call, reply_of
+from tests.support.functions import checkout_fn
+from tests.support.http import ATTENDEE, ORDERS, STAFF, api_event, call, reply_of
+from tests.support.order_fixtures import stored
+from tests.support.pipeline import sync
 from tests.support.refund_fixtures import (
-    ORDERS,
     all_credit_items,
-    checkout_fn,
     money,
     new_order,
     paid_order,
     second_order_payment,
-    stored,
     stored_payment,
     stored_refunds,
     stray_payment_id,
     stripe_refunds,
-    sync,
 )
 
 

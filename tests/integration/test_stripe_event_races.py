@@ -8,30 +8,12 @@ fulfillment containers get what reached the bus at once.
 import json
 from collections import Counter
 
-import boto3
-
 from local.stripe_emulator import sign
-from tests.support.bus import BusTap
+from tests.support import table
+from tests.support.bus import BusTap, domain_events
 from tests.support.containers import Invocation, race
-from tests.support.http import DEMO_CONFERENCE
-from tests.support.order_fixtures import (
-    GENERAL,
-    create_ok,
-    domain_events,
-    emulator_events,
-    paid_by_card,
-    payments,
-    stored,
-)
-from tests.support.stripe import webhook_event
-
-SECRET = DEMO_CONFERENCE["stripe"]["webhook_secret"]
-
-
-def event_records() -> list[dict]:
-    """Every Stripe event record in the table, by a scan (no help from the code under test)."""
-    items = boto3.resource("dynamodb").Table("boxoffice-test").scan()["Items"]
-    return [i for i in items if i["PK"].startswith("EVT#")]
+from tests.support.order_fixtures import GENERAL, create_ok, paid_by_card, payments, stored
+from tests.support.stripe import WEBHOOK_SECRET, emulator_events, webhook_event
 
 
 def test_one_event_delivered_forty_times_at_once_is_recorded_once_and_takes_effect_once(demo, emulator):
@@ -45,11 +27,13 @@ def test_one_event_delivered_forty_times_at_once_is_recorded_once_and_takes_effe
     payload = json.dumps(completed)
     stripe_bus, domain = BusTap(("boxoffice.stripe",)), BusTap(("boxoffice",))
 
-    storm = race([Invocation("webhook", webhook_event(payload, sign(payload, SECRET))) for _ in range(40)])
+    storm = race(
+        [Invocation("webhook", webhook_event(payload, sign(payload, WEBHOOK_SECRET))) for _ in range(40)]
+    )
     assert storm.errors() == []
     assert storm.statuses() == {200: 40}, [o.result for o in storm.outcomes if o.status != 200]
     assert storm.dynamodb["ConditionalCheckFailedException"] >= 39, storm.dynamodb  # one put won
-    (record,) = event_records()
+    (record,) = table.stripe_event_items()
     assert record["SK"] and completed["id"] in record["PK"] + record["SK"]
     published = stripe_bus.drain()
     assert published and {e["detail"]["event_id"] for e in published} == {completed["id"]}
@@ -64,5 +48,5 @@ def test_one_event_delivered_forty_times_at_once_is_recorded_once_and_takes_effe
     charged = [p for p in payments(order["id"]) if p.method == "stripe" and p.status == "succeeded"]
     assert [int(p.amount) for p in charged] == [int(final.total)]
     assert [e["order_id"] for e in domain_events(domain, "order.paid")] == [order["id"]]
-    (record,) = event_records()
+    (record,) = table.stripe_event_items()
     assert (record["status"], int(record["attempts"])) == ("processed", 1)

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from local.template import ROOT
+
 SCREENSHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS", ROOT / ".cache" / "screenshots"))
 AXE_CORE = Path(
     os.environ.get("AXE_CORE")

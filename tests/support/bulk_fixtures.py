@@ -1,38 +1,23 @@
-"""Helpers shared by the bulk purchase tests: real handlers, the emulator's real events, the table."""
+"""Helpers for the bulk purchase tests: purchases over HTTP through the real handlers, their codes
+and records in the table, and their Checkout Sessions paid at the emulator."""
 
 import re
 from datetime import timedelta
 from typing import Any
 
-from boxoffice import bulk_purchases, stripe_events
-from boxoffice.processors import fulfillment_registry, refunds_registry
+from boxoffice import bulk_purchases
 from boxoffice.store import bulk_purchases as purchase_records
 from boxoffice.store import stripe_events as event_records
 from boxoffice.store import vouchers as voucher_store
-from boxoffice.stripe_events import Registry, handle_bus_event
 from boxoffice.voucher_codes import ALPHABET
-from tests.support.bus import BusTap
-from tests.support.functions import load_function
-from tests.support.http import ADMIN, DEMO_CONFERENCE, OTHER_STAFF, STAFF, Reply, call
+from tests.support import pipeline
+from tests.support import stripe as stripe_support
+from tests.support.functions import api_fn, checkout_fn, fulfillment_fn
+from tests.support.http import ADMIN, SPONSOR_URLS, STAFF, Reply, call
 
-LEASE = timedelta(seconds=30)
 BASE = "/v1/conferences/demo/bulk-purchases"
-URLS = {"success_url": "https://sponsor.example/ok", "cancel_url": "https://sponsor.example/cancel"}
 ZETA = {"sub": "user-zeta", "email": "zeta@example.com", "cognito:groups": ["sponsor:demo:zeta"]}
 CODE_CHARS = f"[{ALPHABET}]"
-FULFILLMENT_TYPES = ("checkout.session.",)
-
-
-def checkout_fn():
-    return load_function("checkout").handler
-
-
-def fulfillment_fn():
-    return load_function("fulfillment").handler
-
-
-def api_fn():
-    return load_function("api").handler
 
 
 def staff_body(**overrides: Any) -> dict[str, Any]:
@@ -71,7 +56,7 @@ def checkout(pid: str, claims: dict[str, Any] = STAFF, cid: str = "demo") -> Rep
         checkout_fn(),
         "POST",
         f"/v1/conferences/{cid}/bulk-purchases/{pid}/checkout",
-        body=URLS,
+        body=SPONSOR_URLS,
         claims=claims,
     )
 
@@ -183,82 +168,10 @@ def die_after_stripe_answers(monkeypatch) -> list[str]:
 # --- the emulator's real objects and events --------------------------------------------------------------
 
 
-def stripe_client(emulator):
-    import stripe
-
-    return stripe.StripeClient(
-        DEMO_CONFERENCE["stripe"]["secret_key"], base_addresses={"api": emulator.url}, max_network_retries=0
-    )
-
-
-def emulator_events(emulator, event_type: str | None = None, **match: Any) -> list[dict[str, Any]]:
-    """The emulator's events (of ``event_type``), oldest first, whose object matches ``match``."""
-    params: dict[str, Any] = {"limit": 100}
-    if event_type is not None:
-        params["type"] = event_type
-    page = stripe_client(emulator).v1.events.list(params=params)
-    events = [e.to_dict() for e in page.auto_paging_iter()]  # newest first, as Stripe lists them
-    events = [e for e in events if all(e["data"]["object"].get(k) == v for k, v in match.items())]
-    return events[::-1]
-
-
-def one_event(emulator, event_type: str, **match: Any) -> dict[str, Any]:
-    found = emulator_events(emulator, event_type, **match)
-    assert len(found) == 1, [e["type"] for e in found]
-    return found[0]
-
-
-def registry_for(event_type: str) -> Registry:
-    return fulfillment_registry() if event_type.startswith(FULFILLMENT_TYPES) else refunds_registry()
-
-
-def envelope_for(event: dict[str, Any], cid: str = "demo") -> dict[str, Any]:
-    """What the bus delivers to a processor for an admitted event (source ``boxoffice.stripe``)."""
-    return {
-        "version": "0",
-        "id": "00000000-0000-0000-0000-000000000000",
-        "detail-type": event["type"],
-        "source": "boxoffice.stripe",
-        "account": "123456789012",
-        "time": "2026-11-23T10:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {"conference_id": cid, "event_id": event["id"]},
-    }
-
-
-def admit(event: dict[str, Any], cid: str = "demo") -> dict[str, Any]:
-    """Admit ``event`` as the webhook does (record it once, publish it); returns the bus envelope."""
-    assert stripe_events.admit(cid, event, source="webhook") == "recorded"
-    return envelope_for(event, cid)
-
-
-def process(event: dict[str, Any], cid: str = "demo") -> str:
-    """Admit ``event`` and run its processor once, as the function would (raises what it raises)."""
-    return handle_bus_event(admit(event, cid), registry_for(event["type"]), LEASE)
-
-
-def rerun(event: dict[str, Any], cid: str = "demo") -> str:
-    """Run the processor again on an already admitted event (a Lambda retry or a staff replay)."""
-    return handle_bus_event(envelope_for(event, cid), registry_for(event["type"]), LEASE)
-
-
 def event_status(event_id: str, cid: str = "demo") -> str:
     record = event_records.get_event(cid, event_id)
     assert record is not None
     return record.status
-
-
-def variant(
-    event: dict[str, Any], event_id: str, event_type: str | None = None, **obj: Any
-) -> dict[str, Any]:
-    """A copy of a real emulator event with a new id, and optionally a new type or object fields."""
-    return {
-        **event,
-        "id": event_id,
-        "type": event_type or event["type"],
-        "data": {**event["data"], "object": {**event["data"]["object"], **obj}},
-    }
 
 
 def checked_out(emulator, body: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
@@ -273,28 +186,10 @@ def paid(emulator, body: dict[str, Any] | None = None) -> tuple[dict[str, Any], 
     """A purchase paid by card and fulfilled through its completed event; returns (view, event)."""
     purchase, session_id = checked_out(emulator, body)
     emulator.pay(session_id, "succeed")
-    completed = one_event(emulator, "checkout.session.completed", id=session_id)
-    assert process(completed) == "processed"
+    completed = stripe_support.one_event(emulator, "checkout.session.completed", id=session_id)
+    assert pipeline.process_one(completed) == "processed"
     assert stored(purchase["id"]).status == "paid"
     return purchase, completed
-
-
-def domain_events(tap: BusTap, detail_type: str) -> list[dict[str, Any]]:
-    return [e["detail"] for e in tap.drain() if e["detail-type"] == detail_type]
-
-
-def other_conference() -> None:
-    """A second tenant ``other`` with its own catalog: ids that exist only there."""
-    api = api_fn()
-    body = {**DEMO_CONFERENCE, "name": "Other Conf"}
-    assert call(api, "PUT", "/v1/conferences/other", body=body, claims=ADMIN).status == 201
-    for path, item in [
-        ("ticket-types/vip", {"name": "VIP", "price": 90000, "bulk_enabled": True}),
-        ("addons/dinner", {"name": "Dinner", "price": 7000, "bulk_enabled": True}),
-        ("sponsors/globex", {"name": "Globex", "slug": "globex", "contact_email": "ops@globex.example"}),
-    ]:
-        reply = call(api, "PUT", f"/v1/conferences/other/{path}", body=item, claims=OTHER_STAFF)
-        assert reply.status == 201, reply.text
 
 
 def put_catalog(path: str, body: dict[str, Any], cid: str = "demo") -> None:
@@ -304,7 +199,6 @@ def put_catalog(path: str, body: dict[str, Any], cid: str = "demo") -> None:
 
 def second_paid_session(emulator, purchase: dict[str, Any]) -> str:
     """A second tab: another paid Checkout Session carrying the purchase's metadata; returns its intent."""
-    from tests.support.stripe import another_paid_session
-
     metadata = {"bulk_purchase_id": purchase["id"], "conference_id": "demo", "sponsor_id": "acme"}
-    return another_paid_session(stripe_client(emulator), emulator, metadata, purchase["total_amount"])
+    client = stripe_support.stripe_client(emulator)
+    return stripe_support.another_paid_session(client, emulator, metadata, purchase["total_amount"])

@@ -40,3 +40,8 @@ class BusTap:
             for message in batch:
                 seen.append(aws_shape(json.loads(message["Body"])))
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def domain_events(tap: BusTap, detail_type: str) -> list[dict[str, Any]]:
+    """The details of the app's events of ``detail_type`` that reached ``tap`` (draining it)."""
+    return [e["detail"] for e in tap.drain() if e["detail-type"] == detail_type]

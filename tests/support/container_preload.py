@@ -14,8 +14,8 @@ import botocore.loaders
 import botocore.session
 
 from local.lambda_runtime import warm_clients
-from tests.support.containers import ENDPOINT_VARIABLES, FUNCTIONS, install_counter
-from tests.support.functions import load_function
+from tests.support.containers import ENDPOINT_VARIABLES, install_counter
+from tests.support.functions import FUNCTIONS, load_function
 
 install_counter()
 _LOADER = botocore.loaders.create_loader()

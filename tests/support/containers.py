@@ -23,9 +23,6 @@ from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-FUNCTIONS = ("api", "checkout", "webhook", "fulfillment", "refunds", "expiry")
-"""Every function in ``functions/``; the container server imports them all once."""
-
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "STRIPE_API_BASE", "TABLE_NAME")
 """Where the warm clients point: fixed when the container server starts, the same for every race."""
 

@@ -1,5 +1,6 @@
 """Helpers the lanes that drive the local stack share (e2e, browser, fuzz): ``python -m local.runner``
-in a subprocess on free ports, a role's bearer header, and polling until the stack catches up."""
+in a subprocess on free ports, a role's bearer header, the demo's API and Stripe as a client of the
+stack sees them, and polling until the stack catches up."""
 
 import os
 import re
@@ -17,10 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
+from local.demo import DEMO_STRIPE_KEY
 from local.dynamodb_local import free_port
+from local.template import ROOT
+from tests.support.stripe import client_at
 
-ROOT = Path(__file__).resolve().parents[2]
+DEMO = "/v1/conferences/demo"
+"""The demo conference the runner seeds."""
 READY_LINE = "Ctrl-C stops everything."
 
 
@@ -117,9 +123,46 @@ def running_stack(data_dir: Path | None = None) -> Iterator[RunningStack]:
         log.unlink(missing_ok=True)
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 def auth(stack: Any, role: str) -> dict[str, str]:
     """The Authorization header for one of the runner's printed tokens."""
-    return {"Authorization": f"Bearer {stack.tokens[role]}"}
+    return bearer(stack.tokens[role])
+
+
+def demo_get(stack: Any, path: str, role: str = "staff") -> dict[str, Any]:
+    """``GET`` the demo conference's ``path`` as ``role``; anything but 200 fails the test."""
+    reply = requests.get(f"{stack.api}{DEMO}{path}", headers=auth(stack, role), timeout=30)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def demo_post(stack: Any, path: str, body: dict[str, Any], role: str, **headers: str) -> dict[str, Any]:
+    """``POST`` ``body`` to the demo conference's ``path`` as ``role``; anything but 200 or 201 fails."""
+    reply = requests.post(
+        f"{stack.api}{DEMO}{path}", json=body, headers={**auth(stack, role), **headers}, timeout=30
+    )
+    assert reply.status_code in (200, 201), reply.text
+    return reply.json()
+
+
+def order(stack: Any, order_id: str, role: str = "attendee") -> dict[str, Any]:
+    """The demo order as ``role`` reads it."""
+    return demo_get(stack, f"/orders/{order_id}", role)
+
+
+def pay_on_hosted_page(checkout_url: str) -> None:
+    """Pay on the emulator's hosted Checkout page, as the buyer would; it redirects back (303)."""
+    reply = requests.post(checkout_url, data={"outcome": "succeed"}, allow_redirects=False, timeout=10)
+    assert reply.status_code == 303, reply.text
+
+
+def stack_stripe(stack: Any) -> Any:
+    """An SDK client (``stripe.StripeClient``) of the demo's Stripe account at the stack's emulator."""
+    return client_at(stack.stripe, DEMO_STRIPE_KEY)
 
 
 def until(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:

@@ -14,6 +14,17 @@ STAFF = {"sub": "user-staff", "email": "staff@example.com", "cognito:groups": ["
 OTHER_STAFF = {"sub": "user-staff-2", "email": "staff2@example.com", "cognito:groups": ["staff:other"]}
 SPONSOR = {"sub": "user-sponsor", "email": "acme@example.com", "cognito:groups": ["sponsor:demo:acme"]}
 ATTENDEE = {"sub": "user-attendee", "email": "attendee@example.com"}
+OTHER_ATTENDEE = {"sub": "user-attendee-2", "email": "attendee2@example.com"}
+
+ORDERS = "/v1/conferences/demo/orders"
+"""The demo conference's orders collection."""
+ATTENDEE_URLS = {
+    "success_url": "https://attendee.example/ok",
+    "cancel_url": "https://attendee.example/cancel",
+}
+"""Where Checkout sends an attendee back after paying for an order, or giving up."""
+SPONSOR_URLS = {"success_url": "https://sponsor.example/ok", "cancel_url": "https://sponsor.example/cancel"}
+"""Where Checkout sends a sponsor back after paying for a bulk purchase, or giving up."""
 
 DEMO_CONFERENCE = {
     "name": "Demo Conf",
@@ -32,6 +43,14 @@ class Reply:
     @property
     def json(self) -> Any:
         return json.loads(self.text)
+
+
+def cursor_of(value: Any) -> str:
+    """A pagination cursor as the API encodes one: ``value`` (JSON, or text as is), URL-safe base64."""
+    import base64
+
+    text = value if isinstance(value, str) else json.dumps(value)
+    return base64.urlsafe_b64encode(text.encode()).decode()
 
 
 def api_event(
@@ -84,3 +103,14 @@ def call(
     """Invoke ``handler`` as API Gateway would for ``method path``, routed by template.yaml."""
     event = api_event(method, path, body=body, raw_body=raw_body, claims=claims, headers=headers, query=query)
     return reply_of(handler(event, LambdaContext()))
+
+
+def assert_error(reply: Reply, status: int, code: str) -> None:
+    """``reply`` is the API's error shape: ``status``, JSON, only ``error`` with ``code`` and a message."""
+    assert reply.status == status, reply.text
+    headers = {k.lower(): v for k, v in reply.headers.items()}
+    assert headers["content-type"].startswith("application/json")
+    body = reply.json
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]

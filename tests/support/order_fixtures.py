@@ -1,6 +1,7 @@
-"""Helpers shared by the order tests: real handlers, vouchers in the store, the emulator's real events."""
+"""Helpers for the order tests: orders over HTTP through the real handlers, vouchers in the store,
+the order's Checkout Sessions at the emulator."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from boxoffice import stripe_events
@@ -8,35 +9,21 @@ from boxoffice.processors import fulfillment_registry
 from boxoffice.store import orders as order_records
 from boxoffice.store import vouchers as voucher_store
 from boxoffice.stripe_events import handle_bus_event
+from tests.support import clock, pipeline
+from tests.support import stripe as stripe_support
 from tests.support.bus import BusTap
-from tests.support.functions import load_function
-from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, OTHER_STAFF, Reply, call
+from tests.support.functions import api_fn, checkout_fn
+from tests.support.http import ATTENDEE, ATTENDEE_URLS, ORDERS, Reply, call
 
-LEASE = timedelta(seconds=30)
-BASE = "/v1/conferences/demo/orders"
-URLS = {"success_url": "https://attendee.example/ok", "cancel_url": "https://attendee.example/cancel"}
-OTHER_ATTENDEE = {"sub": "user-attendee-2", "email": "attendee2@example.com"}
 GENERAL = {"ticket_type_id": "general", "quantity": 1}
 WORKSHOP = {"addon_id": "workshop", "quantity": 1}
-
-
-def checkout_fn():
-    return load_function("checkout").handler
-
-
-def api_fn():
-    return load_function("api").handler
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- orders over HTTP -------------------------------------------------------------------------------------------
 
 
 def create(body: Any = None, claims: dict[str, Any] = ATTENDEE, **kw: Any) -> Reply:
-    return call(checkout_fn(), "POST", BASE, body=body, claims=claims, **kw)
+    return call(checkout_fn(), "POST", ORDERS, body=body, claims=claims, **kw)
 
 
 def create_ok(
@@ -50,20 +37,40 @@ def create_ok(
     return reply.json
 
 
+def order_call(n: int, code: str | None = None) -> Any:
+    """Racer ``n`` (an attendee of its own) ordering one general ticket, with ``code`` if given: the
+    invocation of the checkout function a container of ``tests.support.containers`` runs."""
+    from tests.support.containers import Invocation
+    from tests.support.http import api_event
+
+    claims = {"sub": f"user-racer-{n}", "email": f"racer{n}@example.com"}
+    body: dict[str, Any] = {"lines": [GENERAL]}
+    if code:
+        body["voucher_code"] = code
+    return Invocation("checkout", api_event("POST", ORDERS, body=body, claims=claims))
+
+
 def get(order_id: str, claims: dict[str, Any] = ATTENDEE) -> Reply:
-    return call(api_fn(), "GET", f"{BASE}/{order_id}", claims=claims)
+    return call(api_fn(), "GET", f"{ORDERS}/{order_id}", claims=claims)
 
 
 def listing(claims: dict[str, Any] = ATTENDEE, query: str = "") -> Reply:
-    return call(api_fn(), "GET", BASE, claims=claims, query=query)
+    return call(api_fn(), "GET", ORDERS, claims=claims, query=query)
 
 
 def checkout(order_id: str, claims: dict[str, Any] = ATTENDEE) -> Reply:
-    return call(checkout_fn(), "POST", f"{BASE}/{order_id}/checkout", body=URLS, claims=claims)
+    return call(checkout_fn(), "POST", f"{ORDERS}/{order_id}/checkout", body=ATTENDEE_URLS, claims=claims)
 
 
 def cancel(order_id: str, claims: dict[str, Any] = ATTENDEE) -> Reply:
-    return call(checkout_fn(), "POST", f"{BASE}/{order_id}/cancel", claims=claims)
+    return call(checkout_fn(), "POST", f"{ORDERS}/{order_id}/cancel", claims=claims)
+
+
+def cancel_ok(order_id: str, claims: dict[str, Any] = ATTENDEE) -> None:
+    """The order's attendee cancels it, and it is cancelled."""
+    reply = cancel(order_id, claims)
+    assert reply.status == 200, reply.text
+    assert reply.json["status"] == "cancelled"
 
 
 def check_code(code: str, claims: dict[str, Any] = ATTENDEE) -> Reply:
@@ -93,8 +100,8 @@ def payments(order_id: str) -> list[order_records.Payment]:
 # --- vouchers in the store ----------------------------------------------------------------------------------------
 
 
-def make_voucher(code: str = "CODE1", **fields: Any) -> voucher_store.Voucher:
-    """A voucher saved directly in the table: 10% off everything, 10 uses, active, no window."""
+def voucher_item(code: str = "CODE1", **fields: Any) -> voucher_store.Voucher:
+    """A voucher as the store holds one, not saved: 10% off everything, 10 uses, active, no window."""
     values: dict[str, Any] = {
         "conference_id": "demo",
         "code": code,
@@ -107,7 +114,12 @@ def make_voucher(code: str = "CODE1", **fields: Any) -> voucher_store.Voucher:
         "is_active": True,
     }
     values.update(fields)
-    voucher = voucher_store.Voucher(*voucher_store.Voucher.key("demo", code), **values)
+    return voucher_store.Voucher(*voucher_store.Voucher.key("demo", code), **values)
+
+
+def make_voucher(code: str = "CODE1", **fields: Any) -> voucher_store.Voucher:
+    """``voucher_item(code, **fields)`` saved directly in the table."""
+    voucher = voucher_item(code, **fields)
     voucher.save()
     return voucher
 
@@ -127,27 +139,9 @@ def set_times_used(code: str, value: int) -> None:
 # --- the emulator and the event path ---------------------------------------------------------------------------
 
 
-def stripe_client(emulator):
-    import stripe
-
-    return stripe.StripeClient(
-        DEMO_CONFERENCE["stripe"]["secret_key"], base_addresses={"api": emulator.url}, max_network_retries=0
-    )
-
-
-def emulator_events(emulator, event_type: str | None = None) -> list[dict[str, Any]]:
-    """The emulator's events (of ``event_type``), oldest first."""
-    params: dict[str, Any] = {"limit": 100}
-    if event_type is not None:
-        params["type"] = event_type
-    page = stripe_client(emulator).v1.events.list(params=params)
-    return [e.to_dict() for e in page.auto_paging_iter()][::-1]
-
-
-def sessions_for(emulator, order_id: str) -> list[dict[str, Any]]:
-    page = stripe_client(emulator).v1.checkout.sessions.list(params={"limit": 100})
-    found = [s.to_dict() for s in page.auto_paging_iter()]
-    return [s for s in found if (s.get("metadata") or {}).get("order_id") == order_id]
+def sessions_for(emulator: Any, order_id: str) -> list[dict[str, Any]]:
+    """Every Checkout Session the in-process emulator holds for the order."""
+    return stripe_support.sessions_of(stripe_support.stripe_client(emulator), order_id)
 
 
 def admit_all(events: list[dict[str, Any]]) -> list[str]:
@@ -155,7 +149,7 @@ def admit_all(events: list[dict[str, Any]]) -> list[str]:
     tap = BusTap(("boxoffice.stripe",))
     admitted = [stripe_events.admit("demo", event, source="webhook") for event in events]
     for envelope in tap.drain():
-        handle_bus_event(envelope, fulfillment_registry(), LEASE)
+        handle_bus_event(envelope, fulfillment_registry(), pipeline.LEASE)
     return admitted
 
 
@@ -168,13 +162,9 @@ def paid_by_card(emulator, order_id: str, outcome: str = "succeed") -> str:
     return session_id
 
 
-def domain_events(tap: BusTap, detail_type: str = "order.paid") -> list[dict[str, Any]]:
-    return [e["detail"] for e in tap.drain() if e["detail-type"] == detail_type]
-
-
 def move_hold_into_past(order_id: str, minutes: int = 5) -> None:
     """The hold ended ``minutes`` ago: both the field and the sweep's index key."""
-    past = now() - timedelta(minutes=minutes)
+    past = clock.now() - timedelta(minutes=minutes)
     order = stored(order_id)
     order.update(
         actions=[
@@ -183,17 +173,3 @@ def move_hold_into_past(order_id: str, minutes: int = 5) -> None:
         ],
         add_version_condition=False,
     )
-
-
-def other_conference() -> None:
-    """A second tenant ``other`` with a ticket type ``vip`` that exists only there."""
-    body = {**DEMO_CONFERENCE, "name": "Other Conf"}
-    assert call(api_fn(), "PUT", "/v1/conferences/other", body=body, claims=ADMIN).status == 201
-    reply = call(
-        api_fn(),
-        "PUT",
-        "/v1/conferences/other/ticket-types/vip",
-        body={"name": "VIP", "price": 90000, "bulk_enabled": True},
-        claims=OTHER_STAFF,
-    )
-    assert reply.status == 201, reply.text

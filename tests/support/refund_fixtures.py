@@ -1,48 +1,25 @@
-"""Helpers shared by the refund and store credit tests.
+"""Helpers for the refund and store credit tests.
 
 Orders are created and paid through the real handlers and the in-process Stripe emulator, and the
-emulator's own events are fed through the real pipeline (admission, the bus, the processors).
+emulator's own events are fed through the real pipeline (``tests.support.pipeline``).
 Amounts are minor units: an order of 10000 stands for "100".
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from boxoffice import stripe_events
-from boxoffice.processors import fulfillment_registry, refunds_registry
 from boxoffice.store import credits as credit_records
 from boxoffice.store import orders as order_records
 from boxoffice.store import refunds as refund_records
-from boxoffice.store import vouchers as voucher_store
-from boxoffice.stripe_events import Registry, handle_bus_event
-from tests.support.bus import BusTap
-from tests.support.functions import load_function
-from tests.support.http import ATTENDEE, DEMO_CONFERENCE, STAFF, Reply, call
-from tests.support.stripe import another_paid_session
+from tests.support import clock, pipeline
+from tests.support import order_fixtures as orders
+from tests.support import stripe as stripe_support
+from tests.support.functions import api_fn, checkout_fn, refunds_fn
+from tests.support.http import ATTENDEE, ATTENDEE_URLS, ORDERS, STAFF, Reply, call
 
-LEASE = timedelta(seconds=30)
-ORDERS = "/v1/conferences/demo/orders"
 CREDITS = "/v1/conferences/demo/credits"
-URLS = {"success_url": "https://attendee.example/ok", "cancel_url": "https://attendee.example/cancel"}
-OTHER_ATTENDEE = {"sub": "user-attendee-2", "email": "attendee2@example.com"}
-WORKSHOP = 5000
+WORKSHOP_PRICE = 5000
 """The demo add-on's price: orders here are built from workshops, so totals are multiples of 5000."""
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def checkout_fn():
-    return load_function("checkout").handler
-
-
-def refunds_fn():
-    return load_function("refunds").handler
-
-
-def api_fn():
-    return load_function("api").handler
 
 
 # --- orders ---------------------------------------------------------------------------------------------------
@@ -50,8 +27,8 @@ def api_fn():
 
 def new_order(total: int = 10000, claims: dict[str, Any] = ATTENDEE) -> dict[str, Any]:
     """A pending order of ``total`` (a multiple of 5000: that many workshops) for ``claims``."""
-    assert total % WORKSHOP == 0
-    body = {"lines": [{"addon_id": "workshop", "quantity": total // WORKSHOP}]}
+    assert total % WORKSHOP_PRICE == 0
+    body = {"lines": [{"addon_id": "workshop", "quantity": total // WORKSHOP_PRICE}]}
     reply = call(checkout_fn(), "POST", ORDERS, body=body, claims=claims)
     assert reply.status == 201, reply.text
     assert reply.json["total"] == total
@@ -60,14 +37,14 @@ def new_order(total: int = 10000, claims: dict[str, Any] = ATTENDEE) -> dict[str
 
 def pay_order(emulator, order_id: str, claims: dict[str, Any] = ATTENDEE) -> str:
     """Check the order out, pay on the emulator's page, run the events; returns the payment intent id."""
-    reply = call(checkout_fn(), "POST", f"{ORDERS}/{order_id}/checkout", body=URLS, claims=claims)
+    reply = call(checkout_fn(), "POST", f"{ORDERS}/{order_id}/checkout", body=ATTENDEE_URLS, claims=claims)
     assert reply.status == 200, reply.text
     session_id = reply.json["session_id"]
     emulator.pay(session_id, "succeed")
-    sync(emulator)
-    order = stored(order_id)
+    pipeline.sync(emulator)
+    order = orders.stored(order_id)
     assert order.status == "paid", order.status
-    session = stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).to_dict()
+    session = stripe_support.stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).to_dict()
     return session["payment_intent"]
 
 
@@ -78,15 +55,9 @@ def paid_order(emulator, total: int = 10000, claims: dict[str, Any] = ATTENDEE) 
     return {**order, "payment_intent_id": intent}
 
 
-def stored(order_id: str) -> order_records.Order:
-    order = order_records.get("demo", order_id)
-    assert order is not None
-    return order
-
-
 def money(order_id: str) -> dict[str, Any]:
     """The order's status and every amount that refunds move."""
-    order = stored(order_id)
+    order = orders.stored(order_id)
     return {
         "status": order.status,
         "amount_paid": int(order.amount_paid),
@@ -98,12 +69,12 @@ def money(order_id: str) -> dict[str, Any]:
 
 def store_credit_balance(order_id: str) -> int:
     """What may still go back as store credit: everything paid minus every refund."""
-    return int(stored(order_id).refundable_total)
+    return int(orders.stored(order_id).refundable_total)
 
 
 def bump(order_id: str, **amounts: int) -> None:
     """Add to the order's amount attributes by hand (synthetic setup)."""
-    order = stored(order_id)
+    order = orders.stored(order_id)
     actions = [getattr(order_records.Order, name).add(value) for name, value in amounts.items()]
     order.update(actions=actions, add_version_condition=False)
 
@@ -127,27 +98,26 @@ def add_payment(
         status="succeeded",
         amount=amount,
         payment_intent_id=payment_intent_id,
-        created_at=created_at or now(),
+        created_at=created_at or clock.now(),
     )
     payment.save()
     return payment
 
 
 def comp_voucher(code: str = "COMPED") -> str:
-    """A comp voucher (the order is free) saved straight into the table."""
-    voucher_store.Voucher(
-        *voucher_store.Voucher.key("demo", code),
-        conference_id="demo",
-        code=code,
-        voucher_type="comp",
-        discount_value=0,
-        max_uses=5,
-        times_used=0,
-        ticket_type_ids=[],
-        addon_ids=[],
-        is_active=True,
-    ).save()
+    """A comp voucher (the order is free) of five uses, saved straight into the table."""
+    orders.make_voucher(code, voucher_type="comp", discount_value=0, max_uses=5)
     return code
+
+
+def cancelled_order(_emulator: Any = None) -> str:
+    """A pending order of 10000 its attendee cancelled; returns its id.
+
+    It takes (and ignores) an emulator so that it stands beside the makers of orders in other states.
+    """
+    order_id = new_order(10000)["id"]
+    orders.cancel_ok(order_id)
+    return order_id
 
 
 # --- refunds over HTTP --------------------------------------------------------------------------------------------
@@ -198,7 +168,7 @@ def stored_refund(order_id: str, refund_id: str) -> refund_records.Refund:
 def make_stale(order_id: str, refund_id: str, minutes: int = 10) -> None:
     """The pending refund was reserved ``minutes`` ago, as the sweep's index sees it."""
     found = stored_refund(order_id, refund_id)
-    past = now() - timedelta(minutes=minutes)
+    past = clock.now() - timedelta(minutes=minutes)
     found.update(
         actions=[refund_records.Refund.GSI1SK.set(f"{past.isoformat()}#{refund_id}")],
         add_version_condition=False,
@@ -230,7 +200,7 @@ def make_credit(
         status=status,
         expires_at=expires_at,
         note="made by the test",
-        created_at=now(),
+        created_at=clock.now(),
     )
     credit.index()
     credit.save()
@@ -241,6 +211,11 @@ def credit(credit_id: str) -> credit_records.Credit:
     found = credit_records.get("demo", credit_id)
     assert found is not None
     return found
+
+
+def ledger(credit_id: str) -> list[tuple[str, int]]:
+    """The credit's applications: (order id, amount) each, in the order they were made."""
+    return [(a.order_id, int(a.amount)) for a in credit(credit_id).applications]
 
 
 def apply_credit(
@@ -267,26 +242,21 @@ def all_credit_items() -> list[credit_records.Credit]:
 # --- the emulator and the event path ------------------------------------------------------------------------
 
 
-def stripe_client(emulator):
-    import stripe
-
-    return stripe.StripeClient(
-        DEMO_CONFERENCE["stripe"]["secret_key"], base_addresses={"api": emulator.url}, max_network_retries=0
-    )
-
-
 def stripe_refunds(emulator, payment_intent_id: str) -> list[dict[str, Any]]:
     """Every refund the emulator holds for a payment intent, oldest first."""
-    page = stripe_client(emulator).v1.refunds.list(params={"payment_intent": payment_intent_id, "limit": 100})
+    page = stripe_support.stripe_client(emulator).v1.refunds.list(
+        params={"payment_intent": payment_intent_id, "limit": 100}
+    )
     return [r.to_dict() for r in page.auto_paging_iter()][::-1]
 
 
 def paid_intent(emulator, amount: int) -> str:
     """A payment intent of ``amount`` paid at the emulator through a session of its own."""
-    session = stripe_client(emulator).v1.checkout.sessions.create(
+    client = stripe_support.stripe_client(emulator)
+    session = client.v1.checkout.sessions.create(
         params={
             "mode": "payment",
-            "success_url": URLS["success_url"],
+            "success_url": ATTENDEE_URLS["success_url"],
             "line_items": [
                 {
                     "price_data": {
@@ -300,69 +270,14 @@ def paid_intent(emulator, amount: int) -> str:
         }
     )
     emulator.pay(session.id, "succeed")
-    return stripe_client(emulator).v1.checkout.sessions.retrieve(session.id).to_dict()["payment_intent"]
-
-
-def emulator_events(emulator, event_type: str | None = None, **match: Any) -> list[dict[str, Any]]:
-    """The emulator's events (of ``event_type``), oldest first, whose object matches ``match``."""
-    params: dict[str, Any] = {"limit": 100}
-    if event_type is not None:
-        params["type"] = event_type
-    page = stripe_client(emulator).v1.events.list(params=params)
-    events = [e.to_dict() for e in page.auto_paging_iter()][::-1]
-    return [e for e in events if all(e["data"]["object"].get(k) == v for k, v in match.items())]
-
-
-def registry_for(event_type: str) -> Registry:
-    return refunds_registry() if event_type.startswith(("charge.", "refund.")) else fulfillment_registry()
-
-
-def process(events: list[dict[str, Any]]) -> list[str]:
-    """Admit ``events`` as the webhook does, then run each one that reached the bus, in that order.
-
-    Returns the processing outcomes. An event admitted before is a duplicate: it is not published
-    again, so it is not processed again.
-    """
-    tap = BusTap(("boxoffice.stripe",))
-    order = [e["id"] for e in events if stripe_events.admit("demo", e, source="webhook") == "recorded"]
-    envelopes = {env["detail"]["event_id"]: env for env in tap.drain()}
-    return [handle_bus_event(envelopes[i], registry_for(envelopes[i]["detail-type"]), LEASE) for i in order]
-
-
-def sync(emulator) -> list[str]:
-    """Every event the emulator has emitted so far, through the pipeline, oldest first."""
-    return process(emulator_events(emulator))
-
-
-def rerun(event: dict[str, Any]) -> str:
-    """The processor runs again on an admitted event (a Lambda retry, a staff replay)."""
-    envelope = {
-        "version": "0",
-        "id": "00000000-0000-0000-0000-000000000000",
-        "detail-type": event["type"],
-        "source": "boxoffice.stripe",
-        "account": "123456789012",
-        "time": "2026-11-23T10:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {"conference_id": "demo", "event_id": event["id"]},
-    }
-    return handle_bus_event(envelope, registry_for(event["type"]), LEASE)
-
-
-def renamed(event: dict[str, Any], event_id: str) -> dict[str, Any]:
-    """The same event under another id: Stripe telling us the same thing again."""
-    return {**event, "id": event_id}
-
-
-def order_paid_events(tap: BusTap) -> list[dict[str, Any]]:
-    return [e["detail"] for e in tap.drain() if e["detail-type"] == "order.paid"]
+    return client.v1.checkout.sessions.retrieve(session.id).to_dict()["payment_intent"]
 
 
 def second_order_payment(emulator, order: dict[str, Any]) -> str:
     """Another paid Checkout Session carrying the order's metadata (a second tab); returns its intent."""
     metadata = {"order_id": order["id"], "conference_id": "demo", "reference": order["reference"]}
-    return another_paid_session(stripe_client(emulator), emulator, metadata, order["total"])
+    client = stripe_support.stripe_client(emulator)
+    return stripe_support.another_paid_session(client, emulator, metadata, order["total"])
 
 
 def stray_payment_id(order_id: str, payment_intent_id: str) -> str:
@@ -385,4 +300,4 @@ def dashboard_refund(emulator, payment_intent: str, amount: int | None = None) -
     params: dict[str, Any] = {"payment_intent": payment_intent}
     if amount is not None:
         params["amount"] = amount
-    return stripe_client(emulator).v1.refunds.create(params=params).to_dict()
+    return stripe_support.stripe_client(emulator).v1.refunds.create(params=params).to_dict()

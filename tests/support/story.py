@@ -6,9 +6,7 @@ from typing import Any
 
 import requests
 
-from tests.support.e2e import auth, until
-
-DEMO = "/v1/conferences/demo"
+from tests.support.e2e import DEMO, auth, until
 
 
 def send(stack: Any, role: str, method: str, path: str, body: Any = None, **params: Any) -> Any:

@@ -1,5 +1,10 @@
-"""Stripe-side helpers for tests: events in Stripe's shape, signed webhook deliveries, and the
-Stripe emulator's dispute knobs over HTTP (for tests that only know the emulator's URL)."""
+"""Stripe-side helpers for tests: events in Stripe's shape, signed webhook deliveries, an SDK client
+on the emulator and what it holds (events, sessions), and the emulator's dispute knobs over HTTP
+(for tests that only know the emulator's URL).
+
+Imported as a module where ``stripe`` (the SDK) is imported too:
+``from tests.support import stripe as stripe_support``.
+"""
 
 import base64
 import time
@@ -10,7 +15,59 @@ import requests
 from local.apigw import http_api_event
 from local.lambda_runtime import LambdaContext
 from tests.support.functions import load_function
-from tests.support.http import Reply
+from tests.support.http import DEMO_CONFERENCE, Reply
+
+WEBHOOK_SECRET = DEMO_CONFERENCE["stripe"]["webhook_secret"]
+"""The demo conference's webhook signing secret: what a genuine delivery is signed with."""
+
+
+def client_at(url: str, secret_key: str) -> Any:
+    """An SDK client (``stripe.StripeClient``) of ``secret_key``'s account at the emulator at ``url``."""
+    import stripe
+
+    stripe.enable_telemetry = False
+    return stripe.StripeClient(secret_key, base_addresses={"api": url}, max_network_retries=0)
+
+
+def stripe_client(emulator: Any) -> Any:
+    """An SDK client of the demo conference's Stripe account at the in-process ``emulator``."""
+    return client_at(emulator.url, DEMO_CONFERENCE["stripe"]["secret_key"])
+
+
+def emulator_events(emulator: Any, event_type: str | None = None, **match: Any) -> list[dict[str, Any]]:
+    """The emulator's events (of ``event_type``), oldest first, whose object matches ``match``."""
+    params: dict[str, Any] = {"limit": 100}
+    if event_type is not None:
+        params["type"] = event_type
+    page = stripe_client(emulator).v1.events.list(params=params)
+    events = [e.to_dict() for e in page.auto_paging_iter()][::-1]  # Stripe lists newest first
+    return [e for e in events if all(e["data"]["object"].get(k) == v for k, v in match.items())]
+
+
+def one_event(emulator: Any, event_type: str, **match: Any) -> dict[str, Any]:
+    """The one event of ``event_type`` whose object matches ``match`` (fails if there are more or none)."""
+    found = emulator_events(emulator, event_type, **match)
+    assert len(found) == 1, [e["type"] for e in found]
+    return found[0]
+
+
+def variant(
+    event: dict[str, Any], event_id: str, event_type: str | None = None, **obj: Any
+) -> dict[str, Any]:
+    """A copy of a real emulator event with a new id, and optionally a new type or object fields."""
+    return {
+        **event,
+        "id": event_id,
+        "type": event_type or event["type"],
+        "data": {**event["data"], "object": {**event["data"]["object"], **obj}},
+    }
+
+
+def sessions_of(client: Any, order_id: str) -> list[dict[str, Any]]:
+    """Every Checkout Session ``client``'s account holds for the order ``order_id`` (by its metadata)."""
+    page = client.v1.checkout.sessions.list(params={"limit": 100})
+    found = [s.to_dict() for s in page.auto_paging_iter()]
+    return [s for s in found if (s.get("metadata") or {}).get("order_id") == order_id]
 
 
 def stripe_event(

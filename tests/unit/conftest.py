@@ -7,36 +7,16 @@ no race is tested here: races run on DynamoDB Local in the integration lane.
 """
 
 import os
-from collections.abc import Iterator
 
 import boto3
 import pytest
 import requests
 
-from local.moto_server import AtomicMotoServer
-from tests.support.fixtures import (  # noqa: F401 - fixtures
-    api,
-    demo,
-    emulator,
-    forget_cached_state,
-    free_port,
-    slow_bank,
-    stripe_emulator,
-)
+from local.dynamodb_local import free_port
+from tests.support.functions import forget_cached_state
 
-__all__ = ["api", "demo", "emulator", "stripe_emulator"]
-
-_PORT = free_port()
-os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{_PORT}"
+os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
 os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{free_port()}"
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    server = AtomicMotoServer(port=_PORT)
-    server.start()
-    yield os.environ["AWS_ENDPOINT_URL"]
-    server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -19,8 +19,10 @@ from local import tokens
 from tests.support import bulk_fixtures as bulk
 from tests.support import order_fixtures as orders
 from tests.support import refund_fixtures as refunds
+from tests.support.conferences import other_conference
 from tests.support.gateway import mint_expired, mint_for_audience, through_gateway
-from tests.support.http import DEMO_CONFERENCE
+from tests.support.http import ATTENDEE_URLS, DEMO_CONFERENCE, SPONSOR_URLS
+from tests.support.pipeline import admit
 from tests.support.stripe import stripe_event
 
 # --- callers ------------------------------------------------------------------------------------------------------
@@ -155,7 +157,7 @@ def failed_event(world: World, caller: str) -> str:
     from boxoffice.stripe_events import Registry, handle_bus_event
 
     event = stripe_event(f"evt_matrix{caller.replace('_', '')}")
-    envelope = bulk.admit(event)
+    envelope = admit(event)
     registry = Registry()
 
     @registry.on("checkout.session.completed")
@@ -230,7 +232,7 @@ def request_for(key: str, world: World, caller: str) -> Request:
             return Request(f"{D}/bulk-purchases/{pid}/approve")
         case "POST /v1/conferences/{cid}/bulk-purchases/{purchase_id}/checkout":
             pid = world.fresh("priced", lambda: bulk.create_ok(bulk.staff_body(quantity=2))["id"])
-            return Request(f"{D}/bulk-purchases/{pid}/checkout", bulk.URLS)
+            return Request(f"{D}/bulk-purchases/{pid}/checkout", SPONSOR_URLS)
         case "POST /v1/conferences/{cid}/bulk-purchases/{purchase_id}/fulfill":
             pid = world.fresh("approved", lambda: approved_comp())
             return Request(f"{D}/bulk-purchases/{pid}/fulfill")
@@ -256,7 +258,9 @@ def request_for(key: str, world: World, caller: str) -> Request:
             order_id = world.once("order", lambda: orders.create_ok()["id"])
             return Request(f"{D}/orders/{order_id}")
         case "POST /v1/conferences/{cid}/orders/{order_id}/checkout":
-            return Request(f"{D}/orders/{world.fresh('order', orders.create_ok)['id']}/checkout", orders.URLS)
+            return Request(
+                f"{D}/orders/{world.fresh('order', orders.create_ok)['id']}/checkout", ATTENDEE_URLS
+            )
         case "POST /v1/conferences/{cid}/orders/{order_id}/cancel":
             return Request(f"{D}/orders/{world.fresh('order', orders.create_ok)['id']}/cancel")
         case "GET /v1/conferences/{cid}/orders/{order_id}/refunds":
@@ -293,7 +297,7 @@ def test_every_route_of_the_document_has_a_row_and_every_row_a_route():
 @pytest.mark.parametrize("key", operations())
 def test_each_caller_gets_what_api_md_gives(key, demo, emulator):
     assert key in EXPECTED, f"{key} has no row in the authorization matrix"
-    bulk.other_conference()  # staff:other and sponsor:other:… hold roles in a real tenant
+    other_conference()  # staff:other and sponsor:other:… hold roles in a real tenant
     world = World(emulator=emulator)
     method = key.split(" ", 1)[0]
     wrong: list[str] = []

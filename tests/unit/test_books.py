@@ -13,9 +13,14 @@ from boxoffice.store import orders as order_records
 from boxoffice.store import vouchers as voucher_store
 from local.lambda_runtime import LambdaContext
 from tests.support import bulk_fixtures as bulk
+from tests.support import order_fixtures
 from tests.support import refund_fixtures as rf
-from tests.support.functions import load_function
-from tests.support.http import ADMIN, ATTENDEE, OTHER_STAFF, STAFF, call
+from tests.support.clock import now
+from tests.support.conferences import other_conference
+from tests.support.functions import checkout_fn, load_function, refunds_fn
+from tests.support.http import ADMIN, ATTENDEE, ATTENDEE_URLS, ORDERS, OTHER_STAFF, STAFF, call
+from tests.support.pipeline import sync
+from tests.support.stripe import emulator_events, stripe_client
 
 
 def invariants(breaks: list[books.Break]) -> set[str]:
@@ -33,25 +38,21 @@ def healthy(emulator) -> dict[str, Any]:
     assert rf.apply_credit(credit_id, by_credit["id"]).status == 201
     returned = rf.new_order(10000)
     assert rf.apply_credit(credit_id, returned["id"]).status == 201
-    assert (
-        call(rf.checkout_fn(), "POST", f"{rf.ORDERS}/{returned['id']}/cancel", claims=ATTENDEE).status == 200
-    )
+    assert call(checkout_fn(), "POST", f"{ORDERS}/{returned['id']}/cancel", claims=ATTENDEE).status == 200
     cancelled = rf.new_order(5000)
-    assert (
-        call(rf.checkout_fn(), "POST", f"{rf.ORDERS}/{cancelled['id']}/cancel", claims=ATTENDEE).status == 200
-    )
+    assert call(checkout_fn(), "POST", f"{ORDERS}/{cancelled['id']}/cancel", claims=ATTENDEE).status == 200
     code = rf.comp_voucher()
     body = {"lines": [{"addon_id": "workshop", "quantity": 1}], "voucher_code": code}
-    comp = call(rf.checkout_fn(), "POST", rf.ORDERS, body=body, claims=ATTENDEE)
+    comp = call(checkout_fn(), "POST", ORDERS, body=body, claims=ATTENDEE)
     assert comp.status == 201, comp.text
     bulk.comp_fulfilled(3)
     purchase, _ = bulk.paid(emulator, bulk.staff_body(quantity=2))
     reply = call(
-        rf.refunds_fn(), "POST", f"{bulk.BASE}/{purchase['id']}/refund",
+        refunds_fn(), "POST", f"{bulk.BASE}/{purchase['id']}/refund",
         body={"amount": 1000, "reason": "requested_by_customer"}, claims=STAFF,
     )  # fmt: skip
     assert reply.status == 201, reply.text
-    rf.sync(emulator)
+    sync(emulator)
     return {"card": card, "credited": credited, "credit_id": credit_id, "purchase": purchase, "code": code}
 
 
@@ -74,7 +75,7 @@ def test_an_order_counter_written_wrong_is_reported(demo, emulator):
 
 def test_an_order_status_that_does_not_follow_its_amounts_is_reported(demo, emulator):
     order = rf.paid_order(emulator, 10000)
-    stored = rf.stored(order["id"])
+    stored = order_fixtures.stored(order["id"])
     stored.update(actions=[order_records.Order.status.set("refunded")], add_version_condition=False)
     (found,) = books.audit_record("demo", "order", order["id"])
     assert (found.invariant, found.ours, found.stripe) == ("order.status", "refunded", "paid")
@@ -82,7 +83,7 @@ def test_an_order_status_that_does_not_follow_its_amounts_is_reported(demo, emul
 
 def test_a_dashboard_refund_whose_events_never_arrived_is_reported(demo, emulator):
     order = rf.paid_order(emulator, 10000)
-    rf.stripe_client(emulator).v1.refunds.create(
+    stripe_client(emulator).v1.refunds.create(
         params={"payment_intent": order["payment_intent_id"], "amount": 2500}
     )
     found = books.audit_all("demo")
@@ -90,14 +91,14 @@ def test_a_dashboard_refund_whose_events_never_arrived_is_reported(demo, emulato
     (mismatch,) = [b for b in found if b.invariant == "order.card_refunds_match_stripe"]
     assert mismatch.ours == {} and list(mismatch.stripe.values()) == [2500]
     assert books.audit_all("demo", with_stripe=False) == []
-    rf.sync(emulator)
+    sync(emulator)
     assert books.audit_all("demo") == [], "once the events arrive the books hold again"
 
 
 def test_a_paid_session_no_record_holds_is_unclaimed_money(demo, emulator):
     order = rf.new_order(10000)
     reply = call(
-        rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/checkout", body=rf.URLS, claims=ATTENDEE
+        checkout_fn(), "POST", f"{ORDERS}/{order['id']}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE
     )
     emulator.pay(reply.json["session_id"], "succeed")
     found = books.audit_all("demo")
@@ -109,19 +110,19 @@ def test_a_paid_session_no_record_holds_is_unclaimed_money(demo, emulator):
 
 def test_money_on_a_cancelled_order_must_be_flagged(demo, emulator):
     order = rf.new_order(10000)
-    assert call(rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/cancel", claims=ATTENDEE).status == 200
+    assert call(checkout_fn(), "POST", f"{ORDERS}/{order['id']}/cancel", claims=ATTENDEE).status == 200
     rf.add_payment(order["id"], "stripe", 10000, payment_intent_id="pi_stray")
     rf.bump(order["id"], amount_paid=10000)
     assert invariants(books.audit_record("demo", "order", order["id"], with_stripe=False)) == {
         "money.unflagged"
     }
-    store.add_attention(rf.stored(order["id"]), "a payment arrived after cancellation; refund it")
+    store.add_attention(order_fixtures.stored(order["id"]), "a payment arrived after cancellation; refund it")
     assert books.audit_record("demo", "order", order["id"], with_stripe=False) == []
 
 
 def test_voucher_use_that_does_not_match_its_orders_is_reported(demo, emulator):
     healthy_order = call(
-        rf.checkout_fn(), "POST", rf.ORDERS,
+        checkout_fn(), "POST", ORDERS,
         body={"lines": [{"addon_id": "workshop", "quantity": 1}], "voucher_code": rf.comp_voucher("COMPED")},
         claims=ATTENDEE,
     )  # fmt: skip
@@ -178,10 +179,10 @@ def test_a_spendable_credit_for_money_also_refunded_on_the_card_is_reported(demo
     """Staff refund as credit while a dashboard refund of the same payment is still on its way."""
     order = rf.paid_order(emulator, 10000)
     credit_id = rf.refund_ok(order["id"], 10000, destination="store_credit")["credit"]["id"]
-    rf.stripe_client(emulator).v1.refunds.create(
+    stripe_client(emulator).v1.refunds.create(
         params={"payment_intent": order["payment_intent_id"], "amount": 10000}
     )
-    rf.sync(emulator)
+    sync(emulator)
     found = books.audit_all("demo")
     assert "credit.double_paid" not in invariants(found), "frozen and flagged: told, not silent"
     assert "order.refunds_within_paid" in invariants(found), "the order lists it until staff act"
@@ -195,7 +196,7 @@ def test_a_spendable_credit_for_money_the_cardholder_charged_back_is_reported(de
     credit_id = rf.refund_ok(order["id"], 10000, destination="store_credit")["credit"]["id"]
     dispute = emulator.open_dispute(order["payment_intent_id"])
     emulator.close_dispute(dispute["id"], "lost")
-    rf.sync(emulator)
+    sync(emulator)
     assert "credit.double_paid" not in invariants(books.audit_all("demo"))
     thaw(credit_id)
     (double,) = [b for b in books.audit_all("demo") if b.invariant == "credit.double_paid"]
@@ -207,10 +208,10 @@ def test_a_spendable_credit_for_money_the_cardholder_charged_back_is_reported(de
 def test_an_event_recorded_but_never_processed_is_reported(demo, emulator):
     order = rf.new_order(10000)
     reply = call(
-        rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/checkout", body=rf.URLS, claims=ATTENDEE
+        checkout_fn(), "POST", f"{ORDERS}/{order['id']}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE
     )
     emulator.pay(reply.json["session_id"], "succeed")
-    (completed,) = rf.emulator_events(emulator, "checkout.session.completed")
+    (completed,) = emulator_events(emulator, "checkout.session.completed")
     assert stripe_events.admit("demo", completed, source="webhook") == "recorded"
     found = [b for b in books.audit_all("demo") if b.kind == "event"]
     assert {(b.record, b.invariant) for b in found if b.record == completed["id"]} == {
@@ -224,7 +225,7 @@ AUDIT = "/v1/conferences/demo/audit"
 
 
 def audit_call(claims: dict[str, Any] = STAFF, query: str = "", path: str = AUDIT):
-    return call(rf.refunds_fn(), "GET", path, claims=claims, query=query)
+    return call(refunds_fn(), "GET", path, claims=claims, query=query)
 
 
 def test_the_audit_route_is_for_staff_of_a_known_conference(demo):
@@ -270,7 +271,7 @@ def test_a_cursor_of_another_conference_is_refused(demo, emulator):
     rf.paid_order(emulator, 5000)
     first = books.audit_conference("demo", limit=1)
     assert first.next is not None
-    bulk.other_conference()
+    other_conference()
     reply = audit_call(ADMIN, query=f"cursor={first.next}", path="/v1/conferences/other/audit")
     assert reply.status == 422, reply.text
 
@@ -290,17 +291,19 @@ def test_the_sweep_flags_what_broke_since_its_last_run_and_emits_a_metric(demo, 
     broken = rf.paid_order(emulator, 10000)
     fine = rf.paid_order(emulator, 10000)
     rf.bump(broken["id"], amount_refunded=2000)
-    store.add_attention(rf.stored(broken["id"]), "dispute du_1 opened")
+    store.add_attention(order_fixtures.stored(broken["id"]), "dispute du_1 opened")
     capsys.readouterr()
     assert books.sweep_changes("demo") == 1
-    assert rf.stored(broken["id"]).attention == "dispute du_1 opened; books: order.amount_refunded"
-    assert rf.stored(fine["id"]).attention is None
-    assert int(rf.stored(broken["id"]).amount_refunded) == 2000, "nothing is corrected"
+    assert (
+        order_fixtures.stored(broken["id"]).attention == "dispute du_1 opened; books: order.amount_refunded"
+    )
+    assert order_fixtures.stored(fine["id"]).attention is None
+    assert int(order_fixtures.stored(broken["id"]).amount_refunded) == 2000, "nothing is corrected"
     (metric,) = [m for m in emitted_metrics(capsys.readouterr().out) if "BooksBreak" in m]
     assert metric["invariant"] == "order.amount_refunded" and metric["BooksBreak"] == [1.0]
     assert "invariant" in metric["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
     assert books.sweep_changes("demo") == 1, "the overlap looks at it again"
-    assert rf.stored(broken["id"]).attention.count("books:") == 1, "a reason is appended once"
+    assert order_fixtures.stored(broken["id"]).attention.count("books:") == 1, "a reason is appended once"
 
 
 def test_the_sweep_only_reads_what_changed_since_its_cursor(demo, emulator):
@@ -308,7 +311,7 @@ def test_the_sweep_only_reads_what_changed_since_its_cursor(demo, emulator):
     assert books.sweep_changes("demo") == 0
     cursor = book_records.get_cursor("demo")
     cursor.update(
-        actions=[book_records.BooksCursor.audited_until.set(rf.now() + timedelta(hours=1))],
+        actions=[book_records.BooksCursor.audited_until.set(now() + timedelta(hours=1))],
         add_version_condition=False,
     )
     rf.bump(order["id"], amount_paid=1)
@@ -322,7 +325,7 @@ def test_the_sweep_checks_only_the_sessions_paid_or_refunded_since_its_cursor(de
 
     before = rf.paid_order(emulator, 10000)
     time.sleep(1.1)  # Stripe's ``created`` is in whole seconds
-    since = rf.now()
+    since = now()
     after = rf.paid_order(emulator, 5000)
     checked: list[str] = []
     check = sweep.check_session
@@ -337,13 +340,13 @@ def test_the_sweep_checks_only_the_sessions_paid_or_refunded_since_its_cursor(de
 def test_a_session_paid_before_the_cursor_whose_refund_fails_since_is_unclaimed_money_again(demo, emulator):
     order = rf.new_order(10000)
     reply = call(
-        rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/checkout", body=rf.URLS, claims=ATTENDEE
+        checkout_fn(), "POST", f"{ORDERS}/{order['id']}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE
     )
     emulator.pay(reply.json["session_id"], "succeed")  # its events never reach us
-    intent = rf.stripe_client(emulator).v1.checkout.sessions.retrieve(reply.json["session_id"]).payment_intent
+    intent = stripe_client(emulator).v1.checkout.sessions.retrieve(reply.json["session_id"]).payment_intent
     refund = rf.dashboard_refund(emulator, intent)  # the whole payment went back: nothing is unclaimed
     time.sleep(1.1)
-    since = rf.now()
+    since = now()
     assert "money.unclaimed_charge" not in invariants(books.changed_breaks("demo", since))
     emulator.fail_refund(refund["id"])
     found = books.changed_breaks("demo", since)
@@ -357,4 +360,4 @@ def test_the_expiry_function_runs_the_audit_last(demo, emulator):
     assert list(expiry.STEPS)[-1] == "books_breaks"
     result = load_function("expiry").handler({"detail-type": "Scheduled Event"}, LambdaContext())
     assert result["books_breaks"] == 1 and result["failures"] == []
-    assert "books: order.amount_paid" in rf.stored(order["id"]).attention
+    assert "books: order.amount_paid" in order_fixtures.stored(order["id"]).attention

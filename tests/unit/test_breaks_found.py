@@ -8,10 +8,14 @@ The oracle is the audit (``assert_books_hold``) or an explicit assertion on the 
 from typing import Any
 
 from tests.support import bulk_fixtures as bf
+from tests.support import order_fixtures
 from tests.support import refund_fixtures as rf
 from tests.support.books import assert_books_hold
-from tests.support.http import ATTENDEE, STAFF, call
-from tests.support.refund_fixtures import process, second_order_payment, sync
+from tests.support.functions import checkout_fn, refunds_fn
+from tests.support.http import ATTENDEE, ATTENDEE_URLS, ORDERS, STAFF, call
+from tests.support.pipeline import process, rerun, sync
+from tests.support.refund_fixtures import second_order_payment
+from tests.support.stripe import emulator_events, stripe_client
 
 
 def bulk_refund(purchase_id: str, amount: int | None = None) -> dict[str, Any]:
@@ -19,7 +23,7 @@ def bulk_refund(purchase_id: str, amount: int | None = None) -> dict[str, Any]:
     if amount is not None:
         body["amount"] = amount
     reply = call(
-        bf.load_function("refunds").handler,
+        refunds_fn(),
         "POST",
         f"{bf.BASE}/{purchase_id}/refund",
         body=body,
@@ -53,7 +57,7 @@ def test_a_duplicates_dashboard_refund_seen_before_the_payments_never_touches_th
     emulator.pay(first_session, "succeed")
     duplicate = bf.second_paid_session(emulator, purchase)
     rf.dashboard_refund(emulator, duplicate)
-    events = bf.emulator_events(emulator)
+    events = emulator_events(emulator)
     refund_events = [e for e in events if e["type"].startswith(("charge.refund", "refund."))]
     completed = [e for e in events if e["type"] == "checkout.session.completed"]
     assert completed[0]["data"]["object"]["id"] == first_session
@@ -73,11 +77,11 @@ def test_store_credit_for_money_the_cardholder_charged_back_is_frozen(demo, emul
     dispute = emulator.open_dispute(order["payment_intent_id"])
     emulator.close_dispute(dispute["id"], "lost")  # the bank gave the 10000 back to the card too
     sync(emulator)
-    assert rf.stored(order["id"]).dispute == f"lost:{dispute['id']}"
+    assert order_fixtures.stored(order["id"]).dispute == f"lost:{dispute['id']}"
     second = rf.new_order(10000)
     reply = rf.apply_credit(issued["credit"]["id"], second["id"])
     assert reply.status in (409, 422), reply.text  # observed: 201, the same money spent a third time
-    assert rf.stored(second["id"]).status == "pending"
+    assert order_fixtures.stored(second["id"]).status == "pending"
 
 
 def test_an_order_covered_by_credit_is_announced_once_even_when_the_bus_refused_the_first_try(
@@ -100,7 +104,7 @@ def test_an_order_covered_by_credit_is_announced_once_even_when_the_bus_refused_
     tap = BusTap(("boxoffice",))
     first = rf.apply_credit("cr_00000000000000a1", order["id"])
     assert first.status == 201 and failed, first.text  # the money moved: the caller is told so
-    assert rf.stored(order["id"]).status == "paid"
+    assert order_fixtures.stored(order["id"]).status == "paid"
     expiry.sweep()  # and the scheduled sweep runs
     announced = [e for e in tap.drain() if e["detail-type"] == "order.paid"]
     assert len(announced) == 1  # observed: none, and paid_announced stays False
@@ -155,11 +159,11 @@ def test_a_refund_that_failed_at_the_bank_is_never_counted_from_a_late_snapshot(
     (stripe_refund,) = rf.stripe_refunds(emulator, order["payment_intent_id"])
     emulator.fail_refund(stripe_refund["id"], "lost_or_stolen_card")  # the bank sends it back
     after_payment = [
-        e for e in rf.emulator_events(emulator) if e["type"].startswith(("charge.refund", "refund."))
+        e for e in emulator_events(emulator) if e["type"].startswith(("charge.refund", "refund."))
     ]
     snapshots = [e for e in after_payment if e["data"]["object"].get("status") == "succeeded"]
     rest = [e for e in after_payment if e not in snapshots]
-    rf.process(rest + snapshots)  # what says "failed" first, the older "succeeded" snapshots last
+    process(rest + snapshots)  # what says "failed" first, the older "succeeded" snapshots last
     assert rf.money(order["id"])["amount_refunded"] == 0  # observed: 4000, and no card refund left
     assert_books_hold("demo")
 
@@ -183,7 +187,7 @@ def test_credit_reissued_from_money_later_refunded_on_the_card_stays_frozen(demo
     reissued = rf.refund_ok(spent["id"], 10000, destination="store_credit")  # changed their mind
     rf.dashboard_refund(emulator, paid["payment_intent_id"])  # someone also refunds the card in Stripe
     sync(emulator)
-    assert rf.stored(paid["id"]).attention  # the double payment is seen on the first order
+    assert order_fixtures.stored(paid["id"]).attention  # the double payment is seen on the first order
     third = rf.new_order(10000)
     reply = rf.apply_credit(reissued["credit"]["id"], third["id"])
     assert reply.status in (409, 422), reply.text  # observed: 201, the twice-paid 10000 spent again
@@ -196,14 +200,16 @@ def test_a_won_dispute_keeps_the_reason_staff_were_told_to_refund_a_duplicate(de
     order = rf.paid_order(emulator, 10000)
     duplicate = second_order_payment(emulator, order)
     sync(emulator)
-    told = str(rf.stored(order["id"]).attention)
+    told = str(order_fixtures.stored(order["id"]).attention)
     assert "refund it" in told
     dispute = emulator.open_dispute(order["payment_intent_id"])
     emulator.close_dispute(dispute["id"], "won")
     sync(emulator)
-    assert rf.stored(order["id"]).dispute is None
+    assert order_fixtures.stored(order["id"]).dispute is None
     assert rf.stripe_refunds(emulator, duplicate) == []  # nobody refunded the duplicate yet
-    assert told in str(rf.stored(order["id"]).attention)  # observed: only "dispute ... won for $100.00"
+    assert told in str(
+        order_fixtures.stored(order["id"]).attention
+    )  # observed: only "dispute ... won for $100.00"
 
 
 # --- vouchers ----------------------------------------------------------------------------------------------------
@@ -241,7 +247,7 @@ def test_no_session_stays_open_for_more_than_is_due_after_a_credit_races_a_check
     def checkout_lands_first(*args: Any, **kwargs: Any) -> Any:
         if not opened:
             reply = call(
-                rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/checkout", body=rf.URLS, claims=ATTENDEE
+                checkout_fn(), "POST", f"{ORDERS}/{order['id']}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE
             )
             assert reply.status == 200, reply.text
             opened.append(reply.json["session_id"])
@@ -249,7 +255,7 @@ def test_no_session_stays_open_for_more_than_is_due_after_a_credit_races_a_check
 
     monkeypatch.setattr(order_records, "apply_credit", checkout_lands_first)
     assert rf.apply_credit("cr_00000000000000a1", order["id"]).status == 201
-    session = rf.stripe_client(emulator).v1.checkout.sessions.retrieve(opened[0]).to_dict()
+    session = stripe_client(emulator).v1.checkout.sessions.retrieve(opened[0]).to_dict()
     due = 10000 - rf.money(order["id"])["amount_paid"]
     assert (session["status"], session["amount_total"]) != ("open", 10000), (
         due
@@ -258,10 +264,10 @@ def test_no_session_stays_open_for_more_than_is_due_after_a_credit_races_a_check
 
 def test_money_paid_after_cancellation_is_refundable_to_its_card_through_the_api(demo, emulator):
     order = rf.new_order(10000)
-    assert call(rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/cancel", claims=ATTENDEE).status == 200
+    assert call(checkout_fn(), "POST", f"{ORDERS}/{order['id']}/cancel", claims=ATTENDEE).status == 200
     stray = second_order_payment(emulator, order)  # a tab opened before the cancel, paid after it
     sync(emulator)
-    assert rf.stored(order["id"]).attention
+    assert order_fixtures.stored(order["id"]).attention
     payment_id = rf.stray_payment_id(order["id"], stray)  # the payment staff were told about
     reply = rf.refund(order["id"], 10000, reason="duplicate", payment_id=payment_id)
     assert reply.status == 201, reply.text  # observed: 409, "a cancelled order cannot be refunded"
@@ -302,12 +308,12 @@ def test_a_crash_before_the_freeze_still_freezes_credit_for_money_also_refunded_
         real(owner)
 
     monkeypatch.setattr(OrderOwner, "freeze_double_paid", crash_once)
-    events = [e for e in rf.emulator_events(emulator) if e["type"].startswith(("charge.refund", "refund."))]
+    events = [e for e in emulator_events(emulator) if e["type"].startswith(("charge.refund", "refund."))]
     for event in events:
         try:
-            rf.process([event])
+            process([event])
         except RuntimeError:
-            assert rf.rerun(event) == "processed"  # Lambda's retry of the failed event
+            assert rerun(event) == "processed"  # Lambda's retry of the failed event
     assert crashed
     expiry.sweep()  # and the scheduled sweep with its audit
     third = rf.new_order(10000)
@@ -359,14 +365,14 @@ def test_a_cancelled_order_has_no_session_left_open_after_a_checkout_raced_the_c
         real(record)
         if not opened:
             reply = call(
-                rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/checkout", body=rf.URLS, claims=ATTENDEE
+                checkout_fn(), "POST", f"{ORDERS}/{order['id']}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE
             )
             assert reply.status == 200, reply.text
             opened.append(reply.json["session_id"])
 
     monkeypatch.setattr(orders, "close_open_session", checkout_lands_after_close)
-    reply = call(rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/cancel", claims=ATTENDEE)
-    assert (reply.status, rf.stored(order["id"]).status) == (200, "cancelled"), reply.text
+    reply = call(checkout_fn(), "POST", f"{ORDERS}/{order['id']}/cancel", claims=ATTENDEE)
+    assert (reply.status, order_fixtures.stored(order["id"]).status) == (200, "cancelled"), reply.text
     still_open = [s["id"] for s in sessions_for(emulator, order["id"]) if s["status"] == "open"]
     assert still_open == [], "a cancelled order's session can still be paid"  # observed: the raced session
 
@@ -378,19 +384,19 @@ def test_no_second_session_is_opened_while_the_first_payment_is_settling(demo, e
 
     order = rf.new_order(10000)
     first = call(
-        rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/checkout", body=rf.URLS, claims=ATTENDEE
+        checkout_fn(), "POST", f"{ORDERS}/{order['id']}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE
     )
     assert first.status == 200, first.text
     emulator.pay(first.json["session_id"], "async_succeed")  # a bank debit: settles in a few days
     sync(emulator)
-    assert rf.stored(order["id"]).settling == first.json["session_id"]
-    record = rf.stored(order["id"])  # the session's own time is up (the debit keeps settling)
+    assert order_fixtures.stored(order["id"]).settling == first.json["session_id"]
+    record = order_fixtures.stored(order["id"])  # the session's own time is up (the debit keeps settling)
     record.update(
         actions=[order_records.Order.checkout_expires_at.set(record.created_at - timedelta(minutes=1))],
         add_version_condition=False,
     )
     again = call(
-        rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/checkout", body=rf.URLS, claims=ATTENDEE
+        checkout_fn(), "POST", f"{ORDERS}/{order['id']}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE
     )
     opened = again.json.get("session_id") if again.status == 200 else None
     assert opened in (None, first.json["session_id"]), (
@@ -404,17 +410,19 @@ def test_no_second_session_is_opened_while_the_first_payment_is_settling(demo, e
 def test_a_lost_dispute_seen_before_the_payment_event_still_stops_store_credit(demo, emulator):
     order = rf.new_order(10000)
     session = call(
-        rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/checkout", body=rf.URLS, claims=ATTENDEE
+        checkout_fn(), "POST", f"{ORDERS}/{order['id']}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE
     )
     assert session.status == 200, session.text
     emulator.pay(session.json["session_id"], "succeed")
-    intent = rf.stripe_client(emulator).v1.checkout.sessions.retrieve(session.json["session_id"]).to_dict()
+    intent = stripe_client(emulator).v1.checkout.sessions.retrieve(session.json["session_id"]).to_dict()
     dispute = emulator.open_dispute(intent["payment_intent"])
     emulator.close_dispute(dispute["id"], "lost")  # the cardholder has the 10000 back
-    events = rf.emulator_events(emulator)  # a webhook outage, then reconciliation: any order
+    events = emulator_events(emulator)  # a webhook outage, then reconciliation: any order
     disputes = [e for e in events if e["type"].startswith("charge.dispute.")]
-    rf.process(disputes + [e for e in events if e not in disputes])
-    assert rf.stored(order["id"]).status == "paid"
-    assert rf.stored(order["id"]).dispute == f"lost:{dispute['id']}"  # observed: None, nobody told
+    process(disputes + [e for e in events if e not in disputes])
+    assert order_fixtures.stored(order["id"]).status == "paid"
+    assert (
+        order_fixtures.stored(order["id"]).dispute == f"lost:{dispute['id']}"
+    )  # observed: None, nobody told
     reply = rf.refund(order["id"], 10000, destination="store_credit")
     assert reply.status == 409, reply.text  # observed: 201, paid back twice

@@ -8,10 +8,13 @@ import sys
 from typing import Any
 
 from tests.support import bulk_fixtures as bf
+from tests.support import order_fixtures
 from tests.support import refund_fixtures as rf
 from tests.support.books import assert_books_hold
-from tests.support.http import call
-from tests.support.refund_fixtures import process
+from tests.support.functions import checkout_fn
+from tests.support.http import ATTENDEE, ATTENDEE_URLS, ORDERS, call
+from tests.support.pipeline import process
+from tests.support.stripe import emulator_events, stripe_client
 
 
 def _stale_refund_reads(monkeypatch, meanwhile):
@@ -46,7 +49,7 @@ def _stale_refund_reads(monkeypatch, meanwhile):
 
 
 def _failure_events(emulator, before: set[str]) -> list[dict[str, Any]]:
-    return [e for e in rf.emulator_events(emulator) if e["id"] not in before]
+    return [e for e in emulator_events(emulator) if e["id"] not in before]
 
 
 def test_a_bulk_dashboard_refund_that_fails_at_the_bank_while_its_payment_lands_gives_the_codes_back(
@@ -55,14 +58,14 @@ def test_a_bulk_dashboard_refund_that_fails_at_the_bank_while_its_payment_lands_
     """Was: refunded, amount_refunded=total, codes off, no attention, though the money never left."""
     purchase, session_id = bf.checked_out(emulator)
     emulator.pay(session_id, "succeed")
-    intent = rf.stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).to_dict()["payment_intent"]
+    intent = stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).to_dict()["payment_intent"]
     re = rf.dashboard_refund(emulator, intent)
-    events = rf.emulator_events(emulator)
+    events = emulator_events(emulator)
     completed = [e for e in events if e["type"] == "checkout.session.completed"]
     process(
         [e for e in events if e["type"].startswith(("charge.refund", "refund."))]
     )  # seen first: unmatched
-    before = {e["id"] for e in rf.emulator_events(emulator)}
+    before = {e["id"] for e in emulator_events(emulator)}
     emulator.fail_refund(re["id"], "lost_or_stolen_card")  # the money never left
     failures = _failure_events(emulator, before)
     _stale_refund_reads(monkeypatch, lambda: process(completed))
@@ -81,22 +84,22 @@ def test_an_order_dashboard_refund_that_fails_at_the_bank_while_its_payment_land
     order = rf.new_order(10000)
 
     reply = call(
-        rf.checkout_fn(), "POST", f"{rf.ORDERS}/{order['id']}/checkout", body=rf.URLS, claims=rf.ATTENDEE
+        checkout_fn(), "POST", f"{ORDERS}/{order['id']}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE
     )
     session_id = reply.json["session_id"]
     emulator.pay(session_id, "succeed")
-    intent = rf.stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).to_dict()["payment_intent"]
+    intent = stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).to_dict()["payment_intent"]
     re = rf.dashboard_refund(emulator, intent)
-    events = rf.emulator_events(emulator)
+    events = emulator_events(emulator)
     refund_events = [e for e in events if e["type"].startswith(("charge.refund", "refund."))]
     process(refund_events)  # seen before the payment: unmatched
-    before = {e["id"] for e in rf.emulator_events(emulator)}
+    before = {e["id"] for e in emulator_events(emulator)}
     emulator.fail_refund(re["id"], "lost_or_stolen_card")
     failures = _failure_events(emulator, before)
     rest = [e for e in events if e not in refund_events]
     _stale_refund_reads(monkeypatch, lambda: process(rest))
     process(failures)
     monkeypatch.undo()
-    stored = rf.stored(order["id"])
+    stored = order_fixtures.stored(order["id"])
     assert (stored.status, int(stored.amount_paid), int(stored.amount_refunded)) == ("paid", 10000, 0)
     assert_books_hold("demo")

@@ -9,27 +9,25 @@ from tests.support.bulk_fixtures import (
     checked_out,
     create_ok,
     event_status,
-    one_event,
     paid,
-    process,
-    rerun,
     staff_body,
     state,
     stored_vouchers,
-    variant,
 )
-from tests.support.bus import BusTap
+from tests.support.bus import BusTap, domain_events
+from tests.support.pipeline import process_one, rerun
+from tests.support.stripe import emulator_events, one_event, stripe_client, variant
 
 
 def refund(emulator, purchase_id: str, amount: int | None = None) -> None:
     params = {"payment_intent": state(purchase_id)["payment_intent_id"], "reason": "requested_by_customer"}
     if amount is not None:
         params["amount"] = amount
-    bf.stripe_client(emulator).v1.refunds.create(params=params)
+    stripe_client(emulator).v1.refunds.create(params=params)
 
 
 def charge_refunded_events(emulator) -> list[dict]:
-    return bf.emulator_events(emulator, "charge.refunded")
+    return emulator_events(emulator, "charge.refunded")
 
 
 # --- card payments ------------------------------------------------------------------------------------
@@ -46,12 +44,13 @@ def test_duplicate_completed_event_issues_codes_once(demo, emulator):
 
     assert stripe_events.admit("demo", completed, source="webhook") == "duplicate"
     assert rerun(completed) == "processed"
-    assert process(variant(completed, "evt_resent_completed")) == "processed"  # Stripe resends under a new id
+    resent = variant(completed, "evt_resent_completed")  # Stripe resends under a new id
+    assert process_one(resent) == "processed"
     async_ok = variant(completed, "evt_late_async_ok", "checkout.session.async_payment_succeeded")
-    assert process(async_ok) == "processed"
+    assert process_one(async_ok) == "processed"
     assert sorted(v.code for v in stored_vouchers()) == codes
     assert state(purchase["id"])["status"] == "paid"
-    (announced,) = bf.domain_events(tap, "bulk_purchase.fulfilled")
+    (announced,) = domain_events(tap, "bulk_purchase.fulfilled")
     assert announced == {
         "conference_id": "demo",
         "bulk_purchase_id": purchase["id"],
@@ -70,9 +69,9 @@ def test_a_crash_between_session_creation_and_our_write_still_fulfils_through_th
     monkeypatch.undo()
     view = bf.get(purchase["id"]).json
     assert view["checkout_session_id"] is None and view["status"] == "processing"
-    (session,) = bf.stripe_client(emulator).v1.checkout.sessions.list().data
+    (session,) = stripe_client(emulator).v1.checkout.sessions.list().data
     emulator.pay(session.id, "succeed")
-    assert process(one_event(emulator, "checkout.session.completed", id=session.id)) == "processed"
+    assert process_one(one_event(emulator, "checkout.session.completed", id=session.id)) == "processed"
     record = state(purchase["id"])
     assert (record["status"], record["vouchers_generated"]) == ("paid", 10)
     assert len(stored_vouchers()) == 10
@@ -86,12 +85,12 @@ def test_an_async_payment_that_succeeds_fulfils_on_async_payment_succeeded(demo,
     emulator.pay(session_id, "async_succeed")
     completed = one_event(emulator, "checkout.session.completed", id=session_id)
     assert completed["data"]["object"]["payment_status"] == "unpaid"
-    assert process(completed) == "processed"
+    assert process_one(completed) == "processed"
     assert state(purchase["id"])["status"] == "processing"
     assert stored_vouchers() == []
     emulator.complete_async(session_id)
     succeeded = one_event(emulator, "checkout.session.async_payment_succeeded", id=session_id)
-    assert process(succeeded) == "processed"
+    assert process_one(succeeded) == "processed"
     record = state(purchase["id"])
     assert (record["status"], record["vouchers_generated"]) == ("paid", 10)
     assert record["payment_intent_id"] == succeeded["data"]["object"]["payment_intent"]
@@ -101,10 +100,13 @@ def test_an_async_payment_that_succeeds_fulfils_on_async_payment_succeeded(demo,
 def test_an_async_payment_that_fails_marks_the_purchase_failed(demo, emulator, slow_bank):
     purchase, session_id = checked_out(emulator)
     emulator.pay(session_id, "async_fail")
-    assert process(one_event(emulator, "checkout.session.completed", id=session_id)) == "processed"
+    assert process_one(one_event(emulator, "checkout.session.completed", id=session_id)) == "processed"
     assert state(purchase["id"])["status"] == "processing"
     emulator.complete_async(session_id)
-    assert process(one_event(emulator, "checkout.session.async_payment_failed", id=session_id)) == "processed"
+    assert (
+        process_one(one_event(emulator, "checkout.session.async_payment_failed", id=session_id))
+        == "processed"
+    )
     assert state(purchase["id"])["status"] == "failed"
     assert stored_vouchers() == []
 
@@ -117,7 +119,7 @@ def test_a_sponsor_less_purchase_checks_out_with_no_sponsor_id_in_the_metadata(d
     session = completed["data"]["object"]
     expected = {"bulk_purchase_id": purchase["id"], "conference_id": "demo"}
     assert session["metadata"] == expected
-    intent = bf.stripe_client(emulator).v1.payment_intents.retrieve(session["payment_intent"]).to_dict()
+    intent = stripe_client(emulator).v1.payment_intents.retrieve(session["payment_intent"]).to_dict()
     assert intent["metadata"] == expected
     assert "None" not in str(session["metadata"]) + str(intent["metadata"])
     assert all(bf.code_pattern("BULK-").match(v.code) for v in stored_vouchers())
@@ -138,7 +140,7 @@ def test_a_fulfillment_error_after_payment_stays_retryable_and_never_marks_the_p
 
     monkeypatch.setattr(voucher_store, "put_new_vouchers", broken)
     with pytest.raises(RuntimeError, match="throttling"):
-        process(completed)
+        process_one(completed)
     assert state(purchase["id"])["status"] == "processing"
     assert event_status(completed["id"]) == "failed"
 
@@ -161,16 +163,16 @@ def test_a_full_refund_deactivates_every_code_keeps_redemptions_and_announces_on
     refund(emulator, purchase["id"])
     (refunded,) = charge_refunded_events(emulator)
     assert refunded["data"]["object"]["refunded"] is True
-    assert process(refunded) == "processed"
-    for event in bf.emulator_events(emulator, "refund.*"):
-        assert process(event) == "processed"
+    assert process_one(refunded) == "processed"
+    for event in emulator_events(emulator, "refund.*"):
+        assert process_one(event) == "processed"
     record = state(purchase["id"])
     assert (record["status"], record["amount_refunded"]) == ("refunded", 200000)
     found = stored_vouchers()
     assert len(found) == 10
     assert not any(v.is_active for v in found)
     assert {v.code: v.times_used for v in found if v.times_used} == {redeemed: 1}
-    (announced,) = bf.domain_events(tap, "bulk_purchase.refunded")
+    (announced,) = domain_events(tap, "bulk_purchase.refunded")
     assert announced["bulk_purchase_id"] == purchase["id"]
     assert (announced["amount_refunded"], announced["vouchers_already_redeemed"]) == (200000, 1)
 
@@ -184,9 +186,9 @@ def test_a_partial_refund_records_the_amount_and_keeps_paid_and_never_moves_back
         1000,
         3000,
     )
-    assert process(second) == "processed"
+    assert process_one(second) == "processed"
     assert (state(purchase["id"])["status"], state(purchase["id"])["amount_refunded"]) == ("paid", 3000)
-    assert process(first) == "processed"  # the older, smaller cumulative amount arrives late
+    assert process_one(first) == "processed"  # the older, smaller cumulative amount arrives late
     record = state(purchase["id"])
     assert (record["status"], record["amount_refunded"]) == ("paid", 3000)
     assert all(v.is_active for v in stored_vouchers())
@@ -200,28 +202,28 @@ def test_mark_failed_never_touches_a_paid_or_refunded_purchase(demo, emulator):
     purchase, completed = paid(emulator)
     expired = variant(completed, "evt_expired_late", "checkout.session.expired", status="expired", url=None)
     failed = variant(completed, "evt_async_failed_late", "checkout.session.async_payment_failed")
-    assert process(expired) == "processed"
-    assert process(failed) == "processed"
+    assert process_one(expired) == "processed"
+    assert process_one(failed) == "processed"
     record = state(purchase["id"])
     assert (record["status"], record["vouchers_generated"]) == ("paid", 10)
     assert all(v.is_active for v in stored_vouchers())
 
     refund(emulator, purchase["id"])
-    assert process(charge_refunded_events(emulator)[0]) == "processed"
+    assert process_one(charge_refunded_events(emulator)[0]) == "processed"
     assert state(purchase["id"])["status"] == "refunded"
-    assert process(variant(expired, "evt_expired_later")) == "processed"
-    assert process(variant(failed, "evt_async_failed_later")) == "processed"
+    assert process_one(variant(expired, "evt_expired_later")) == "processed"
+    assert process_one(variant(failed, "evt_async_failed_later")) == "processed"
     assert state(purchase["id"])["status"] == "refunded"
 
 
 def test_completed_after_refunded_issues_no_codes(demo, emulator):
     purchase, completed = paid(emulator)
     refund(emulator, purchase["id"])
-    assert process(charge_refunded_events(emulator)[0]) == "processed"
+    assert process_one(charge_refunded_events(emulator)[0]) == "processed"
     codes = sorted(v.code for v in stored_vouchers())
-    assert process(variant(completed, "evt_completed_again")) == "processed"
+    assert process_one(variant(completed, "evt_completed_again")) == "processed"
     assert (
-        process(variant(completed, "evt_async_ok_late", "checkout.session.async_payment_succeeded"))
+        process_one(variant(completed, "evt_async_ok_late", "checkout.session.async_payment_succeeded"))
         == "processed"
     )
     assert state(purchase["id"])["status"] == "refunded"
@@ -236,14 +238,14 @@ def test_a_full_refund_delivered_before_its_completed_event_leaves_no_live_codes
     intent = one_event(emulator, "checkout.session.completed", id=session_id)["data"]["object"][
         "payment_intent"
     ]
-    bf.stripe_client(emulator).v1.refunds.create(params={"payment_intent": intent})
+    stripe_client(emulator).v1.refunds.create(params={"payment_intent": intent})
     wanted = ("checkout.session.completed", "charge.refunded", "refund.created", "refund.updated")
-    events = [e for e in bf.emulator_events(emulator) if e["type"] in wanted]
+    events = [e for e in emulator_events(emulator) if e["type"] in wanted]
     assert [e["type"] for e in events] == list(wanted)
     failures = []
     for event in reversed(events):  # Stripe delivers them newest first
         try:
-            process(event)
+            process_one(event)
         except Exception:
             failures.append(event)
     for event in failures:  # Lambda's retry
@@ -260,7 +262,7 @@ def test_an_amount_or_currency_mismatch_leaves_the_purchase_unfulfilled_and_flag
     purchase, session_id = checked_out(emulator)
     emulator.pay(session_id, "succeed")
     completed = one_event(emulator, "checkout.session.completed", id=session_id)
-    assert process(variant(completed, "evt_short", amount_total=199999)) == "processed"
+    assert process_one(variant(completed, "evt_short", amount_total=199999)) == "processed"
     record = state(purchase["id"])
     assert record["status"] == "processing" and record["vouchers_generated"] == 0
     assert record["attention"] and "1999.99" in record["attention"]
@@ -288,7 +290,7 @@ def test_a_fulfillment_crashed_after_two_batches_resumes_and_keeps_a_redemption(
 
     monkeypatch.setattr(voucher_store, "put_new_vouchers", crash_after_two_batches)
     with pytest.raises(RuntimeError, match="timed out"):
-        process(completed)
+        process_one(completed)
     monkeypatch.undo()
     written = stored_vouchers()
     assert len(written) == 50

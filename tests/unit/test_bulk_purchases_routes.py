@@ -20,25 +20,23 @@ from tests.support.bulk_fixtures import (
     stored_vouchers,
     vouchers,
 )
-from tests.support.http import ADMIN, ATTENDEE, OTHER_STAFF, SPONSOR, STAFF, call
+from tests.support.conferences import other_conference
+from tests.support.functions import api_fn, checkout_fn
+from tests.support.http import ADMIN, ATTENDEE, OTHER_STAFF, SPONSOR, STAFF, Reply, assert_error, call
+from tests.support.stripe import stripe_client
 
 
-def voucher(code: str, claims: dict, cid: str = "demo") -> bf.Reply:
-    return call(bf.api_fn(), "GET", f"/v1/conferences/{cid}/vouchers/{code}", claims=claims)
+def voucher(code: str, claims: dict, cid: str = "demo") -> Reply:
+    return call(api_fn(), "GET", f"/v1/conferences/{cid}/vouchers/{code}", claims=claims)
 
 
 def add_zeta() -> None:
     bf.put_catalog("sponsors/zeta", {"name": "Zeta", "slug": "zeta", "contact_email": "ops@zeta.example"})
 
 
-def ids(reply: bf.Reply) -> list[str]:
+def ids(reply: Reply) -> list[str]:
     assert reply.status == 200, reply.text
     return [p["id"] for p in reply.json["items"]]
-
-
-def assert_error(reply: bf.Reply, status: int, code: str) -> None:
-    assert reply.status == status, reply.text
-    assert reply.json["error"]["code"] == code
 
 
 # --- authorization -------------------------------------------------------------------------------------
@@ -108,7 +106,7 @@ def test_an_attendee_gets_403_on_every_bulk_route(demo):
     pid = purchase["id"]
     for claims in (ATTENDEE, OTHER_STAFF):
         replies = {
-            "list": call(bf.api_fn(), "GET", BASE, claims=claims),
+            "list": call(api_fn(), "GET", BASE, claims=claims),
             "get": get(pid, claims),
             "create": create(staff_body(), claims),
             "approve": approve(pid, claims),
@@ -125,7 +123,7 @@ def test_an_attendee_gets_403_on_every_bulk_route(demo):
 
 
 def test_a_purchase_of_another_conference_is_not_found_here(demo, emulator):
-    bf.other_conference()
+    other_conference()
     theirs = create_ok(comp_body(sponsor_id="globex", ticket_type_id="vip"), OTHER_STAFF, cid="other")
     pid = theirs["id"]
     assert approve(pid, OTHER_STAFF, cid="other").status == 200
@@ -220,7 +218,7 @@ def test_a_voucher_is_found_by_its_code_with_url_encoded_surrounding_spaces(demo
 
 
 def test_bad_create_input_is_refused_with_the_right_status(demo):
-    malformed = call(bf.checkout_fn(), "POST", BASE, raw_body='{"quantity": 1,', claims=STAFF)
+    malformed = call(checkout_fn(), "POST", BASE, raw_body='{"quantity": 1,', claims=STAFF)
     assert_error(malformed, 400, "bad_request")
     cases = {
         "unknown field": staff_body(colour="blue"),
@@ -263,14 +261,14 @@ def test_a_bad_purchase_id_format_is_422(demo):
 def test_bad_checkout_input_is_refused(demo, emulator):
     purchase = create_ok(staff_body())
     path = f"{BASE}/{purchase['id']}/checkout"
-    assert_error(call(bf.checkout_fn(), "POST", path, raw_body="{", claims=STAFF), 400, "bad_request")
+    assert_error(call(checkout_fn(), "POST", path, raw_body="{", claims=STAFF), 400, "bad_request")
     for body in (
         {"success_url": "ftp://x", "cancel_url": "https://x.example"},
         {"success_url": "https://x.example"},
     ):
-        assert_error(call(bf.checkout_fn(), "POST", path, body=body, claims=STAFF), 422, "validation_error")
+        assert_error(call(checkout_fn(), "POST", path, body=body, claims=STAFF), 422, "validation_error")
     assert state(purchase["id"])["status"] == "pending"
-    assert bf.stripe_client(emulator).v1.checkout.sessions.list().data == []
+    assert stripe_client(emulator).v1.checkout.sessions.list().data == []
 
 
 # --- Idempotency-Key -------------------------------------------------------------------------------------------------

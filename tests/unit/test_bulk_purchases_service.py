@@ -19,13 +19,16 @@ from tests.support.bulk_fixtures import (
     stored,
     stored_vouchers,
 )
-from tests.support.bus import BusTap
-from tests.support.http import ADMIN, DEMO_CONFERENCE, call
+from tests.support.bus import BusTap, domain_events
+from tests.support.conferences import other_conference
+from tests.support.functions import api_fn
+from tests.support.http import ADMIN, DEMO_CONFERENCE, STAFF, Reply, call
+from tests.support.stripe import stripe_client
 
 # --- create -------------------------------------------------------------------------------------
 
 
-def assert_refused(reply: bf.Reply, field: str | None = None) -> None:
+def assert_refused(reply: Reply, field: str | None = None) -> None:
     assert reply.status == 422, reply.text
     error = reply.json["error"]
     assert error["code"] == "validation_error"
@@ -36,7 +39,7 @@ def assert_refused(reply: bf.Reply, field: str | None = None) -> None:
 
 def assert_nothing_stored() -> None:
     assert bf.bulk_items() == []
-    listed = call(bf.api_fn(), "GET", bf.BASE, claims=bf.STAFF)
+    listed = call(api_fn(), "GET", bf.BASE, claims=STAFF)
     assert listed.status == 200 and listed.json["items"] == []
 
 
@@ -84,7 +87,7 @@ def test_create_refuses_an_incomplete_or_invalid_voucher_config(demo):
 
 
 def test_create_refuses_items_and_sponsors_of_another_conference_or_not_sold_in_bulk(demo):
-    bf.other_conference()
+    other_conference()
     bf.put_catalog("addons/lunch", {"name": "Lunch", "price": 1500, "bulk_enabled": False})
     bf.put_catalog(
         "sponsors/gone",
@@ -104,7 +107,7 @@ def test_create_refuses_items_and_sponsors_of_another_conference_or_not_sold_in_
         assert reply.status == 422, (name, reply.text)
         assert_refused(reply, field)
     assert_nothing_stored()
-    assert call(bf.api_fn(), "GET", "/v1/conferences/other/bulk-purchases", claims=ADMIN).json["items"] == []
+    assert call(api_fn(), "GET", "/v1/conferences/other/bulk-purchases", claims=ADMIN).json["items"] == []
 
 
 def test_the_total_is_unit_price_times_quantity(demo):
@@ -131,7 +134,7 @@ def test_checkout_refuses_non_pending_and_zero_total_purchases(demo, emulator):
         assert reply.status == 409, (status, reply.text)
         assert reply.json["error"]["code"] == "invalid_state"
         assert state(purchase["id"])["status"] == status
-    assert bf.stripe_client(emulator).v1.checkout.sessions.list().data == []
+    assert stripe_client(emulator).v1.checkout.sessions.list().data == []
 
 
 def test_checkout_sends_the_line_item_metadata_and_expiry_and_moves_to_processing(demo, api, emulator):
@@ -141,7 +144,7 @@ def test_checkout_sends_the_line_item_metadata_and_expiry_and_moves_to_processin
     started = int(store.now().timestamp())
     reply = checkout(purchase["id"])
     assert reply.status == 200, reply.text
-    client = bf.stripe_client(emulator)
+    client = stripe_client(emulator)
     session = client.v1.checkout.sessions.retrieve(reply.json["session_id"]).to_dict()
     assert session["mode"] == "payment" and session["status"] == "open"
     assert session["client_reference_id"] == purchase["id"]
@@ -173,7 +176,7 @@ def test_a_second_checkout_returns_the_same_url_and_stripe_holds_one_session(dem
     first, second = checkout(purchase["id"]), checkout(purchase["id"])
     assert first.status == second.status == 200
     assert first.json == second.json
-    assert len(bf.stripe_client(emulator).v1.checkout.sessions.list().data) == 1
+    assert len(stripe_client(emulator).v1.checkout.sessions.list().data) == 1
 
 
 def lose_the_write_after_stripe(monkeypatch, pid: str) -> str:
@@ -193,7 +196,7 @@ def test_checkout_uses_an_idempotency_key_derived_from_the_purchase(demo, emulat
     again = checkout(purchase["id"])
     assert again.status == 200, again.text
     assert again.json["session_id"] == session_id
-    assert len(bf.stripe_client(emulator).v1.checkout.sessions.list().data) == 1
+    assert len(stripe_client(emulator).v1.checkout.sessions.list().data) == 1
 
 
 def test_a_checkout_retried_seconds_after_a_lost_write_gets_the_same_session(demo, emulator, monkeypatch):
@@ -205,7 +208,7 @@ def test_a_checkout_retried_seconds_after_a_lost_write_gets_the_same_session(dem
     again = checkout(purchase["id"])
     assert again.status == 200, again.text
     assert again.json["session_id"] == session_id
-    assert len(bf.stripe_client(emulator).v1.checkout.sessions.list().data) == 1
+    assert len(stripe_client(emulator).v1.checkout.sessions.list().data) == 1
 
 
 # --- approve and staff fulfil ----------------------------------------------------------------------------
@@ -245,7 +248,7 @@ def test_fulfilling_twice_issues_nothing_the_second_time(demo):
     assert again.status == 200
     assert again.json["vouchers_created"] == 0
     assert sorted(v.code for v in stored_vouchers()) == codes and len(codes) == 6
-    announced = bf.domain_events(tap, "bulk_purchase.fulfilled")
+    announced = domain_events(tap, "bulk_purchase.fulfilled")
     assert [e["bulk_purchase_id"] for e in announced] == [purchase["id"]]
     assert announced[0]["quantity"] == 6
 
@@ -330,7 +333,7 @@ def test_the_sweep_fails_a_processing_purchase_whose_session_expired(demo, emula
     purchase, session_id = bf.checked_out(emulator)
     untouched, _ = bf.checked_out(emulator)  # its session is still open by the store's clock
     emulator.advance_clock(61 * 60)
-    assert bf.stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).status == "expired"
+    assert stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).status == "expired"
     move_expiry_into_the_past(purchase["id"])
     assert bulk_purchases.sweep_expired("demo") == 1
     assert state(purchase["id"])["status"] == "failed"
@@ -342,7 +345,7 @@ def test_the_sweep_expires_a_session_still_open_at_stripe_and_fails_the_purchase
     purchase, session_id = bf.checked_out(emulator)
     move_expiry_into_the_past(purchase["id"])
     assert bulk_purchases.sweep_expired("demo") == 1
-    assert bf.stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).status == "expired"
+    assert stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).status == "expired"
     assert state(purchase["id"])["status"] == "failed"
 
 
@@ -356,6 +359,4 @@ def test_the_sweep_fulfils_a_paid_session_whose_webhook_never_came(demo, emulato
     assert (record["status"], record["vouchers_generated"]) == ("paid", 10)
     assert record["payment_intent_id"] and record["payment_intent_id"].startswith("pi_")
     assert len(stored_vouchers()) == 10
-    assert [e["bulk_purchase_id"] for e in bf.domain_events(tap, "bulk_purchase.fulfilled")] == [
-        purchase["id"]
-    ]
+    assert [e["bulk_purchase_id"] for e in domain_events(tap, "bulk_purchase.fulfilled")] == [purchase["id"]]

@@ -13,11 +13,12 @@ from boxoffice import books, bulk_purchases, orders, refunds
 from boxoffice.store import capacity as counters
 from boxoffice.store import orders as order_records
 from tests.support import bulk_fixtures as bf
+from tests.support.capacity import held, limit_general, limit_workshop, put_item
+from tests.support.functions import api_fn
 from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, STAFF, call
 from tests.support.order_fixtures import (
     GENERAL,
     WORKSHOP,
-    api_fn,
     cancel,
     create,
     create_ok,
@@ -25,34 +26,15 @@ from tests.support.order_fixtures import (
     move_hold_into_past,
     times_used,
 )
+from tests.support.pipeline import process_one, sync
 from tests.support.refund_fixtures import paid_order, refund_ok
-
-
-def put_item(path: str, **body: Any) -> Any:
-    return call(api_fn(), "PUT", f"/v1/conferences/demo/{path}", body=body, claims=STAFF)
-
-
-def limit_general(capacity: int | None, **extra: Any) -> None:
-    reply = put_item(
-        "ticket-types/general", name="General", price=25000, bulk_enabled=True, capacity=capacity, **extra
-    )
-    assert reply.status == 200, reply.text
-
-
-def limit_workshop(capacity: int | None) -> None:
-    reply = put_item("addons/workshop", name="Workshop", price=5000, bulk_enabled=True, capacity=capacity)
-    assert reply.status == 200, reply.text
+from tests.support.stripe import emulator_events, one_event, stripe_client
 
 
 def catalog(claims: dict[str, Any] = ATTENDEE) -> dict[str, dict[str, Any]]:
     reply = call(api_fn(), "GET", "/v1/conferences/demo/catalog", claims=claims)
     assert reply.status == 200, reply.text
     return {i["id"]: i for i in reply.json["ticket_types"] + reply.json["addons"]}
-
-
-def held(scope: str) -> int:
-    counter = counters.get("demo", scope)
-    return 0 if counter is None else int(counter.held)
 
 
 def capacity_breaks() -> list[dict[str, Any]]:
@@ -194,7 +176,6 @@ def test_a_paid_order_keeps_its_units_and_a_full_refund_frees_them_once(demo, em
 
 
 def test_a_full_refund_that_fails_at_the_bank_takes_the_units_back_once(demo, emulator):
-    from tests.support.refund_fixtures import sync
 
     limit_workshop(2)
     order = paid_order(emulator, 10000)  # two workshops
@@ -212,7 +193,6 @@ def test_a_full_refund_that_fails_at_the_bank_takes_the_units_back_once(demo, em
 
 
 def test_units_taken_back_beyond_capacity_are_flagged_for_staff(demo, emulator):
-    from tests.support.refund_fixtures import sync
 
     limit_workshop(2)
     order = paid_order(emulator, 10000)
@@ -282,7 +262,7 @@ def test_a_purchase_that_does_not_fit_is_refused_before_any_money_moves(demo, em
     assert (reply.status, reply.json["error"]["code"]) == (409, "sold_out")
     assert bf.stored(purchase["id"]).status == "pending"
     assert bf.stored(purchase["id"]).checkout_session_id is None
-    assert bf.emulator_events(emulator) == []
+    assert emulator_events(emulator) == []
     assert held(counters.ticket_scope("general")) == 0
 
 
@@ -306,11 +286,11 @@ def test_a_refunded_block_frees_only_its_unredeemed_units(demo, emulator):
     create_ok([GENERAL], code=codes[1])
     create_ok([{"ticket_type_id": "general", "quantity": 3}])
     assert held(counters.ticket_scope("general")) == 7
-    bf.stripe_client(emulator).v1.refunds.create(
+    stripe_client(emulator).v1.refunds.create(
         params={"payment_intent": bf.state(purchase["id"])["payment_intent_id"]}
     )
-    for event in bf.emulator_events(emulator, "charge.refunded") + bf.emulator_events(emulator, "refund.*"):
-        bf.process(event)
+    for event in emulator_events(emulator, "charge.refunded") + emulator_events(emulator, "refund.*"):
+        process_one(event)
     assert bf.stored(purchase["id"]).status == "refunded"
     assert held(counters.ticket_scope("general")) == 5, "the two redeemed units stay sold"
     bulk_purchases.settle_refunds(bf.stored(purchase["id"]))
@@ -349,7 +329,7 @@ def test_a_failed_purchase_paid_after_all_holds_its_block_again(demo, emulator):
     assert held(counters.ticket_scope("general")) == 0
     create_ok([{"ticket_type_id": "general", "quantity": 2}])
     emulator.pay(session_id, "succeed")
-    assert bf.process(bf.one_event(emulator, "checkout.session.completed", id=session_id)) == "processed"
+    assert process_one(one_event(emulator, "checkout.session.completed", id=session_id)) == "processed"
     record = bf.stored(purchase["id"])
     assert (record.status, record.block_state) == ("paid", "held")
     assert held(counters.ticket_scope("general")) == 6, "paid codes are honoured past capacity"

@@ -4,16 +4,10 @@ shapes, and the order follows the dispute as Stripe has it now."""
 import pytest
 
 from tests.support.books import assert_books_hold
-from tests.support.refund_fixtures import (
-    emulator_events,
-    paid_order,
-    process,
-    refund,
-    refund_ok,
-    second_order_payment,
-    stored,
-    sync,
-)
+from tests.support.order_fixtures import stored
+from tests.support.pipeline import process, sync
+from tests.support.refund_fixtures import paid_order, refund, refund_ok, second_order_payment
+from tests.support.stripe import emulator_events
 
 
 @pytest.fixture(autouse=True)

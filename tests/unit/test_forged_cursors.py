@@ -5,19 +5,11 @@ the query's ``begins_with``) on DynamoDB Local, where they would have been a 500
 """
 
 import base64
-import json
-from typing import Any
 
 import pytest
 
-from tests.support.http import ADMIN, call
+from tests.support.http import ADMIN, call, cursor_of
 from tests.unit.test_hostile_input import assert_error
-
-
-def cursor_of(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    return base64.urlsafe_b64encode(text.encode()).decode()
-
 
 FORGED_CURSORS = {
     "not base64": "%%%not-base64%%%",

@@ -10,16 +10,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 
 from local.apigw import http_api_event
 from local.lambda_runtime import LambdaContext
 from local.stripe_emulator import sign
 from local.template import load
+from tests.support import table
 from tests.support.functions import load_function
-from tests.support.http import ADMIN, DEMO_CONFERENCE, STAFF, Reply, call
-from tests.support.stripe import deliver_webhook, stripe_event
+from tests.support.http import ADMIN, DEMO_CONFERENCE, STAFF, assert_error, call
+from tests.support.stripe import WEBHOOK_SECRET, deliver_webhook, stripe_event
 
 BP, ORDER, CREDIT = "bp_0123456789abcdef", "ord_0123456789abcdef", "cr_0123456789abcdef"
 
@@ -68,28 +68,14 @@ def handler_for(method: str, path: str) -> Callable[[dict[str, Any], Any], dict[
     return load_function(function.code_uri.name).handler
 
 
-def table_items() -> list[dict[str, Any]]:
-    return boto3.resource("dynamodb").Table("boxoffice-test").scan()["Items"]
-
-
-def assert_error(reply: Reply, status: int, code: str) -> None:
-    assert reply.status == status, reply.text
-    headers = {k.lower(): v for k, v in reply.headers.items()}
-    assert headers["content-type"].startswith("application/json")
-    body = reply.json
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-
-
 @pytest.mark.parametrize("hostile", HOSTILE_BODIES, ids=list(HOSTILE_BODIES))
 def test_hostile_json_is_400_on_every_route_and_stores_nothing(demo, hostile):
-    before = table_items()
+    before = table.items()
     for method, path in POST_ROUTES:
         reply = call(handler_for(method, path), method, path, raw_body=HOSTILE_BODIES[hostile], claims=ADMIN)
         assert_error(reply, 400, "bad_request")
         assert "valid JSON" in reply.json["error"]["message"], (method, path, reply.text)
-    assert table_items() == before
+    assert table.items() == before
 
 
 def test_the_refusal_says_why_without_echoing_the_body(api, demo):
@@ -102,7 +88,7 @@ def test_the_refusal_says_why_without_echoing_the_body(api, demo):
 
 
 def test_bytes_that_are_not_utf8_are_400_on_every_route(demo):
-    before = table_items()
+    before = table.items()
     for method, path in POST_ROUTES:
         event = http_api_event(
             method,
@@ -116,7 +102,7 @@ def test_bytes_that_are_not_utf8_are_400_on_every_route(demo):
         result = handler_for(method, path)(event, LambdaContext())
         assert result["statusCode"] == 400, (method, path, result)
         assert json.loads(result["body"])["error"]["code"] == "bad_request"
-    assert table_items() == before
+    assert table.items() == before
 
 
 @pytest.mark.parametrize(
@@ -129,10 +115,10 @@ def test_bytes_that_are_not_utf8_are_400_on_every_route(demo):
     ],
 )
 def test_floats_booleans_and_strings_where_integers_belong_are_422(api, demo, path, body):
-    before = table_items()
+    before = table.items()
     reply = call(api, "PUT", path, body=body, claims=ADMIN)
     assert_error(reply, 422, "validation_error")
-    assert table_items() == before
+    assert table.items() == before
 
 
 def test_an_exponent_where_an_integer_belongs_is_422(api, demo):
@@ -152,11 +138,11 @@ def test_an_exponent_where_an_integer_belongs_is_422(api, demo):
 )
 def test_orders_refuse_quantities_that_are_not_small_positive_integers(demo, body):
     path = "/v1/conferences/demo/orders"
-    before = table_items()
+    before = table.items()
     assert_error(
         call(handler_for("POST", path), "POST", path, body=body, claims=ADMIN), 422, "validation_error"
     )
-    assert table_items() == before
+    assert table.items() == before
 
 
 def test_a_bulk_purchase_with_a_float_quantity_is_422(demo):
@@ -193,7 +179,7 @@ def test_a_body_on_a_get_is_400(api, demo, path):
     ],
 )
 def test_a_body_that_is_not_utf8_json_by_its_content_type_is_400(demo, content_type):
-    before = table_items()
+    before = table.items()
     for method, path in POST_ROUTES:
         reply = call(
             handler_for(method, path),
@@ -204,7 +190,7 @@ def test_a_body_that_is_not_utf8_json_by_its_content_type_is_400(demo, content_t
             headers={"content-type": content_type},
         )
         assert_error(reply, 400, "bad_request")
-    assert table_items() == before
+    assert table.items() == before
 
 
 @pytest.mark.parametrize("content_type", ["Application/JSON", "application/json; charset=UTF-8", ""])
@@ -231,12 +217,6 @@ def test_many_headers_under_the_quota_still_work(api, demo):
 
 # --- the webhook: signature over the raw body first, then strict parsing -------------------------
 
-SECRET = DEMO_CONFERENCE["stripe"]["webhook_secret"]
-
-
-def stored_events() -> list[dict[str, Any]]:
-    return [i for i in table_items() if i["PK"].startswith("EVT#")]
-
 
 def hostile_event(kind: str) -> str:
     """A Stripe event whose JSON is hostile in one way; the rest is a genuine envelope."""
@@ -253,16 +233,16 @@ def test_a_hostile_body_with_a_bad_signature_is_400_before_it_is_parsed(demo, ho
     reply = deliver_webhook(payload, sign(payload, "whsec_not_the_right_one"))
     assert_error(reply, 400, "bad_request")
     assert "signature" in reply.json["error"]["message"]
-    assert stored_events() == []
+    assert table.stripe_event_items() == []
 
 
 @pytest.mark.parametrize("hostile", HOSTILE_BODIES, ids=list(HOSTILE_BODIES))
 def test_a_correctly_signed_hostile_body_is_400_and_stores_nothing(demo, hostile):
     payload = hostile_event(hostile)
-    reply = deliver_webhook(payload, sign(payload, SECRET))
+    reply = deliver_webhook(payload, sign(payload, WEBHOOK_SECRET))
     assert_error(reply, 400, "bad_request")
     assert "not a Stripe event" in reply.json["error"]["message"]
-    assert stored_events() == []
+    assert table.stripe_event_items() == []
 
 
 def test_a_webhook_body_that_is_not_utf8_is_400_and_stores_nothing(demo):
@@ -277,18 +257,18 @@ def test_a_webhook_body_that_is_not_utf8_is_400_and_stores_nothing(demo):
     result = load_function("webhook").handler(event, LambdaContext())
     assert result["statusCode"] == 400
     assert json.loads(result["body"])["error"]["code"] == "bad_request"
-    assert stored_events() == []
+    assert table.stripe_event_items() == []
 
 
 def test_a_signed_genuine_event_is_still_received(demo):
     payload = json.dumps(stripe_event("evt_fine"))
-    reply = deliver_webhook(payload, sign(payload, SECRET))
+    reply = deliver_webhook(payload, sign(payload, WEBHOOK_SECRET))
     assert reply.status == 200, reply.text
-    assert len(stored_events()) == 1
+    assert len(table.stripe_event_items()) == 1
 
 
 def test_a_signed_body_that_is_json_but_not_an_object_is_400(demo):
     payload = "[1, 2, 3]"
-    reply = deliver_webhook(payload, sign(payload, SECRET))
+    reply = deliver_webhook(payload, sign(payload, WEBHOOK_SECRET))
     assert_error(reply, 400, "bad_request")
-    assert stored_events() == []
+    assert table.stripe_event_items() == []

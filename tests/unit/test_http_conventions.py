@@ -6,16 +6,7 @@ import json
 import pytest
 
 from local.apigw import http_api_event
-from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, LambdaContext, call
-
-
-def assert_error(reply, status: int, code: str) -> None:
-    assert reply.status == status, reply.text
-    assert reply.headers["content-type"].startswith("application/json")
-    body = reply.json
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, LambdaContext, assert_error, call
 
 
 def test_health_is_public_and_ok(api):

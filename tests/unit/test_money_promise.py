@@ -4,37 +4,36 @@ Each test is one situation found by an adversarial read: events in another order
 the dashboard, a second tab, a bank debit still settling, one Idempotency-Key from two staff.
 """
 
-from typing import Any
-
 import pytest
 
 from boxoffice import orders
 from boxoffice.store import credits as credit_records
 from tests.support.books import assert_books_hold
-from tests.support.bus import BusTap
-from tests.support.http import ATTENDEE, STAFF
-from tests.support.order_fixtures import GENERAL, create_ok, make_voucher, move_hold_into_past, times_used
+from tests.support.bus import BusTap, domain_events
+from tests.support.functions import checkout_fn
+from tests.support.http import ATTENDEE, ATTENDEE_URLS, ORDERS, STAFF, call
+from tests.support.order_fixtures import (
+    GENERAL,
+    create_ok,
+    make_voucher,
+    move_hold_into_past,
+    stored,
+    times_used,
+)
+from tests.support.pipeline import process, process_one, sync
 from tests.support.refund_fixtures import (
-    ORDERS,
-    URLS,
     all_credit_items,
     apply_credit,
-    call,
-    checkout_fn,
     dashboard_refund,
-    emulator_events,
     make_credit,
     money,
     new_order,
     paid_order,
-    process,
     refund,
     refund_ok,
-    stored,
-    stripe_client,
     stripe_refunds,
-    sync,
 )
+from tests.support.stripe import emulator_events, stripe_client
 
 
 @pytest.fixture(autouse=True)
@@ -49,13 +48,9 @@ OTHER_STAFF_MEMBER = {**STAFF, "sub": "user-staff-2", "email": "second@boxoffice
 
 
 def checkout_session(order_id: str) -> str:
-    reply = call(checkout_fn(), "POST", f"{ORDERS}/{order_id}/checkout", body=URLS, claims=ATTENDEE)
+    reply = call(checkout_fn(), "POST", f"{ORDERS}/{order_id}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE)
     assert reply.status == 200, reply.text
     return reply.json["session_id"]
-
-
-def order_paid_events(tap: BusTap) -> list[dict[str, Any]]:
-    return [e for e in tap.drain() if e["detail-type"] == "order.paid"]
 
 
 def test_a_payments_events_after_its_refunds_leave_the_order_refunded_and_unannounced(demo, emulator):
@@ -70,7 +65,7 @@ def test_a_payments_events_after_its_refunds_leave_the_order_refunded_and_unanno
     state = money(order["id"])
     assert (state["status"], state["amount_paid"], state["amount_refunded"]) == ("refunded", 10000, 10000)
     assert min(int(stored(order["id"]).refundable), int(stored(order["id"]).refundable_total)) == 0
-    assert order_paid_events(tap) == []
+    assert domain_events(tap, "order.paid") == []
     assert int(stored(order["id"]).unmatched_refunds) == 0
 
 
@@ -209,9 +204,9 @@ def test_refunding_a_second_tabs_payment_in_the_dashboard_never_touches_the_kept
     sync(emulator)
     assert bulk.stored(purchase["id"]).attention
     dashboard_refund(emulator, duplicate)
-    for event in bulk.emulator_events(emulator):
+    for event in emulator_events(emulator):
         if event["type"].startswith(("charge.refund", "refund.")):
-            bulk.process(event)
+            process_one(event)
 
     kept = bulk.stored(purchase["id"])
     assert (kept.status, int(kept.amount_refunded)) == ("paid", 0)

@@ -3,10 +3,9 @@
 import pytest
 
 from boxoffice import orders
-from tests.support.http import ATTENDEE, OTHER_STAFF, STAFF
+from tests.support.http import ATTENDEE, OTHER_ATTENDEE, OTHER_STAFF, STAFF
 from tests.support.order_fixtures import (
     GENERAL,
-    OTHER_ATTENDEE,
     WORKSHOP,
     cancel,
     checkout,
@@ -17,9 +16,9 @@ from tests.support.order_fixtures import (
     move_hold_into_past,
     sessions_for,
     stored,
-    stripe_client,
     times_used,
 )
+from tests.support.stripe import stripe_client
 
 # --- cancel -------------------------------------------------------------------------------------------------------
 

@@ -7,26 +7,23 @@ import pytest
 
 from boxoffice import orders, store
 from boxoffice.store import orders as order_records
-from tests.support.bus import BusTap
-from tests.support.http import STAFF
+from tests.support.bus import BusTap, domain_events
+from tests.support.http import OTHER_ATTENDEE, STAFF
 from tests.support.order_fixtures import (
     GENERAL,
-    OTHER_ATTENDEE,
     WORKSHOP,
     admit_all,
     cancel,
     checkout,
     create_ok,
-    domain_events,
-    emulator_events,
     get,
     make_voucher,
     paid_by_card,
     payments,
     sessions_for,
     stored,
-    stripe_client,
 )
+from tests.support.stripe import emulator_events, stripe_client
 
 
 def completed_session(emulator, session_id: str) -> dict[str, Any]:
@@ -146,7 +143,7 @@ def test_a_paid_session_records_one_stripe_payment_and_pays_the_order(demo, emul
     assert payment["charge_id"] == intent["latest_charge"]
     assert payment["charge_id"].startswith("ch_")
     assert stored(order["id"]).GSI1PK is None  # out of the sweep's list
-    (announced,) = domain_events(tap)
+    (announced,) = domain_events(tap, "order.paid")
     assert announced["order_id"] == order["id"]
     assert announced["reference"] == order["reference"]
     assert (announced["total"], announced["currency"]) == (30000, "usd")
@@ -169,7 +166,7 @@ def test_duplicated_and_reordered_completions_give_one_payment_and_one_announcem
     assert [(p.method, p.status) for p in payments(order["id"])] == [("stripe", "succeeded")]
     view = get(order["id"]).json
     assert (view["status"], view["amount_paid"]) == ("paid", 25000)
-    assert len(domain_events(tap)) == 1
+    assert len(domain_events(tap, "order.paid")) == 1
 
 
 @pytest.mark.parametrize(
@@ -187,7 +184,7 @@ def test_a_mismatched_payment_flags_the_order_and_leaves_it_pending(demo, emulat
     flagged = get(order["id"]).json
     assert flagged["status"] == "pending"
     assert flagged["attention"], f"a {what} mismatch must be flagged for staff"
-    assert domain_events(tap) == []
+    assert domain_events(tap, "order.paid") == []
     recorded = payments(order["id"])
     assert [(p.method, p.status) for p in recorded] == [("stripe", "succeeded")]  # the money is not lost
 
@@ -225,7 +222,7 @@ def test_a_payment_after_cancellation_is_recorded_and_flagged_and_the_order_stay
     assert (payment["method"], payment["status"], payment["amount"]) == ("stripe", "succeeded", 25000)
     assert payment["own"] is False
     assert payment["payment_intent_id"] == session["payment_intent"]
-    assert domain_events(tap) == []
+    assert domain_events(tap, "order.paid") == []
 
 
 def test_cancelling_an_order_whose_session_was_already_paid_keeps_the_payment_and_is_409(demo, emulator):
@@ -253,7 +250,7 @@ def test_an_async_payment_that_succeeds_later_pays_the_order_once_it_settles(dem
     view = get(order["id"]).json
     assert (view["status"], view["amount_paid"]) == ("paid", 25000)
     assert [(p["method"], p["status"]) for p in view["payments"]] == [("stripe", "succeeded")]
-    assert len(domain_events(tap)) == 1
+    assert len(domain_events(tap, "order.paid")) == 1
 
 
 def test_an_async_payment_that_fails_later_records_a_failure_and_the_order_stays_pending(

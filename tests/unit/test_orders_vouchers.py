@@ -6,6 +6,7 @@ import pytest
 
 from boxoffice.store import vouchers as voucher_store
 from boxoffice.vouchers import problem as voucher_problem
+from tests.support.clock import now
 from tests.support.http import ATTENDEE, SPONSOR, STAFF
 from tests.support.order_fixtures import (
     GENERAL,
@@ -15,7 +16,6 @@ from tests.support.order_fixtures import (
     create,
     create_ok,
     make_voucher,
-    now,
     set_times_used,
     times_used,
     voucher_reason,

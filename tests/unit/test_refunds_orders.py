@@ -9,45 +9,35 @@ from datetime import timedelta
 import pytest
 
 from boxoffice.store import orders as order_records
-from tests.support.http import ATTENDEE, OTHER_STAFF, SPONSOR, STAFF, call
+from tests.support.clock import now
+from tests.support.functions import checkout_fn, refunds_fn
+from tests.support.http import ATTENDEE, OTHER_ATTENDEE, OTHER_STAFF, SPONSOR, STAFF, assert_error, call
+from tests.support.order_fixtures import stored
+from tests.support.pipeline import process, rerun, sync
 from tests.support.refund_fixtures import (
-    OTHER_ATTENDEE,
     add_payment,
     all_credit_items,
     apply_credit,
     bump,
-    checkout_fn,
+    cancelled_order,
     comp_voucher,
-    emulator_events,
     list_credits,
     list_refunds,
     make_credit,
     money,
     new_order,
-    now,
     paid_intent,
     paid_order,
     pay_order,
-    process,
     refund,
     refund_ok,
-    refunds_fn,
-    renamed,
-    rerun,
     store_credit_balance,
-    stored,
     stored_refunds,
-    stripe_client,
     stripe_refunds,
-    sync,
 )
+from tests.support.stripe import emulator_events, stripe_client, variant
 
 REASONS = ["requested_by_customer", "duplicate", "fraudulent"]
-
-
-def assert_refused(reply, status: int, code: str) -> None:
-    assert reply.status == status, reply.text
-    assert reply.json["error"]["code"] == code
 
 
 # --- order status follows the cumulative refunds ------------------------------------------------------------
@@ -113,24 +103,19 @@ def _pending(emulator) -> str:
     return new_order(10000)["id"]
 
 
-def _cancelled(emulator) -> str:
-    order_id = new_order(10000)["id"]
-    reply = call(checkout_fn(), "POST", f"/v1/conferences/demo/orders/{order_id}/cancel", claims=ATTENDEE)
-    assert reply.status == 200, reply.text
-    return order_id
-
-
 def _refunded(emulator) -> str:
     order = paid_order(emulator, 10000)
     refund_ok(order["id"], 10000)
     return order["id"]
 
 
-@pytest.mark.parametrize("make", [_pending, _cancelled, _refunded], ids=["pending", "cancelled", "refunded"])
+@pytest.mark.parametrize(
+    "make", [_pending, cancelled_order, _refunded], ids=["pending", "cancelled", "refunded"]
+)
 def test_an_order_that_is_not_paid_or_partially_refunded_cannot_be_refunded(demo, emulator, make):
     order_id = make(emulator)
     before, stripe_before = money(order_id), emulator_events(emulator, "refund.created")
-    assert_refused(refund(order_id, 1000), 409, "invalid_state")
+    assert_error(refund(order_id, 1000), 409, "invalid_state")
     assert money(order_id) == before
     assert emulator_events(emulator, "refund.created") == stripe_before
     assert [r.status for r in stored_refunds(order_id)] == (["succeeded"] if make is _refunded else [])
@@ -140,7 +125,7 @@ def test_an_order_that_is_not_paid_or_partially_refunded_cannot_be_refunded(demo
 def test_an_amount_of_zero_or_less_is_refused(demo, emulator, amount):
     order = paid_order(emulator, 10000)
     reply = refund(order["id"], amount)
-    assert_refused(reply, 422, "validation_error")
+    assert_error(reply, 422, "validation_error")
     assert any(d["loc"][-1] == "amount" for d in reply.json["error"]["details"])
     assert money(order["id"])["refundable"] == 10000
     assert stripe_refunds(emulator, order["payment_intent_id"]) == []
@@ -159,7 +144,7 @@ def test_a_free_order_has_no_card_payment_to_refund(demo, emulator):
     order = reply.json
     assert (order["status"], order["total"], order["payments"][0]["method"]) == ("paid", 0, "comp")
     for destination in ("card", "store_credit"):
-        assert_refused(refund(order["id"], 1, destination=destination), 409, "invalid_state")
+        assert_error(refund(order["id"], 1, destination=destination), 409, "invalid_state")
     assert stored_refunds(order["id"]) == []
     assert all_credit_items() == []
 
@@ -170,7 +155,7 @@ def test_the_credit_paid_part_of_an_order_goes_back_only_as_store_credit(demo, e
     make_credit(10000)
     assert apply_credit("cr_00000000000000a1", order["id"]).status == 201
     assert money(order["id"])["status"] == "paid"
-    assert_refused(refund(order["id"], 5000), 409, "invalid_state")
+    assert_error(refund(order["id"], 5000), 409, "invalid_state")
     assert stored_refunds(order["id"]) == []
     credit = refund_ok(order["id"], 6000, destination="store_credit")
     assert (credit["destination"], credit["status"], credit["credit"]["amount"]) == (
@@ -179,7 +164,7 @@ def test_the_credit_paid_part_of_an_order_goes_back_only_as_store_credit(demo, e
         6000,
     )
     reply = refund(order["id"], 5000, destination="store_credit")
-    assert_refused(reply, 422, "validation_error")
+    assert_error(reply, 422, "validation_error")
     assert reply.json["error"]["details"][0]["msg"] == "at most 4000"
     refund_ok(order["id"], 4000, destination="store_credit")
     state = money(order["id"])
@@ -198,9 +183,9 @@ def test_an_order_paid_part_by_credit_part_by_card_refunds_each_part_to_where_it
     state = money(order["id"])
     assert (state["status"], state["amount_paid"], state["refundable"]) == ("paid", 10000, 6000)
     assert store_credit_balance(order["id"]) == 10000
-    assert_refused(refund(order["id"], 6001), 422, "validation_error")
+    assert_error(refund(order["id"], 6001), 422, "validation_error")
     refund_ok(order["id"], 6000)
-    assert_refused(refund(order["id"], 1000), 409, "invalid_state")  # the card got all of its part
+    assert_error(refund(order["id"], 1000), 409, "invalid_state")  # the card got all of its part
     refund_ok(order["id"], 4000, destination="store_credit")
     state = money(order["id"])
     assert (state["status"], state["amount_refunded"], store_credit_balance(order["id"])) == (
@@ -213,7 +198,7 @@ def test_an_order_paid_part_by_credit_part_by_card_refunds_each_part_to_where_it
 def test_more_than_the_order_total_is_refused(demo, emulator):
     order = paid_order(emulator, 10000)
     reply = refund(order["id"], 15000)
-    assert_refused(reply, 422, "validation_error")
+    assert_error(reply, 422, "validation_error")
     assert reply.json["error"]["details"][0]["loc"] == ["body", "amount"]
     assert money(order["id"])["refundable"] == 10000
     assert stripe_refunds(emulator, order["payment_intent_id"]) == []
@@ -222,8 +207,8 @@ def test_more_than_the_order_total_is_refused(demo, emulator):
 def test_more_than_what_is_left_after_a_refund_is_refused(demo, emulator):
     order = paid_order(emulator, 10000)
     refund_ok(order["id"], 7000)
-    assert_refused(refund(order["id"], 5000), 422, "validation_error")
-    assert_refused(refund(order["id"], 5000, destination="store_credit"), 422, "validation_error")
+    assert_error(refund(order["id"], 5000), 422, "validation_error")
+    assert_error(refund(order["id"], 5000, destination="store_credit"), 422, "validation_error")
     assert money(order["id"])["refundable"] == 3000
     refund_ok(order["id"], 3000)
     assert money(order["id"])["status"] == "refunded"
@@ -238,7 +223,7 @@ def test_manual_payments_do_not_count_toward_what_can_be_refunded(demo, emulator
     intent = pay_order(emulator, order["id"])
     assert (money(order["id"])["amount_paid"], money(order["id"])["refundable"]) == (15000, 10000)
 
-    assert_refused(refund(order["id"], 11000), 422, "validation_error")
+    assert_error(refund(order["id"], 11000), 422, "validation_error")
     refund_ok(order["id"], 10000)
     assert [r["amount"] for r in stripe_refunds(emulator, intent)] == [10000]
     state = money(order["id"])
@@ -297,7 +282,7 @@ def test_a_malformed_refund_request_is_422_and_changes_nothing(demo, emulator, c
     reply = call(
         refunds_fn(), "POST", f"/v1/conferences/demo/orders/{order['id']}/refunds", body=body, claims=STAFF
     )
-    assert_refused(reply, 422, "validation_error")
+    assert_error(reply, 422, "validation_error")
     assert money(order["id"])["refundable"] == 10000
     assert stripe_refunds(emulator, order["payment_intent_id"]) == []
 
@@ -468,7 +453,7 @@ def test_a_dashboard_refund_is_counted_once_as_external(demo, emulator, first):
     # Each arrives again: the same delivery, a processor retry, and Stripe saying it under a new id.
     assert process(both) == []
     assert [rerun(e) for e in both] == ["processed", "processed"]
-    assert process([renamed(e, f"{e['id']}_again") for e in both]) == ["processed", "processed"]
+    assert process([variant(e, f"{e['id']}_again") for e in both]) == ["processed", "processed"]
     sync(emulator)
 
     (record,) = stored_refunds(order["id"])
@@ -483,7 +468,7 @@ def test_a_dashboard_refund_is_counted_once_as_external(demo, emulator, first):
     (payment,) = order_records.payments_of("demo", order["id"])
     assert int(payment.amount_refunded) == 2500
     # What the dashboard took is no longer refundable through the API.
-    assert_refused(refund(order["id"], 8000), 422, "validation_error")
+    assert_error(refund(order["id"], 8000), 422, "validation_error")
     refund_ok(order["id"], 7500)
     assert money(order["id"])["status"] == "refunded"
 
@@ -574,15 +559,15 @@ def test_each_failed_part_of_a_split_refund_gives_its_amount_back(demo, emulator
 )
 def test_only_staff_of_the_conference_may_refund(demo, emulator, claims):
     order = paid_order(emulator, 10000)
-    assert_refused(refund(order["id"], 1000, claims=claims), 403, "forbidden")
+    assert_error(refund(order["id"], 1000, claims=claims), 403, "forbidden")
     assert money(order["id"])["refundable"] == 10000
     assert stored_refunds(order["id"]) == []
     assert stripe_refunds(emulator, order["payment_intent_id"]) == []
 
 
 def test_refunding_a_missing_order_is_404(demo, emulator):
-    assert_refused(refund("ord_0000000000000000", 1000), 404, "not_found")
-    assert_refused(refund("not-an-order", 1000), 422, "validation_error")
+    assert_error(refund("ord_0000000000000000", 1000), 404, "not_found")
+    assert_error(refund("not-an-order", 1000), 422, "validation_error")
 
 
 @pytest.mark.parametrize("claims", [ATTENDEE, STAFF], ids=["owner", "staff"])
@@ -605,4 +590,4 @@ def test_the_owner_and_staff_list_an_orders_refunds(demo, emulator, claims):
 def test_anyone_else_listing_an_orders_refunds_gets_404(demo, emulator, claims):
     order = paid_order(emulator, 10000)
     refund_ok(order["id"], 1000)
-    assert_refused(list_refunds(order["id"], claims), 404, "not_found")
+    assert_error(list_refunds(order["id"], claims), 404, "not_found")

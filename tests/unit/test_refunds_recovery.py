@@ -11,6 +11,7 @@ import pytest
 
 from boxoffice import refunds
 from boxoffice.refunds import phases, stripe_events
+from tests.support.pipeline import sync
 from tests.support.refund_fixtures import (
     all_credit_items,
     make_stale,
@@ -20,7 +21,6 @@ from tests.support.refund_fixtures import (
     stored_refund,
     stored_refunds,
     stripe_refunds,
-    sync,
 )
 
 KEY = "refund-attempt-1"

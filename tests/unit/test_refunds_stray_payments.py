@@ -16,12 +16,12 @@ from boxoffice.errors import ValidationFailed
 from boxoffice.refunds import OrderRefundRequest, phases, stripe_events
 from boxoffice.store import orders as order_records
 from tests.support.books import assert_books_hold
-from tests.support.http import ATTENDEE, STAFF, call
+from tests.support.functions import api_fn, checkout_fn
+from tests.support.http import ATTENDEE, ORDERS, STAFF, call
+from tests.support.order_fixtures import stored
+from tests.support.pipeline import sync
 from tests.support.refund_fixtures import (
-    ORDERS,
     add_payment,
-    api_fn,
-    checkout_fn,
     dashboard_refund,
     make_stale,
     new_order,
@@ -29,13 +29,11 @@ from tests.support.refund_fixtures import (
     refund,
     refund_ok,
     second_order_payment,
-    stored,
     stored_payment,
     stored_refund,
     stored_refunds,
     stray_payment_id,
     stripe_refunds,
-    sync,
 )
 
 KEY = "stray-refund-1"

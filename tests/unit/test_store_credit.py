@@ -12,28 +12,35 @@ import pytest
 from boxoffice import credits, orders
 from boxoffice.store import credits as credit_records
 from boxoffice.store import orders as order_records
-from tests.support.bus import BusTap
-from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, OTHER_STAFF, STAFF, call
-from tests.support.refund_fixtures import (
+from tests.support.bus import BusTap, domain_events
+from tests.support.clock import now
+from tests.support.functions import api_fn, refunds_fn
+from tests.support.http import (
+    ADMIN,
+    ATTENDEE,
+    DEMO_CONFERENCE,
     OTHER_ATTENDEE,
-    api_fn,
+    OTHER_STAFF,
+    STAFF,
+    assert_error,
+    call,
+)
+from tests.support.order_fixtures import cancel_ok, stored
+from tests.support.refund_fixtures import (
     apply_credit,
     bump,
-    checkout_fn,
+    cancelled_order,
     credit,
+    ledger,
     list_credits,
     make_credit,
     money,
     new_order,
-    now,
-    order_paid_events,
     paid_order,
     pay_order,
     refund_ok,
-    refunds_fn,
-    stored,
-    stripe_client,
 )
+from tests.support.stripe import stripe_client
 
 CREDIT = "cr_00000000000000a1"
 
@@ -50,18 +57,9 @@ def applied_ok(credit_id: str, order_id: str, claims: dict[str, Any] = ATTENDEE)
     return reply.json
 
 
-def ledger(credit_id: str) -> list[tuple[str, int]]:
-    return [(a.order_id, int(a.amount)) for a in credit(credit_id).applications]
-
-
 def credit_state(credit_id: str) -> tuple[int, str, list[tuple[str, int]]]:
     found = credit(credit_id)
     return int(found.remaining_amount), found.status, ledger(credit_id)
-
-
-def assert_refused(reply, status: int, code: str) -> None:
-    assert reply.status == status, reply.text
-    assert reply.json["error"]["code"] == code
 
 
 # --- what applying does ---------------------------------------------------------------------------------------
@@ -99,12 +97,12 @@ def test_a_credit_smaller_than_the_order_leaves_it_pending_with_the_rest_due(dem
     view = order_view(order["id"])
     assert (view["status"], view["amount_paid"]) == ("pending", 5000)
     assert view["hold_expires_at"] is not None
-    assert order_paid_events(tap) == []
+    assert domain_events(tap, "order.paid") == []
     # Checkout charges only what is left, and the card payment completes the order.
     intent = pay_order(emulator, order["id"])
     assert stripe_client(emulator).v1.payment_intents.retrieve(intent).to_dict()["amount"] == 15000
     assert (money(order["id"])["status"], money(order["id"])["amount_paid"]) == ("paid", 20000)
-    assert [e["order_id"] for e in order_paid_events(tap)] == [order["id"]]
+    assert [e["order_id"] for e in domain_events(tap, "order.paid")] == [order["id"]]
 
 
 def test_a_credit_tops_up_an_order_already_partly_paid(demo):
@@ -118,7 +116,7 @@ def test_a_credit_tops_up_an_order_already_partly_paid(demo):
     assert applied_ok(CREDIT, order["id"])["amount"] == 4000
     assert credit_state(CREDIT) == (1000, "available", [(order["id"], 4000)])
     assert (money(order["id"])["status"], money(order["id"])["amount_paid"]) == ("paid", 10000)
-    assert [e["order_id"] for e in order_paid_events(tap)] == [order["id"]]
+    assert [e["order_id"] for e in domain_events(tap, "order.paid")] == [order["id"]]
 
 
 def test_a_store_credit_refund_can_be_spent_on_a_new_order(demo, emulator):
@@ -140,9 +138,9 @@ def test_order_paid_is_published_once_and_only_when_the_credit_covers_the_order(
     make_credit(8000)
     tap = BusTap(("boxoffice",))
     applied_ok("cr_00000000000000c4", order["id"])
-    assert order_paid_events(tap) == []
+    assert domain_events(tap, "order.paid") == []
     applied_ok(CREDIT, order["id"])
-    (event,) = order_paid_events(tap)
+    (event,) = domain_events(tap, "order.paid")
     assert event == {
         "conference_id": "demo",
         "order_id": order["id"],
@@ -151,9 +149,9 @@ def test_order_paid_is_published_once_and_only_when_the_credit_covers_the_order(
         "total": 10000,
         "currency": "usd",
     }
-    assert_refused(apply_credit(CREDIT, order["id"]), 409, "invalid_state")
+    assert_error(apply_credit(CREDIT, order["id"]), 409, "invalid_state")
     orders.announce_paid(stored(order["id"]))  # anything announcing it again is a no-op
-    assert order_paid_events(tap) == []
+    assert domain_events(tap, "order.paid") == []
 
 
 def test_the_same_apply_request_retried_with_its_key_pays_once_and_announces_once(demo):
@@ -175,7 +173,7 @@ def test_the_same_apply_request_retried_with_its_key_pays_once_and_announces_onc
     assert again.json == first.json
     assert again.headers.get("idempotent-replayed") == "true"
     assert credit_state(CREDIT) == (5000, "available", [(order["id"], 10000)])
-    assert len(order_paid_events(tap)) == 1
+    assert len(domain_events(tap, "order.paid")) == 1
 
 
 def test_covering_the_order_clears_its_hold_so_the_expiry_sweep_leaves_it(demo):
@@ -202,7 +200,7 @@ def test_a_credit_that_is_not_available_or_has_nothing_left_is_refused(demo, sta
     order = new_order(10000)
     make_credit(5000, remaining=remaining, status=status)
     before = credit_state(CREDIT)
-    assert_refused(apply_credit(CREDIT, order["id"]), 409, "invalid_state")
+    assert_error(apply_credit(CREDIT, order["id"]), 409, "invalid_state")
     assert credit_state(CREDIT) == before
     assert money(order["id"])["amount_paid"] == 0
     assert order_records.payments_of("demo", order["id"]) == []
@@ -211,7 +209,7 @@ def test_a_credit_that_is_not_available_or_has_nothing_left_is_refused(demo, sta
 def test_a_credit_past_its_expiry_is_refused_before_the_expiry_job_marks_it(demo):
     order = new_order(10000)
     make_credit(5000, expires_at=now() - timedelta(hours=1))
-    assert_refused(apply_credit(CREDIT, order["id"]), 409, "invalid_state")
+    assert_error(apply_credit(CREDIT, order["id"]), 409, "invalid_state")
     assert credit_state(CREDIT) == (5000, "available", [])
     assert money(order["id"])["amount_paid"] == 0
 
@@ -232,19 +230,12 @@ def _paid(emulator) -> str:
     return paid_order(emulator, 10000)["id"]
 
 
-def _cancelled(emulator) -> str:
-    order_id = new_order(10000)["id"]
-    reply = call(checkout_fn(), "POST", f"/v1/conferences/demo/orders/{order_id}/cancel", claims=ATTENDEE)
-    assert reply.status == 200, reply.text
-    return order_id
-
-
-@pytest.mark.parametrize("make", [_paid, _cancelled], ids=["paid", "cancelled"])
+@pytest.mark.parametrize("make", [_paid, cancelled_order], ids=["paid", "cancelled"])
 def test_a_paid_or_cancelled_order_is_refused(demo, emulator, make):
     order_id = make(emulator)
     make_credit(5000)
     before = money(order_id)
-    assert_refused(apply_credit(CREDIT, order_id), 409, "invalid_state")
+    assert_error(apply_credit(CREDIT, order_id), 409, "invalid_state")
     assert credit_state(CREDIT) == (5000, "available", [])
     assert money(order_id) == before
 
@@ -252,7 +243,7 @@ def test_a_paid_or_cancelled_order_is_refused(demo, emulator, make):
 def test_another_users_credit_is_not_found_for_an_attendee(demo):
     order = new_order(10000)
     make_credit(5000, user_id=OTHER_ATTENDEE["sub"])
-    assert_refused(apply_credit(CREDIT, order["id"], ATTENDEE), 404, "not_found")
+    assert_error(apply_credit(CREDIT, order["id"], ATTENDEE), 404, "not_found")
     assert credit_state(CREDIT) == (5000, "available", [])
 
 
@@ -260,7 +251,7 @@ def test_staff_cannot_apply_one_users_credit_to_another_users_order(demo):
     order = new_order(10000)
     make_credit(5000, user_id=OTHER_ATTENDEE["sub"])
     reply = apply_credit(CREDIT, order["id"], STAFF)
-    assert_refused(reply, 422, "validation_error")
+    assert_error(reply, 422, "validation_error")
     assert "different users" in reply.json["error"]["message"]
     assert credit_state(CREDIT) == (5000, "available", [])
     assert money(order["id"])["amount_paid"] == 0
@@ -278,9 +269,9 @@ def test_another_conferences_credit_is_refused(demo):
     assert call(api_fn(), "PUT", "/v1/conferences/other", body=body, claims=ADMIN).status == 201
     order = new_order(10000)
     make_credit(5000, conference_id="other")
-    assert_refused(apply_credit(CREDIT, order["id"]), 404, "not_found")
-    assert_refused(apply_credit(CREDIT, order["id"], cid="other"), 404, "not_found")
-    assert_refused(apply_credit(CREDIT, order["id"], OTHER_STAFF, cid="other"), 404, "not_found")
+    assert_error(apply_credit(CREDIT, order["id"]), 404, "not_found")
+    assert_error(apply_credit(CREDIT, order["id"], cid="other"), 404, "not_found")
+    assert_error(apply_credit(CREDIT, order["id"], OTHER_STAFF, cid="other"), 404, "not_found")
     theirs = credit_records.get("other", CREDIT)
     assert (int(theirs.remaining_amount), theirs.applications) == (5000, [])
     assert money(order["id"])["amount_paid"] == 0
@@ -292,7 +283,7 @@ def test_an_order_already_covered_is_refused(demo):
     bump(order["id"], amount_paid=10000)
     make_credit(5000)
     reply = apply_credit(CREDIT, order["id"])
-    assert_refused(reply, 409, "invalid_state")
+    assert_error(reply, 409, "invalid_state")
     assert "covered" in reply.json["error"]["message"]
     assert credit_state(CREDIT) == (5000, "available", [])
 
@@ -318,23 +309,17 @@ def test_apply_refuses_bad_ids_and_missing_records(demo, credit_id, body, status
         body=body if body is not None else {"order_id": order["id"]},
         claims=ATTENDEE,
     )
-    assert_refused(reply, status, "validation_error" if status == 422 else "not_found")
+    assert_error(reply, status, "validation_error" if status == 422 else "not_found")
     assert credit_state(CREDIT) == (5000, "available", [])
 
 
 def test_applying_needs_a_signed_in_user(demo):
     order = new_order(10000)
     make_credit(5000)
-    assert_refused(apply_credit(CREDIT, order["id"], claims=None), 401, "unauthenticated")
+    assert_error(apply_credit(CREDIT, order["id"], claims=None), 401, "unauthenticated")
 
 
 # --- giving credit back --------------------------------------------------------------------------------------
-
-
-def cancel(order_id: str) -> None:
-    reply = call(checkout_fn(), "POST", f"/v1/conferences/demo/orders/{order_id}/cancel", claims=ATTENDEE)
-    assert reply.status == 200, reply.text
-    assert reply.json["status"] == "cancelled"
 
 
 def test_cancelling_an_order_gives_its_credit_back(demo):
@@ -342,7 +327,7 @@ def test_cancelling_an_order_gives_its_credit_back(demo):
     make_credit(6000)
     payment = applied_ok(CREDIT, order["id"])
     assert credit_state(CREDIT)[:2] == (0, "applied")
-    cancel(order["id"])
+    cancel_ok(order["id"])
     assert credit_state(CREDIT)[:2] == (6000, "available")
     (stored_payment,) = order_records.payments_of("demo", order["id"])
     assert (stored_payment.payment_id, stored_payment.status) == (payment["id"], "refunded")
@@ -362,7 +347,7 @@ def test_credit_given_back_never_exceeds_the_credits_original_amount(demo):
         ],
         add_version_condition=False,
     )
-    cancel(order["id"])
+    cancel_ok(order["id"])
     assert credit_state(CREDIT)[:2] == (6000, "available")
 
 
@@ -371,7 +356,7 @@ def test_credit_given_back_to_an_expired_credit_stays_expired(demo):
     make_credit(6000)
     applied_ok(CREDIT, order["id"])
     credit(CREDIT).update(actions=[credit_records.Credit.status.set("expired")], add_version_condition=False)
-    cancel(order["id"])
+    cancel_ok(order["id"])
     assert credit_state(CREDIT)[:2] == (6000, "expired")
 
 

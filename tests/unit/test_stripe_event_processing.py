@@ -13,10 +13,9 @@ from local.stripe_emulator import sign
 from tests.support.bus import BusTap
 from tests.support.functions import load_function
 from tests.support.http import ADMIN, DEMO_CONFERENCE, SPONSOR, STAFF, call
-from tests.support.stripe import deliver_webhook, stripe_event
+from tests.support.pipeline import LEASE
+from tests.support.stripe import WEBHOOK_SECRET, deliver_webhook, stripe_event
 
-LEASE = timedelta(seconds=30)
-SECRET = DEMO_CONFERENCE["stripe"]["webhook_secret"]
 PARTNER_SOURCE = "aws.partner/stripe.com/ed_test_61Demo"
 
 
@@ -46,7 +45,7 @@ def admitted(event: dict, cid: str = "demo") -> dict:
     """Admit through the webhook and return the bus envelope the processor receives."""
     tap = BusTap(("boxoffice.stripe",))
     payload = json.dumps(event)
-    assert deliver_webhook(payload, sign(payload, SECRET), cid).status == 200
+    assert deliver_webhook(payload, sign(payload, WEBHOOK_SECRET), cid).status == 200
     (envelope,) = tap.drain()
     return envelope
 

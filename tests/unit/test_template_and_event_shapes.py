@@ -1,13 +1,10 @@
 """template.yaml is what the runner serves, and the events we build have AWS's real shapes."""
 
 import json
-from pathlib import Path
 
 from local.apigw import flatten_claims, http_api_event
 from local.template import load
-
-ROOT = Path(__file__).resolve().parents[2]
-EVENTS = ROOT / "events"
+from tests.support.functions import sample_event
 
 
 def keys_of(value: dict, prefix: str = "") -> set[str]:
@@ -25,7 +22,7 @@ def keys_of(value: dict, prefix: str = "") -> set[str]:
 
 
 def test_built_http_events_have_the_keys_of_the_aws_samples():
-    sample = json.loads((EVENTS / "http-api-put-conference.json").read_text())
+    sample = sample_event("http-api-put-conference.json")
     built = http_api_event(
         "PUT",
         "/v1/conferences/demo",
@@ -36,7 +33,7 @@ def test_built_http_events_have_the_keys_of_the_aws_samples():
         claims={"sub": "x", "cognito:groups": ["admin"]},
     )
     assert keys_of(built) == keys_of(sample)
-    public = json.loads((EVENTS / "http-api-get-health.json").read_text())
+    public = sample_event("http-api-get-health.json")
     assert keys_of(http_api_event("GET", "/v1/health", route_key="GET /v1/health")) == keys_of(public)
 
 
@@ -51,10 +48,10 @@ def test_claims_are_flattened_as_api_gateway_does():
 def test_sample_events_are_accepted_by_the_real_handler(api):
     from tests.support.http import LambdaContext
 
-    event = json.loads((EVENTS / "http-api-get-health.json").read_text())
+    event = sample_event("http-api-get-health.json")
     result = api(event, LambdaContext())
     assert result["statusCode"] == 200
-    put = json.loads((EVENTS / "http-api-put-conference.json").read_text())
+    put = sample_event("http-api-put-conference.json")
     result = api(put, LambdaContext())
     assert result["statusCode"] == 201, result["body"]
 

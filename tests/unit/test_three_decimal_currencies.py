@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from boxoffice.store import vouchers as voucher_store
-from tests.support.http import ADMIN, ATTENDEE, DEMO_CONFERENCE, STAFF, call
-from tests.support.order_fixtures import URLS, api_fn, checkout_fn
+from tests.support.functions import api_fn, checkout_fn
+from tests.support.http import ADMIN, ATTENDEE, ATTENDEE_URLS, DEMO_CONFERENCE, STAFF, call
 
 KWD = "/v1/conferences/kwdconf"
 
@@ -42,7 +42,9 @@ def test_a_percentage_code_in_kwd_makes_a_total_stripe_accepts(kwd):
     assert reply.status == 201, reply.text
     order = reply.json
     assert (order["discount_amount"], order["total"]) == (1500, 8510)
-    session = call(checkout_fn(), "POST", f"{KWD}/orders/{order['id']}/checkout", body=URLS, claims=ATTENDEE)
+    session = call(
+        checkout_fn(), "POST", f"{KWD}/orders/{order['id']}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE
+    )
     assert session.status == 200, session.text
 
 
