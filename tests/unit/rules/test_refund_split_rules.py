@@ -11,7 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from boxoffice.errors import InvalidState
-from boxoffice.refunds import _split as split  # moves with the refunds package (#14): refunds.phases.split
+from boxoffice.refunds.phases import split
 from tests.support.properties import rules
 
 

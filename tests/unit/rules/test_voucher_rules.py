@@ -11,8 +11,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from boxoffice.orders import voucher_problem  # moves with the orders split (#14): boxoffice.vouchers.problem
 from boxoffice.pricing import Discount, Line
+from boxoffice.vouchers import problem as voucher_problem
 from tests.support.order_fixtures import voucher_item
 from tests.support.properties import rules
 

@@ -146,7 +146,7 @@ def _charge_of(conference_id: str, payment_intent_id: str | None) -> str | None:
     return charge.get("id") if isinstance(charge, dict) else charge
 
 
-def _status_from_amounts(total: int, paid: int, refunded: int) -> str:
+def status_from_amounts(total: int, paid: int, refunded: int) -> str:
     """The status a paid order's amounts give (docs/domain.md "The books" 1)."""
     if refunded > 0 and refunded >= total:
         return records.REFUNDED
@@ -244,7 +244,7 @@ def _record_session_payment(
     if own:
         paid = int(order.amount_paid) + collected.amount
         refunded = int(order.amount_refunded) + early_amount
-        status = _status_from_amounts(int(order.total), paid, refunded)
+        status = status_from_amounts(int(order.total), paid, refunded)
     records.record_stripe_payment(
         order, payment, link if intent else None, early, status=status, problem=problem
     )
