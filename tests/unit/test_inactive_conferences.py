@@ -7,6 +7,7 @@ for ``SETTLING_WINDOW`` (Stripe keeps events for 30 days) before letting it go.
 
 import json
 from datetime import timedelta
+from typing import Any
 
 from boxoffice import store
 from boxoffice.processors import fulfillment_registry
@@ -16,21 +17,12 @@ from boxoffice.stripe_events import handle_bus_event
 from local.lambda_runtime import LambdaContext
 from local.stripe_emulator import sign
 from tests.support.bus import BusTap
-from tests.support.functions import load_function
+from tests.support.clock import now
+from tests.support.functions import api_fn, load_function
 from tests.support.http import ADMIN, DEMO_CONFERENCE, call
-from tests.support.order_fixtures import (
-    api_fn,
-    checkout,
-    create_ok,
-    emulator_events,
-    move_hold_into_past,
-    now,
-    stored,
-)
-from tests.support.stripe import deliver_webhook
-
-SECRET = DEMO_CONFERENCE["stripe"]["webhook_secret"]
-LEASE = timedelta(seconds=30)
+from tests.support.order_fixtures import checkout, create_ok, move_hold_into_past, stored
+from tests.support.pipeline import LEASE
+from tests.support.stripe import WEBHOOK_SECRET, deliver_webhook, one_event
 
 
 def set_active(active: bool, cid: str = "demo") -> None:
@@ -40,7 +32,7 @@ def set_active(active: bool, cid: str = "demo") -> None:
     assert reply.status in (200, 201), reply.text
 
 
-def sweep() -> dict:
+def sweep() -> dict[str, Any]:
     return load_function("expiry").handler({"detail-type": "Scheduled Event"}, LambdaContext())
 
 
@@ -49,11 +41,11 @@ def test_a_payment_made_after_deactivation_still_pays_the_order(demo, emulator):
     session_id = checkout(order["id"]).json["session_id"]
     set_active(False)
     emulator.pay(session_id, "succeed")
-    (completed,) = emulator_events(emulator, "checkout.session.completed")
+    completed = one_event(emulator, "checkout.session.completed")
 
     tap = BusTap(("boxoffice.stripe",))
     payload = json.dumps(completed)
-    assert deliver_webhook(payload, sign(payload, SECRET)).status == 200
+    assert deliver_webhook(payload, sign(payload, WEBHOOK_SECRET)).status == 200
     assert event_records.get_event("demo", completed["id"]) is not None
     for envelope in tap.drain():
         handle_bus_event(envelope, fulfillment_registry(), LEASE)
