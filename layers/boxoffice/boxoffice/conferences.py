@@ -17,12 +17,9 @@ from boxoffice.patterns import EMAIL_PATTERN, SPONSOR_SLUG_PATTERN
 from boxoffice.shapes import Shape
 
 if TYPE_CHECKING:
-    from pynamodb import exceptions as pynamodb_errors
-
     from boxoffice.store import capacity as counters
     from boxoffice.store.conferences import _CatalogEntry as CatalogEntry
 else:
-    pynamodb_errors = lazy.module("pynamodb.exceptions")
     counters = lazy.module("boxoffice.store.capacity")
 
 
@@ -35,7 +32,6 @@ Price = Annotated[int, Field(ge=0, le=money.MAX_AMOUNT, description="Minor units
 Capacity = Annotated[
     int, Field(ge=0, le=10_000_000, description="Units that may be held and sold; null: unlimited")
 ]
-CAPACITY_ATTEMPTS = 5
 
 
 class _Input(Shape):
@@ -218,36 +214,10 @@ def put_conference(conference_id: str, data: ConferenceInput) -> Saved[Conferenc
     ):
         conf.ticket_capacity = data.ticket_capacity
         conf.venue_counted = True
-        _save_with_capacity(conf, conference_id, counters.VENUE, data.ticket_capacity)
+        counters.save_with_capacity(conf, conference_id, counters.VENUE, data.ticket_capacity)
     else:
         store.save_conference(conf)
     return Saved(created=created, item=_conference_view(conf))
-
-
-def _save_with_capacity(entry: store.Item, conference_id: str, scope: str, capacity: int | None) -> None:
-    """Save ``entry`` and its counter's capacity in one transaction, so they never disagree.
-
-    The entry is guarded by its version (a concurrent edit wins, InvalidState), the counter by the
-    ``held`` that was read: a sale that moved it meanwhile makes us read it again. Lowering the
-    capacity below what is held is refused with the held count.
-    """
-    for _ in range(CAPACITY_ATTEMPTS):
-        current = counters.get(conference_id, scope)
-        entry.updated_at = store.now()
-        try:
-            with store.transaction() as tx:
-                tx.save(entry)
-                counters.set_capacity_in(tx, conference_id, scope, capacity, current)
-            return
-        except pynamodb_errors.TransactWriteError as exc:
-            reasons = exc.cancellation_reasons or []
-            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-                raise InvalidState(
-                    f"{type(entry).__name__} changed concurrently; read it again and retry"
-                ) from exc
-            if not reasons:
-                raise
-    raise InvalidState("units were being held while the capacity changed; retry")
 
 
 def get_conference(conference_id: str, *, include_inactive: bool) -> store.Conference:
@@ -281,7 +251,9 @@ def _put_entry[E: "CatalogEntry"](
     ):
         entry.counted = True
         capacity = fields.get("capacity")
-        _save_with_capacity(entry, conference_id, scope, capacity if isinstance(capacity, int) else None)
+        counters.save_with_capacity(
+            entry, conference_id, scope, capacity if isinstance(capacity, int) else None
+        )
     else:
         store.put_catalog_entry(entry)
     return entry, created

@@ -24,7 +24,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from boxoffice.errors import BoxofficeError, InvalidState
-from boxoffice.store.base import IntAttribute, Item, get_or_none, now
+from boxoffice.store.base import IntAttribute, Item, get_or_none, now, transaction
 
 VENUE = "venue"
 
@@ -182,3 +182,32 @@ def set_capacity_in(
     else:
         actions += [Counter.capacity.set(capacity), Counter.free.set(capacity - held)]
     tx.update(_ref(conference_id, scope), actions=actions, condition=guard, add_version_condition=False)
+
+
+CAPACITY_ATTEMPTS = 5
+
+
+def save_with_capacity(entry: Item, conference_id: str, scope: str, capacity: int | None) -> None:
+    """Save ``entry`` and its counter's capacity in one transaction, so they never disagree.
+
+    The entry is guarded by its version (a concurrent edit wins, InvalidState), the counter by the
+    ``held`` that was read: a sale that moved it meanwhile makes us read it again. Lowering the
+    capacity below what is held is refused with the held count.
+    """
+    for _ in range(CAPACITY_ATTEMPTS):
+        current = get(conference_id, scope)
+        entry.updated_at = now()
+        try:
+            with transaction() as tx:
+                tx.save(entry)
+                set_capacity_in(tx, conference_id, scope, capacity, current)
+            return
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                raise InvalidState(
+                    f"{type(entry).__name__} changed concurrently; read it again and retry"
+                ) from exc
+            if not reasons:
+                raise
+    raise InvalidState("units were being held while the capacity changed; retry")
