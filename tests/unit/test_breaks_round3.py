@@ -18,34 +18,26 @@ from tests.support.stripe import emulator_events, stripe_client
 
 
 def _stale_refund_reads(monkeypatch, meanwhile):
-    """Each failure event's first read of a dashboard refund (``_record_failure``'s first try, the
-    first round of ``store.retry_on_conflict``) returns what it was before ``meanwhile`` ran: the
-    failure's Lambdas read, then the payment's transaction committed. A try after that reads what
-    is there now."""
+    """The first read of a dashboard refund by a failure event (the first try of
+    ``_record_failure``'s write) returns what it was before ``meanwhile`` ran: the failure's Lambda
+    read, then the payment's transaction committed. Every later read sees what is there now, so
+    the retry (``store.retry_on_conflict``) decides on fresh state."""
     from boxoffice.store import refunds as refund_store
 
     real = refund_store.get_refund
-    seen: dict[tuple[str, str], Any] = {}
-    ran: list[bool] = []
+    stale: dict[tuple[str, str], Any] = {}
 
     def get_refund(pk: str, refund_id: str):
-        caller = sys._getframe(1)
-        first_try = (
-            caller.f_code.co_qualname == "_record_failure.<locals>.attempt"
-            and caller.f_back is not None
-            and caller.f_back.f_locals.get("n") == 0
-        )
-        if not refund_id.startswith("rf_ext_") or not first_try:
+        from_failure = sys._getframe(1).f_code.co_qualname == "_record_failure.<locals>.attempt"
+        if not refund_id.startswith("rf_ext_") or not from_failure or (pk, refund_id) in stale:
             return real(pk, refund_id)
-        if (pk, refund_id) not in seen:
-            seen[(pk, refund_id)] = real(pk, refund_id)
-        if not ran:
-            ran.append(True)
+        stale[(pk, refund_id)] = before = real(pk, refund_id)
+        if len(stale) == 1:
             meanwhile()
-        return seen[(pk, refund_id)]
+        return before
 
     monkeypatch.setattr(refund_store, "get_refund", get_refund)
-    return monkeypatch
+    return stale
 
 
 def _failure_events(emulator, before: set[str]) -> list[dict[str, Any]]:
@@ -68,8 +60,9 @@ def test_a_bulk_dashboard_refund_that_fails_at_the_bank_while_its_payment_lands_
     before = {e["id"] for e in emulator_events(emulator)}
     emulator.fail_refund(re["id"], "lost_or_stolen_card")  # the money never left
     failures = _failure_events(emulator, before)
-    _stale_refund_reads(monkeypatch, lambda: process(completed))
+    stale = _stale_refund_reads(monkeypatch, lambda: process(completed))
     process(failures)
+    assert stale, "no failure event read the refund: the race was not staged"
     monkeypatch.undo()
     record = bf.stored(purchase["id"])
     assert (record.status, int(record.amount_refunded)) == ("paid", 0)
@@ -97,8 +90,9 @@ def test_an_order_dashboard_refund_that_fails_at_the_bank_while_its_payment_land
     emulator.fail_refund(re["id"], "lost_or_stolen_card")
     failures = _failure_events(emulator, before)
     rest = [e for e in events if e not in refund_events]
-    _stale_refund_reads(monkeypatch, lambda: process(rest))
+    stale = _stale_refund_reads(monkeypatch, lambda: process(rest))
     process(failures)
+    assert stale, "no failure event read the refund: the race was not staged"
     monkeypatch.undo()
     stored = order_fixtures.stored(order["id"])
     assert (stored.status, int(stored.amount_paid), int(stored.amount_refunded)) == ("paid", 10000, 0)
