@@ -47,7 +47,7 @@ def _bulk_item(conference_id: str, ticket_type_id: str | None, addon_id: str | N
             raise InvalidPurchase("ticket_type_id", f"ticket type {ticket_type_id} not found")
         if not ticket.bulk_enabled:
             raise InvalidPurchase("ticket_type_id", f"ticket type {ticket_type_id} is not sold in bulk")
-        price = int(ticket.price)
+        price = ticket.price
     else:
         price = 0
     if addon_id is not None:
@@ -56,7 +56,7 @@ def _bulk_item(conference_id: str, ticket_type_id: str | None, addon_id: str | N
             raise InvalidPurchase("addon_id", f"add-on {addon_id} not found")
         if not addon.bulk_enabled:
             raise InvalidPurchase("addon_id", f"add-on {addon_id} is not sold in bulk")
-        price += int(addon.price)
+        price += addon.price
     return price
 
 
@@ -65,8 +65,8 @@ def create(
 ) -> BulkPurchaseView:
     """Create a pending purchase. ``as_sponsor`` is the sponsor id of a self-serve request, else None (staff)."""
     conference = store.require_conference(conference_id)
-    if request.quantity > int(conference.max_bulk_quantity):
-        raise InvalidPurchase("quantity", f"quantity must be at most {int(conference.max_bulk_quantity)}")
+    if request.quantity > conference.max_bulk_quantity:
+        raise InvalidPurchase("quantity", f"quantity must be at most {conference.max_bulk_quantity}")
     if as_sponsor is not None:
         extra = [
             f
@@ -142,7 +142,7 @@ def approve(conference_id: str, purchase_id: str, *, staff_user: str) -> BulkPur
     """pending → approved, for comp deals only: a paid deal goes through checkout instead."""
     store.require_conference(conference_id)
     purchase = require(conference_id, purchase_id)
-    if int(purchase.total_amount) > 0:
+    if purchase.total_amount > 0:
         raise InvalidPurchaseState(
             "only a comp deal (total 0) is approved; a paid deal goes through checkout"
         )
@@ -163,14 +163,14 @@ def _session_params(
         metadata["sponsor_id"] = purchase.sponsor_id
     item = purchase.ticket_type_id or purchase.addon_id or "vouchers"
     expires = purchase.checkout_expires_at or store.now() + timedelta(
-        minutes=int(conference.checkout_expiry_minutes)
+        minutes=conference.checkout_expiry_minutes
     )
     return session_params(
         record_id=purchase.purchase_id,
         metadata=metadata,
         currency=purchase.currency,
-        unit_amount=int(purchase.unit_price),
-        quantity=int(purchase.quantity),
+        unit_amount=purchase.unit_price,
+        quantity=purchase.quantity,
         name=f"{conference.name}: {item} voucher codes",
         request=request,
         expires_at=int(expires.timestamp()),
@@ -212,16 +212,14 @@ def checkout(conference_id: str, purchase_id: str, request: CheckoutRequest, vie
         if existing.expires_at > store.now():
             return existing
         raise InvalidPurchaseState("the checkout session has expired")
-    if int(purchase.total_amount) == 0:
+    if purchase.total_amount == 0:
         raise InvalidPurchaseState("a total of 0 is not paid through checkout; staff approve it instead")
     if conference.stripe_secret_name is None:
         raise InvalidPurchaseState("this conference has no Stripe account configured")
     if purchase.status == records.PENDING:
         # The session's expiry is planned with the move, so a retried create (same idempotency key)
         # sends Stripe the same parameters.
-        planned = (store.now() + timedelta(minutes=int(conference.checkout_expiry_minutes))).replace(
-            microsecond=0
-        )
+        planned = (store.now() + timedelta(minutes=conference.checkout_expiry_minutes)).replace(microsecond=0)
         try:
             purchase = sponsor_blocks.move_holding(purchase, records.PROCESSING, checkout_expires_at=planned)
         except store.TransitionRejected as exc:

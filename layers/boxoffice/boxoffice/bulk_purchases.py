@@ -141,7 +141,7 @@ def _announce_fulfilled(purchase: records.BulkPurchase) -> None:
             "conference_id": purchase.conference_id,
             "bulk_purchase_id": purchase.purchase_id,
             "sponsor_id": purchase.sponsor_id,
-            "quantity": int(purchase.quantity),
+            "quantity": purchase.quantity,
         },
     )
     records.mark_fulfilled_announced(purchase)
@@ -206,7 +206,7 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
         sponsor_blocks.rehold(purchase)
     try:
         codes = codes_of(purchase)
-        if int(purchase.fulfillment_attempts) > 1:
+        if purchase.fulfillment_attempts > 1:
             existing = voucher_store.get_vouchers(purchase.conference_id, codes)
             codes = [c for c in codes if c not in existing]
         written = voucher_store.put_new_vouchers(_voucher(purchase, c) for c in codes)
@@ -233,12 +233,12 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
     else:
         raise FulfillmentBusy("the purchase kept moving while its payment was recorded")
     purchase.status = records.PAID
-    purchase.vouchers_generated = int(purchase.quantity)
-    purchase.amount_refunded = int(purchase.amount_refunded) + taken
+    purchase.vouchers_generated = purchase.quantity
+    purchase.amount_refunded = purchase.amount_refunded + taken
     if payment is not None:
         purchase.amount_paid = payment.amount
     _announce_fulfilled(purchase)
-    if int(purchase.amount_refunded) > 0:
+    if purchase.amount_refunded > 0:
         settle_refunds(purchase)  # refunded before this payment's event arrived: codes go off at once
     return written
 
@@ -248,7 +248,7 @@ def fulfill_comp(conference_id: str, purchase_id: str) -> FulfillView:
     purchase, details = require_with_details(conference_id, purchase_id)
     if purchase.status == records.PAID:
         return FulfillView(vouchers_created=0, bulk_purchase=view(purchase, details))
-    if purchase.status != records.APPROVED or int(purchase.total_amount) != 0:
+    if purchase.status != records.APPROVED or purchase.total_amount != 0:
         raise InvalidPurchaseState(
             "only an approved comp deal is fulfilled by staff; paid deals fulfil on payment"
         )
@@ -275,10 +275,10 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
             )
         logger.warning("payment event after refund ignored", extra={"bulk_purchase_id": purchase.purchase_id})
         return
-    if (payment.amount, payment.currency) != (int(purchase.total_amount), purchase.currency):
+    if (payment.amount, payment.currency) != (purchase.total_amount, purchase.currency):
         reason = (
             f"Stripe collected {money.format_amount(payment.amount, payment.currency or purchase.currency)} "
-            f"but the purchase totals {money.format_amount(int(purchase.total_amount), purchase.currency)}"
+            f"but the purchase totals {money.format_amount(purchase.total_amount, purchase.currency)}"
         )
         store.add_attention(purchase, reason)
         logger.warning("payment mismatch; nothing issued", extra={"bulk_purchase_id": purchase.purchase_id})
@@ -317,7 +317,7 @@ def _announce_refunded(purchase: records.BulkPurchase, redeemed: int) -> None:
         {
             "conference_id": purchase.conference_id,
             "bulk_purchase_id": purchase.purchase_id,
-            "amount_refunded": int(purchase.amount_refunded),
+            "amount_refunded": purchase.amount_refunded,
             "vouchers_already_redeemed": redeemed,
         },
     )
@@ -340,7 +340,7 @@ def settle_refunds(purchase: records.BulkPurchase) -> None:
     idempotent and flagged when done, so a crash part-way is finished by the next event or retry.
     """
     for _ in range(3):
-        fully = int(purchase.amount_paid) > 0 and int(purchase.amount_refunded) >= int(purchase.amount_paid)
+        fully = purchase.amount_paid > 0 and purchase.amount_refunded >= purchase.amount_paid
         if purchase.status != records.PAID or not fully:
             break
         try:
@@ -350,8 +350,8 @@ def settle_refunds(purchase: records.BulkPurchase) -> None:
             purchase = exc.current  # type: ignore[assignment]
     if (
         purchase.status == records.REFUNDED
-        and int(purchase.amount_refunded) < int(purchase.amount_paid)
-        and int(purchase.refund_reserved or 0) == 0
+        and purchase.amount_refunded < purchase.amount_paid
+        and (purchase.refund_reserved or 0) == 0
     ):
         _undo_refunded(purchase)
         return

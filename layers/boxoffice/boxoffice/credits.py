@@ -80,7 +80,7 @@ def apply(
             raise CreditError(f"the credit is frozen until staff look at it: {credit.attention}")
         if credit.expires_at is not None and credit.expires_at < store.now():
             raise CreditError("the credit has expired")
-        if int(credit.remaining_amount) <= 0:
+        if credit.remaining_amount <= 0:
             raise CreditError("the credit has nothing left")
         order = order_records.get(conference_id, order_id)
         if order is None:
@@ -91,7 +91,7 @@ def apply(
             raise _refused("the credit and the order belong to different users")
         if order.conference_id != credit.conference_id or order.currency != credit.currency:
             raise _refused("the credit and the order belong to different conferences")
-        balance = int(order.total) - int(order.amount_paid)
+        balance = order.total - order.amount_paid
         if balance <= 0:
             raise CreditError("the order is already covered")
         if (
@@ -103,7 +103,7 @@ def apply(
             # card cannot collect what the credit covers (a paid one is recorded instead).
             order_payments.close_open_session(order)
             continue
-        amount = min(int(credit.remaining_amount), balance)
+        amount = min(credit.remaining_amount, balance)
         try:
             payment = order_records.apply_credit(credit, order, amount)
         except order_records.OrderMoved:

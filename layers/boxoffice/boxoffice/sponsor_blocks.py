@@ -30,7 +30,7 @@ BLOCK_ATTEMPTS = 6
 def block_units(purchase: records.BulkPurchase) -> dict[str, int]:
     """What the purchase's block holds: ``quantity`` on each limited scope of its items (the ticket
     type's and the venue's, the add-on's). Empty when none is limited: then nothing is held."""
-    conference_id, quantity = purchase.conference_id, int(purchase.quantity)
+    conference_id, quantity = purchase.conference_id, purchase.quantity
     units: dict[str, int] = {}
     if purchase.ticket_type_id is not None:
         ticket = store.get_ticket_type(conference_id, purchase.ticket_type_id)
@@ -124,7 +124,7 @@ def rehold(purchase: records.BulkPurchase, status: str | None = None) -> None:
     over = [
         s
         for s, c in counters.get_many(purchase.conference_id, units).items()
-        if c.capacity is not None and int(c.held) > int(c.capacity)
+        if c.capacity is not None and c.held > c.capacity
     ]
     if over:
         reason = f"its sponsor block came back with its payment and put {', '.join(over)} over capacity"

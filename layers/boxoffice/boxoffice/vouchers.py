@@ -90,21 +90,21 @@ def problem(voucher: voucher_store.Voucher | None, at: datetime) -> VoucherReaso
         return "not_yet_valid"
     if voucher.valid_until is not None and at > voucher.valid_until:
         return "expired"
-    if int(voucher.times_used) >= int(voucher.max_uses):
+    if voucher.times_used >= voucher.max_uses:
         return "used_up"
     return None
 
 
 def uses_left(voucher: voucher_store.Voucher) -> int:
     """How many uses (units) the voucher has left, as read."""
-    return int(voucher.max_uses) - int(voucher.times_used)
+    return voucher.max_uses - voucher.times_used
 
 
 def discount_of(voucher: voucher_store.Voucher) -> pricing.Discount:
     """What the voucher takes off, and on which items (none named: every item)."""
     return pricing.Discount(
         voucher.voucher_type,
-        int(voucher.discount_value),
+        voucher.discount_value,
         frozenset(voucher.ticket_type_ids or []),
         frozenset(voucher.addon_ids or []),
     )
@@ -152,7 +152,7 @@ def check_voucher(conference_id: str, raw_code: str) -> VoucherCheck:
         valid=reason is None,
         reason=reason,
         voucher_type=voucher.voucher_type,
-        discount_value=int(voucher.discount_value),
+        discount_value=voucher.discount_value,
         ticket_type_ids=list(voucher.ticket_type_ids or []),
         addon_ids=list(voucher.addon_ids or []),
         unlocks_hidden_tickets=voucher.unlocks_hidden_tickets,
@@ -165,7 +165,7 @@ def check_voucher(conference_id: str, raw_code: str) -> VoucherCheck:
 def codes_of(purchase: purchase_records.BulkPurchase) -> list[str]:
     """Every code the purchase has or will have, derived from its segment and key."""
     return voucher_codes.codes(
-        purchase.code_prefix, purchase.code_segment, purchase.code_key, int(purchase.quantity)
+        purchase.code_prefix, purchase.code_segment, purchase.code_key, purchase.quantity
     )
 
 
@@ -173,9 +173,9 @@ def voucher_view(voucher: voucher_store.Voucher) -> VoucherView:
     return VoucherView(
         code=voucher.code,
         voucher_type=voucher.voucher_type,
-        discount_value=int(voucher.discount_value),
-        max_uses=int(voucher.max_uses),
-        times_used=int(voucher.times_used),
+        discount_value=voucher.discount_value,
+        max_uses=voucher.max_uses,
+        times_used=voucher.times_used,
         valid_from=voucher.valid_from,
         valid_until=voucher.valid_until,
         unlocks_hidden_tickets=voucher.unlocks_hidden_tickets,
@@ -217,8 +217,8 @@ def vouchers_csv(conference_id: str, purchase_id: str, viewer: Viewer) -> str:
         writer.writerow(
             [
                 voucher.code,
-                int(voucher.times_used),
-                int(voucher.max_uses),
+                voucher.times_used,
+                voucher.max_uses,
                 "true" if voucher.is_active else "false",
                 voucher.valid_from.isoformat() if voucher.valid_from else "",
                 voucher.valid_until.isoformat() if voucher.valid_until else "",

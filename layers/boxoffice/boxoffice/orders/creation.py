@@ -103,12 +103,10 @@ def create(conference_id: str, user_id: str, request: OrderRequest) -> OrderView
                 method="comp", status="succeeded", amount=0,
             )  # fmt: skip
         else:
-            order.hold_expires_at = at + timedelta(minutes=int(conference.order_hold_minutes))
+            order.hold_expires_at = at + timedelta(minutes=conference.order_hold_minutes)
             records.pending_index(order)
         try:
-            _create_with_retries(
-                order, payment, None if voucher is None else int(voucher.max_uses), holding.block
-            )
+            _create_with_retries(order, payment, None if voucher is None else voucher.max_uses, holding.block)
         except records.ReferenceTaken:
             draws += 1
             continue
@@ -167,7 +165,7 @@ def _catalog_lines(
                 raise _line_problem(i, "ticket_type_id", f"ticket type {line.ticket_type_id} not found")
             if ticket.requires_voucher and not vouchers.unlocks(voucher, line.ticket_type_id):
                 raise _line_problem(i, "ticket_type_id", f"ticket type {line.ticket_type_id} not found")
-            price = int(ticket.price)
+            price = ticket.price
             if ticket.counted:
                 counted.add(counters.ticket_scope(line.ticket_type_id))
             lines.append(
@@ -180,7 +178,7 @@ def _catalog_lines(
             addon = store.get_addon(conference_id, str(line.addon_id))
             if addon is None:
                 raise _line_problem(i, "addon_id", f"add-on {line.addon_id} not found")
-            price = int(addon.price)
+            price = addon.price
             if addon.counted:
                 counted.add(counters.addon_scope(str(line.addon_id)))
         lines.append(pricing.Line(line.ticket_type_id, line.addon_id, line.quantity, price))
@@ -246,7 +244,7 @@ def _plan_holding(
     if purchase is None or purchase.block_state != records.BLOCK_HELD or not purchase.block:
         return _Holding(units, None, {})
     assert voucher is not None  # a purchase is read only for a voucher's block
-    left = {"ticket": int(purchase.block_left_ticket or 0), "addon": int(purchase.block_left_addon or 0)}
+    left = {"ticket": purchase.block_left_ticket or 0, "addon": purchase.block_left_addon or 0}
     draws = {"ticket": 0, "addon": 0}
     block_units: dict[str, int] = {}
     for line, n in zip(lines, _discounted_units(lines, voucher, priced.units), strict=True):

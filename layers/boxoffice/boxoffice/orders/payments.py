@@ -64,7 +64,7 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
         # with its events still on the way: ask Stripe before offering a second charge.
         close_open_session(order)
         order = require(conference_id, order_id, None)
-    due = int(order.total) - int(order.amount_paid)
+    due = order.total - order.amount_paid
     metadata = {"order_id": order.order_id, "conference_id": conference_id, "reference": order.reference}
     # The session's expiry is planned once per session it replaces, and planned again only when it
     # has come too close for Stripe (30 minutes). The idempotency key hashes every parameter, so a
@@ -72,7 +72,7 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
     follows = order.checkout_session_id or "first"
     soonest = int((now + timedelta(minutes=31)).timestamp())
     if order.checkout_follows != follows or (order.checkout_planned_expiry or 0) < soonest:
-        planned = int((now + timedelta(minutes=int(conference.checkout_expiry_minutes))).timestamp())
+        planned = int((now + timedelta(minutes=conference.checkout_expiry_minutes)).timestamp())
         if not records.plan_checkout(order, follows, planned):
             order = require(conference_id, order_id, None)
             if order.status != records.PENDING or order.checkout_follows != follows:
@@ -85,7 +85,7 @@ def checkout(conference_id: str, order_id: str, user_id: str, request: CheckoutR
         quantity=1,
         name=f"{conference.name} order {order.reference}",
         request=request,
-        expires_at=int(order.checkout_planned_expiry or 0),
+        expires_at=order.checkout_planned_expiry or 0,
     )
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:20]
     session = stripe_gateway.create_checkout_session(
@@ -117,7 +117,7 @@ def announce_paid(order: records.Order) -> bool:
                 "order_id": order.order_id,
                 "reference": order.reference,
                 "user_id": order.user_id,
-                "total": int(order.total),
+                "total": order.total,
                 "currency": order.currency,
             },
         )
@@ -209,7 +209,7 @@ def _record_session_payment(
     """One transaction: the payment, its intent's link, its early refunds, and the order's amounts.
     Returns the order's new status when the payment is its own, else None (flagged money)."""
     conference_id = order.conference_id
-    due = int(order.total) - int(order.amount_paid)
+    due = order.total - order.amount_paid
     problem = None
     if order.status != records.PENDING:
         problem = f"a payment of {money.format_amount(collected.amount, collected.currency)} arrived for a {order.status} order; refund it"
@@ -221,7 +221,7 @@ def _record_session_payment(
     own = problem is None
     intent = collected.payment_intent_id
     early = records.early_refunds(order, intent)
-    early_amount = sum(int(r.amount) for r in early)
+    early_amount = sum(r.amount for r in early)
     payment = records.Payment(
         *records.Payment.key(conference_id, order.order_id, payment_id),
         conference_id=conference_id,
@@ -242,9 +242,9 @@ def _record_session_payment(
     )
     status = None
     if own:
-        paid = int(order.amount_paid) + collected.amount
-        refunded = int(order.amount_refunded) + early_amount
-        status = status_from_amounts(int(order.total), paid, refunded)
+        paid = order.amount_paid + collected.amount
+        refunded = order.amount_refunded + early_amount
+        status = status_from_amounts(order.total, paid, refunded)
     records.record_stripe_payment(
         order, payment, link if intent else None, early, status=status, problem=problem
     )

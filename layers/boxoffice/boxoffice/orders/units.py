@@ -67,7 +67,7 @@ def retake_units(order: records.Order) -> bool:
     over = [
         counter.scope
         for counter in counters.get_many(order.conference_id, units).values()
-        if counter.capacity is not None and int(counter.free) < 0
+        if counter.capacity is not None and counter.free < 0
     ]
     if over:
         store.add_attention(

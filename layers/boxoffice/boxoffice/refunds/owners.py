@@ -111,7 +111,7 @@ class OrderOwner:
             if p.method == "stripe" and p.status == "succeeded" and p.payment_intent_id and p.is_own
         ]
         payments.sort(key=lambda p: p.created_at, reverse=True)
-        return [(str(p.payment_intent_id), int(p.amount) - int(p.amount_refunded)) for p in payments]
+        return [(str(p.payment_intent_id), p.amount - p.amount_refunded) for p in payments]
 
     def stripe_intents(self) -> set[str]:
         return {
@@ -127,8 +127,8 @@ class OrderOwner:
         return records.OWNER if payment.is_own else records.EXTRA
 
     def balance(self, destination: str) -> int:
-        total = int(self.item.refundable_total)
-        return min(int(self.item.refundable), total) if destination == "card" else total
+        total = self.item.refundable_total
+        return min(self.item.refundable, total) if destination == "card" else total
 
     def payment_for(self, payment_intent_id: str) -> order_records.Payment | None:
         return order_records.get_payment(
@@ -152,10 +152,10 @@ class OrderOwner:
         if fresh is None:
             return
         order = fresh.item
-        back = int(order.amount_refunded) + charged_back
-        if back <= int(order.amount_paid):
+        back = order.amount_refunded + charged_back
+        if back <= order.amount_paid:
             return
-        over = money.format_amount(back - int(order.amount_paid), order.currency)
+        over = money.format_amount(back - order.amount_paid, order.currency)
         how = "a lost dispute" if charged_back else "a card refund"
         reason = f"money back exceeds what was paid by {over}: a store credit and {how} paid the same money"
         store.add_attention(order, reason)
@@ -170,8 +170,8 @@ class OrderOwner:
             conference_id=refund.conference_id,
             credit_id=credit_id,
             user_id=self.item.user_id,
-            amount=int(refund.amount),
-            remaining_amount=int(refund.amount),
+            amount=refund.amount,
+            remaining_amount=refund.amount,
             currency=refund.currency,
             status=credit_records.AVAILABLE,
             source_order_id=self.item.order_id,
@@ -198,7 +198,7 @@ class PurchaseOwner:
     def intents(self) -> list[tuple[str, int]]:
         if not self.item.payment_intent_id:
             return []
-        return [(self.item.payment_intent_id, int(self.item.amount_paid) - int(self.item.amount_refunded))]
+        return [(self.item.payment_intent_id, self.item.amount_paid - self.item.amount_refunded)]
 
     def stripe_intents(self) -> set[str]:
         return {self.item.payment_intent_id} if self.item.payment_intent_id else set()
@@ -210,7 +210,7 @@ class PurchaseOwner:
         return records.OWNER if own is None or own == payment_intent_id else records.EXTRA
 
     def balance(self, destination: str) -> int:
-        return int(self.item.refundable) if destination == "card" else 0
+        return self.item.refundable if destination == "card" else 0
 
     def payment_for(self, payment_intent_id: str) -> order_records.Payment | None:
         return None  # a purchase records its one payment on itself
@@ -246,10 +246,10 @@ def owner_of(conference_id: str, obj: dict[str, Any]) -> Owner | None:
 def settle_order(order: order_records.Order) -> None:
     """paid / partially_refunded / refunded, from the recorded refunded amount (never from an event)."""
     for _ in range(3):
-        refunded = int(order.amount_refunded)
+        refunded = order.amount_refunded
         wanted = (
             order_records.REFUNDED
-            if refunded >= int(order.total) and refunded > 0
+            if refunded >= order.total and refunded > 0
             else order_records.PARTIALLY_REFUNDED
             if refunded > 0
             else order_records.PAID

@@ -138,7 +138,7 @@ def _reserve(owner: Owner, refund: records.Refund) -> None:
 def _reserve_stray(owner: Owner, refund: records.Refund) -> None:
     """Reserve on the stray payment itself, read now, if it has enough left."""
     payment = _stray_payment(owner, refund)
-    require_left(payment, int(refund.amount))
+    require_left(payment, refund.amount)
     refund_writes.reserve_stray_refund(payment, refund)
 
 
@@ -196,7 +196,7 @@ def found_at_stripe(refund: records.Refund, secret_name: str) -> dict[str, tuple
 def release(owner: Owner, refund: records.Refund, reason: str, amount: int | None = None) -> None:
     """Stripe said no: the refund fails and (that part of) its reservation is refundable again
     (on the owner, or on the stray payment it reserved on). Nothing, when it is no longer pending."""
-    amount = int(refund.amount) if amount is None else amount
+    amount = refund.amount if amount is None else amount
     if _is_stray(refund):
         refund_writes.release_stray_refund(_stray_payment(owner, refund), refund, reason, amount)
     else:

@@ -85,13 +85,13 @@ def credit_view(credit: credit_records.Credit) -> CreditView:
         id=credit.credit_id,
         user_id=credit.user_id,
         conference_id=credit.conference_id,
-        amount=int(credit.amount),
-        remaining_amount=int(credit.remaining_amount),
+        amount=credit.amount,
+        remaining_amount=credit.remaining_amount,
         currency=credit.currency,
         status=credit.status,
         source_order_id=credit.source_order_id,
         applications=[
-            {"order_id": a.order_id, "amount": int(a.amount), "at": a.at.isoformat()}
+            {"order_id": a.order_id, "amount": a.amount, "at": a.at.isoformat()}
             for a in credit.applications or []
         ],
         expires_at=credit.expires_at,
@@ -106,7 +106,7 @@ def view(refund: records.Refund) -> RefundView:
         id=refund.refund_id,
         order_id=refund.order_id,
         bulk_purchase_id=refund.bulk_purchase_id,
-        amount=int(refund.amount),
+        amount=refund.amount,
         currency=refund.currency,
         reason=refund.reason,
         note=refund.note,

@@ -347,7 +347,7 @@ class BlockMoved(StaleRead):
 
 
 def _hold_actions(purchase: BulkPurchase, units: dict[str, int]) -> list[Action]:
-    quantity = int(purchase.quantity)
+    quantity = purchase.quantity
     return [
         BulkPurchase.block.set(units),
         BulkPurchase.block_state.set(BLOCK_HELD),
@@ -364,14 +364,14 @@ def _block_guard(purchase: BulkPurchase) -> Any:
     """The block is held, and no order drew from it or gave back since it was read."""
     return (
         (BulkPurchase.block_state == BLOCK_HELD)
-        & (BulkPurchase.block_left_ticket == int(purchase.block_left_ticket or 0))
-        & (BulkPurchase.block_left_addon == int(purchase.block_left_addon or 0))
+        & (BulkPurchase.block_left_ticket == (purchase.block_left_ticket or 0))
+        & (BulkPurchase.block_left_addon == (purchase.block_left_addon or 0))
     )
 
 
 def undrawn(purchase: BulkPurchase) -> dict[str, int]:
     """What releasing the block now gives back per scope: the units orders have not drawn."""
-    left = {"ticket": int(purchase.block_left_ticket or 0), "addon": int(purchase.block_left_addon or 0)}
+    left = {"ticket": purchase.block_left_ticket or 0, "addon": purchase.block_left_addon or 0}
     return {
         scope: left["addon" if scope.startswith("addon#") else "ticket"] for scope in (purchase.block or {})
     }
@@ -526,7 +526,7 @@ def mark_fulfilled(
     are taken in (:func:`mark_paid`). None when the guard failed or a refund was recorded meanwhile."""
     actions: list[Action] = [
         BulkPurchase.status.set(PAID),
-        BulkPurchase.vouchers_generated.set(int(purchase.quantity)),
+        BulkPurchase.vouchers_generated.set(purchase.quantity),
         BulkPurchase.fulfillment_lease_until.remove(),
         BulkPurchase.fulfilled_announced.set(False),
     ]

@@ -433,7 +433,7 @@ def attach_checkout_session(order: Order, session_id: str, url: str, expires_at:
             Order.checkout_url.set(url),
             Order.checkout_expires_at.set(expires_at),
         ],
-        (Order.status == PENDING) & (Order.amount_paid == int(order.amount_paid)),
+        (Order.status == PENDING) & (Order.amount_paid == order.amount_paid),
     )
 
 
@@ -490,8 +490,8 @@ def record_stripe_payment(
     when the order or a refund moved meanwhile.
     """
     own = status is not None
-    amount, early_amount = int(payment.amount), int(payment.amount_refunded or 0)
-    unmatched = int(order.unmatched_refunds)
+    amount, early_amount = payment.amount, payment.amount_refunded or 0
+    unmatched = order.unmatched_refunds
     try:
         with transaction() as tx:
             tx.save(payment, condition=Payment.PK.does_not_exist())
@@ -556,7 +556,7 @@ def apply_credit(credit: credits.Credit, order: Order, amount: int) -> Payment:
         conference_id=order.conference_id, order_id=order.order_id, payment_id=payment_id,
         method="credit", status="succeeded", amount=amount, credit_id=credit.credit_id,
     )  # fmt: skip
-    covered = amount == int(order.total) - int(order.amount_paid)
+    covered = amount == order.total - order.amount_paid
     try:
         with transaction() as tx:
             credits.spend_in(tx, credit, order.order_id, amount, at)
@@ -571,7 +571,7 @@ def apply_credit(credit: credits.Credit, order: Order, amount: int) -> Payment:
                 order,
                 actions=order_actions,
                 condition=(Order.status == PENDING)
-                & (Order.amount_paid == int(order.amount_paid))
+                & (Order.amount_paid == order.amount_paid)
                 # A checkout that opened a session meanwhile asks for the old balance: read again, close it.
                 & (
                     Order.checkout_session_id.does_not_exist()
@@ -600,9 +600,7 @@ def credit_returns(order: Order) -> list[CreditReturn]:
             continue
         credit = credits.get(order.conference_id, payment.credit_id)
         if credit is not None:
-            found.append(
-                (payment, credit, min(int(payment.amount), int(credit.amount) - int(credit.remaining_amount)))
-            )
+            found.append((payment, credit, min(payment.amount, credit.amount - credit.remaining_amount)))
     return found
 
 
@@ -618,7 +616,7 @@ def cancel_order(
     settling and on everything read. Raises OrderMoved (``voucher_short`` when the voucher's guard
     failed) for any cancelled transaction: the caller reads again and decides again.
     """
-    returned = sum(int(payment.amount) for payment, _, _ in returns)
+    returned = sum(payment.amount for payment, _, _ in returns)
     try:
         with transaction() as tx:
             transition_in(

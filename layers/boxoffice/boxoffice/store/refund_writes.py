@@ -72,7 +72,7 @@ def reserve_refund(owner: OwnerItem, refund: Refund) -> None:
     card and an order's ``refundable_total >= amount``) and the pending Refund saved. Raises
     InvalidState when the guard failed; a transaction cancelled for a concurrent one raises as it
     is (retry it)."""
-    amount, model = int(refund.amount), type(owner)
+    amount, model = refund.amount, type(owner)
     condition = model.status.is_in(*_refundable_states(owner))
     if refund.destination == "card":
         condition &= model.refundable >= amount
@@ -103,7 +103,7 @@ def reserve_stray_refund(payment: Payment, refund: Refund) -> None:
     (``refund_reserved``), conditional on the amounts read: neither its refunded nor its reserved
     amount grew since, so what it had left still covers this refund. Raises StaleRead when they
     moved (a refund of it completed, failed or began meanwhile): read the payment again."""
-    refunded, reserved = int(payment.amount_refunded or 0), int(payment.refund_reserved or 0)
+    refunded, reserved = payment.amount_refunded or 0, payment.refund_reserved or 0
     condition = (Payment.own == False) & (Payment.status == "succeeded")  # noqa: E712 (a DynamoDB condition)
     condition &= Payment.amount_refunded.does_not_exist() | (Payment.amount_refunded <= refunded)
     condition &= Payment.refund_reserved.does_not_exist() | (Payment.refund_reserved <= reserved)
@@ -112,7 +112,7 @@ def reserve_stray_refund(payment: Payment, refund: Refund) -> None:
         with transaction() as tx:
             tx.update(
                 payment,
-                actions=[Payment.refund_reserved.add(int(refund.amount))],
+                actions=[Payment.refund_reserved.add(refund.amount)],
                 condition=condition,
                 add_version_condition=False,
             )
@@ -181,7 +181,7 @@ def complete_refund(
     intent, whose refunded amount moves too. The owner's reservation becomes refunded (what Stripe
     did not refund is refundable again), each Stripe refund is linked (so events and retries count
     it once), and ``credit`` is saved. False, with nothing written, when it was no longer pending."""
-    amount, done, model = int(refund.amount), _done(refund, parts), type(owner)
+    amount, done, model = refund.amount, _done(refund, parts), type(owner)
 
     def owner_moves(tx: TransactWrite) -> None:
         tx.update(
@@ -206,7 +206,7 @@ def complete_refund(
 def complete_stray_refund(payment: Payment, refund: Refund, parts: Mapping[str, tuple[str, int]]) -> bool:
     """:func:`complete_refund` for a refund reserved on a stray payment: that payment alone moves
     (reserved → refunded), never the owner's amounts."""
-    amount, done = int(refund.amount), _done(refund, parts)
+    amount, done = refund.amount, _done(refund, parts)
 
     def payment_moves(tx: TransactWrite) -> None:
         tx.update(
@@ -220,7 +220,7 @@ def complete_stray_refund(payment: Payment, refund: Refund, parts: Mapping[str, 
 
 def _done(refund: Refund, parts: Mapping[str, tuple[str, int]]) -> int:
     """What was refunded: the parts Stripe did, or (store credit, no parts) the whole amount."""
-    return sum(part for _, part in parts.values()) if parts else int(refund.amount)
+    return sum(part for _, part in parts.values()) if parts else refund.amount
 
 
 def _complete(
@@ -229,7 +229,7 @@ def _complete(
     moves: Any,
     credit: Credit | None,
 ) -> bool:
-    amount, done = int(refund.amount), _done(refund, parts)
+    amount, done = refund.amount, _done(refund, parts)
     extra: list[Action] = [
         Refund.stripe_refund_ids.set([re for re, _ in parts.values()]),
         Refund.GSI1PK.remove(),
@@ -267,7 +267,7 @@ def record_external_refund(
     that is not its own; for a payment not recorded yet, the owner's ``unmatched_refunds``, which
     that payment's write takes in (guarded here: the payment is still not recorded). False, with
     nothing written, when the guard failed: counted already, or the payment was recorded meanwhile."""
-    amount, against, intent = int(refund.amount), refund.counts_against, link.payment_intent_id
+    amount, against, intent = refund.amount, refund.counts_against, link.payment_intent_id
     try:
         with transaction() as tx:
             tx.save(link, condition=StripeRefundLink.PK.does_not_exist())
@@ -313,7 +313,7 @@ def record_refund_failure(
     money that is not the owner's own, the owner's ``unmatched_refunds`` for a refund still waiting
     for its payment. The Refund fails with the first failed part. Raises StaleRead when the guard
     failed: the link was given back meanwhile, or the refund moved (its payment took it in)."""
-    amount, against, model = int(link.amount or refund.amount), refund.counts_against, type(owner)
+    amount, against, model = link.amount or refund.amount, refund.counts_against, type(owner)
     try:
         with transaction() as tx:
             tx.update(
