@@ -30,6 +30,8 @@ NOT_SERVED = {
     "api": ("boxoffice.books",),
     "checkout": (
         "boxoffice.conferences",
+        "boxoffice.bulk_purchases",
+        "boxoffice.owners",
         "boxoffice.refunds",
         "boxoffice.credits",
         "boxoffice.books",

@@ -7,6 +7,7 @@ def ALL_ROUTERS() -> list[Router]:
     """Every router in the API, imported only when asked (the OpenAPI document needs them all)."""
     from boxoffice.api.routes import (
         books,
+        bulk_fulfillment,
         bulk_purchases,
         conferences,
         health,
@@ -23,7 +24,7 @@ def ALL_ROUTERS() -> list[Router]:
         webhook.webhook_router,
         bulk_purchases.router,
         bulk_purchases.checkout_router,
-        bulk_purchases.fulfillment_router,
+        bulk_fulfillment.fulfillment_router,
         orders.router,
         orders.checkout_router,
         refunds.router,

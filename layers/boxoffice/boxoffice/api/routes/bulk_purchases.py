@@ -1,4 +1,7 @@
-"""Bulk purchase and voucher routes. Attendees get 403 on every one; a sponsor sees only its own."""
+"""Bulk purchase and voucher routes. Attendees get 403 on every one; a sponsor sees only its own.
+
+The staff fulfil of a comp deal is in ``bulk_fulfillment``: only the fulfillment function serves
+it, and only it loads the fulfilment service."""
 
 from typing import Annotated, Literal
 from urllib.parse import unquote
@@ -7,32 +10,22 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from boxoffice import bulk_purchases
+from boxoffice import bulk_checkout, bulk_purchase_views, vouchers
 from boxoffice.api import examples
 from boxoffice.api.context import current_caller
 from boxoffice.api.contract import BEARER, answers
 from boxoffice.api.idempotency import idempotent
 from boxoffice.api.params import ConferenceId, PurchaseId
 from boxoffice.auth import Caller
-from boxoffice.bulk_purchases import (
-    BulkPurchasePage,
-    BulkPurchaseRequest,
-    BulkPurchaseView,
-    CheckoutRequest,
-    CheckoutView,
-    FulfillView,
-    Viewer,
-    VoucherPage,
-    VoucherView,
-)
+from boxoffice.bulk_purchase_views import BulkPurchasePage, BulkPurchaseRequest, BulkPurchaseView, Viewer
+from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView
 from boxoffice.errors import Forbidden
+from boxoffice.vouchers import VoucherPage, VoucherView
 
 router = Router()
 """Reads: served by the API function."""
 checkout_router = Router()
 """Create, approve and checkout: served by the checkout function."""
-fulfillment_router = Router()
-"""Staff fulfil of comp deals: served by the fulfillment function."""
 
 TAGS = ["bulk purchases"]
 Code = Annotated[str, Path(min_length=1, max_length=64)]
@@ -76,7 +69,7 @@ def create(
         if len(who.sponsor_ids) != 1:
             raise Forbidden("this token speaks for several sponsors; staff create purchases for them")
         (as_sponsor,) = who.sponsor_ids
-    return bulk_purchases.create(cid, body, requested_by=caller.user_id, as_sponsor=as_sponsor)
+    return bulk_checkout.create(cid, body, requested_by=caller.user_id, as_sponsor=as_sponsor)
 
 
 @router.get(
@@ -96,7 +89,7 @@ def list_purchases(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> BulkPurchasePage:
     who = viewer(current_caller(router), cid)
-    return bulk_purchases.list_purchases(
+    return bulk_purchase_views.list_purchases(
         cid, who, status=status, sponsor_id=sponsor_id, limit=limit, cursor=cursor
     )
 
@@ -109,7 +102,7 @@ def list_purchases(
     responses=answers(200, 403, 404, model=BulkPurchaseView, example=examples.BULK_PURCHASE),
 )
 def get_purchase(cid: ConferenceId, purchase_id: PurchaseId) -> BulkPurchaseView:
-    return bulk_purchases.get(cid, purchase_id, viewer(current_caller(router), cid))
+    return bulk_purchase_views.get(cid, purchase_id, viewer(current_caller(router), cid))
 
 
 @checkout_router.post(
@@ -122,7 +115,7 @@ def get_purchase(cid: ConferenceId, purchase_id: PurchaseId) -> BulkPurchaseView
 def approve(cid: ConferenceId, purchase_id: PurchaseId) -> BulkPurchaseView:
     caller = current_caller(checkout_router)
     caller.require_staff(cid)
-    return bulk_purchases.approve(cid, purchase_id, staff_user=caller.user_id)
+    return bulk_checkout.approve(cid, purchase_id, staff_user=caller.user_id)
 
 
 @checkout_router.post(
@@ -139,19 +132,7 @@ def checkout(
         CheckoutRequest, Body(openapi_examples=examples.body_examples(urls=examples.CHECKOUT_INPUT))
     ],
 ) -> CheckoutView:
-    return bulk_purchases.checkout(cid, purchase_id, body, viewer(current_caller(checkout_router), cid))
-
-
-@fulfillment_router.post(
-    "/v1/conferences/<cid>/bulk-purchases/<purchase_id>/fulfill",
-    summary="Issue the codes of an approved comp deal (staff)",
-    tags=TAGS,
-    security=BEARER,
-    responses=answers(200, 403, 404, 409, 503),
-)
-def fulfill(cid: ConferenceId, purchase_id: PurchaseId) -> FulfillView:
-    current_caller(fulfillment_router).require_staff(cid)
-    return bulk_purchases.fulfill_comp(cid, purchase_id)
+    return bulk_checkout.checkout(cid, purchase_id, body, viewer(current_caller(checkout_router), cid))
 
 
 @router.get(
@@ -167,7 +148,7 @@ def fulfill(cid: ConferenceId, purchase_id: PurchaseId) -> FulfillView:
         content={
             "application/json": {"model": VoucherPage},
             "text/csv": {
-                "schema": {"type": "string", "description": "Header " + ",".join(bulk_purchases.CSV_COLUMNS)},
+                "schema": {"type": "string", "description": "Header " + ",".join(vouchers.CSV_COLUMNS)},
                 "example": examples.VOUCHERS_CSV,
             },
         },
@@ -182,7 +163,7 @@ def list_vouchers(
 ) -> Response[VoucherPage | str]:
     who = viewer(current_caller(router), cid)
     if format == "csv":
-        text = bulk_purchases.vouchers_csv(cid, purchase_id, who)
+        text = vouchers.vouchers_csv(cid, purchase_id, who)
         return Response(
             200,
             "text/csv",
@@ -193,7 +174,7 @@ def list_vouchers(
     return Response(
         200,
         content_types.APPLICATION_JSON,
-        bulk_purchases.list_vouchers(cid, purchase_id, who, limit=limit, cursor=cursor),
+        vouchers.list_vouchers(cid, purchase_id, who, limit=limit, cursor=cursor),
     )
 
 
@@ -205,4 +186,4 @@ def list_vouchers(
     responses=answers(200, 403, 404),
 )
 def get_voucher(cid: ConferenceId, code: Code) -> VoucherView:
-    return bulk_purchases.get_voucher(cid, unquote(code), viewer(current_caller(router), cid))
+    return vouchers.get_voucher(cid, unquote(code), viewer(current_caller(router), cid))
