@@ -26,24 +26,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from boxoffice import lazy, voucher_codes
-from boxoffice.books.checks import (
-    MAX_LIMIT,
-    STRIPE_EVENT_WINDOW,
-    Audit,
-    Break,
-    Run,
-    all_codes,
-    check_capacity,
-    check_credit,
-    check_order,
-    check_purchase,
-    check_session,
-    check_stripe_events,
-    check_unfinished_events,
-    check_vouchers,
-    codes_of,
-    run_for,
-)
+from boxoffice.books.capacity_checks import check_capacity
+from boxoffice.books.credit_checks import check_credit
+from boxoffice.books.order_checks import check_order
+from boxoffice.books.purchase_checks import all_codes, check_purchase, check_vouchers, codes_of
+from boxoffice.books.run import MAX_LIMIT, STRIPE_EVENT_WINDOW, Audit, Break, Run, run_for
+from boxoffice.books.stripe_checks import check_session, check_stripe_events, check_unfinished_events
 from boxoffice.errors import ValidationFailed
 from boxoffice.pagination import decode_cursor, encode_cursor
 

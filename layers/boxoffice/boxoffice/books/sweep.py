@@ -12,19 +12,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from boxoffice import lazy, store
-from boxoffice.books.checks import (
-    Break,
-    Run,
-    check_credit,
-    check_order,
-    check_purchase,
-    check_session,
-    check_stripe_events,
-    check_unfinished_events,
-    intent_of,
-    new_break,
-    run_for,
-)
+from boxoffice.books.credit_checks import check_credit
+from boxoffice.books.order_checks import check_order
+from boxoffice.books.purchase_checks import check_purchase
+from boxoffice.books.run import Break, Run, intent_of, new_break, run_for
+from boxoffice.books.stripe_checks import check_session, check_stripe_events, check_unfinished_events
 
 if TYPE_CHECKING:
     from boxoffice.store import books as book_records
