@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 from boxoffice import bulk_purchases, lazy, money, store
 from boxoffice import owners as resolver
 from boxoffice.observability import logger
+from boxoffice.orders import units as order_units
+from boxoffice.orders.payments import status_from_amounts
 
 if TYPE_CHECKING:
     from boxoffice.store import bulk_purchases as purchases
@@ -246,14 +248,8 @@ def owner_of(conference_id: str, obj: dict[str, Any]) -> Owner | None:
 def settle_order(order: order_records.Order) -> None:
     """paid / partially_refunded / refunded, from the recorded refunded amount (never from an event)."""
     for _ in range(3):
-        refunded = order.amount_refunded
-        wanted = (
-            order_records.REFUNDED
-            if refunded >= order.total and refunded > 0
-            else order_records.PARTIALLY_REFUNDED
-            if refunded > 0
-            else order_records.PAID
-        )
+        # A settled order was paid in full; what it has refunded decides the rest.
+        wanted = status_from_amounts(order.total, order.total, order.amount_refunded)
         if (
             order.status not in (order_records.PAID, order_records.PARTIALLY_REFUNDED, order_records.REFUNDED)
             or order.status == wanted
@@ -264,12 +260,10 @@ def settle_order(order: order_records.Order) -> None:
             break
         except store.TransitionRejected as exc:
             order = exc.current  # type: ignore[assignment]
-    from boxoffice import orders
-
     if order.status == order_records.REFUNDED:
-        orders.release_refunded_units(order)  # capacity: a fully refunded order's units, once
+        order_units.release_refunded_units(order)  # capacity: a fully refunded order's units, once
     elif order.units_released:
-        orders.retake_units(order)  # paid again: the full refund failed at the bank
+        order_units.retake_units(order)  # paid again: the full refund failed at the bank
 
 
 def _credits_from(order: order_records.Order, depth: int = 5) -> list[credit_records.Credit]:
