@@ -150,7 +150,7 @@ def approve(conference_id: str, purchase_id: str, *, staff_user: str) -> BulkPur
         purchase = sponsor_blocks.move_holding(purchase, records.APPROVED, approved_by=staff_user)
     except store.TransitionRejected as exc:
         raise InvalidPurchaseState(
-            f"bulk purchase is {getattr(exc.current, 'status', 'gone')}; only a pending one is approved"
+            f"bulk purchase is {exc.current_as(records.BulkPurchase).status}; only a pending one is approved"
         ) from exc
     return view(purchase)
 
@@ -223,7 +223,7 @@ def checkout(conference_id: str, purchase_id: str, request: CheckoutRequest, vie
         try:
             purchase = sponsor_blocks.move_holding(purchase, records.PROCESSING, checkout_expires_at=planned)
         except store.TransitionRejected as exc:
-            purchase = exc.current  # type: ignore[assignment]
+            purchase = exc.current_as(records.BulkPurchase)
     if purchase.status != records.PROCESSING:
         raise InvalidPurchaseState(f"bulk purchase is {purchase.status}; only a pending one checks out")
     try:

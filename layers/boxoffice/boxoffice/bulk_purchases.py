@@ -347,7 +347,7 @@ def settle_refunds(purchase: records.BulkPurchase) -> None:
             store.transition(purchase, records.REFUNDED, records.MACHINE)
             purchase.status = records.REFUNDED
         except store.TransitionRejected as exc:
-            purchase = exc.current  # type: ignore[assignment]
+            purchase = exc.current_as(records.BulkPurchase)
     if (
         purchase.status == records.REFUNDED
         and purchase.amount_refunded < purchase.amount_paid

@@ -259,7 +259,7 @@ def settle_order(order: order_records.Order) -> None:
             store.transition(order, wanted, order_records.MACHINE)
             break
         except store.TransitionRejected as exc:
-            order = exc.current  # type: ignore[assignment]
+            order = exc.current_as(order_records.Order)
     if order.status == order_records.REFUNDED:
         order_units.release_refunded_units(order)  # capacity: a fully refunded order's units, once
     elif order.units_released:

@@ -192,6 +192,12 @@ class TransitionRejected(InvalidState):
         super().__init__(message)
         self.current = current
 
+    def current_as[T: Item](self, model: type[T]) -> T:
+        """The record as it is now, as the ``model`` that was moved; this error again if it is gone."""
+        if not isinstance(self.current, model):
+            raise self
+        return self.current
+
 
 def _transition_parts(
     item: Item, to_state: str, machine: StateMachine, actions: Iterable[Action], attr: str
