@@ -86,32 +86,32 @@ def setup_conference() -> None:
 
 def comp_purchase(conference_id: str, n: int) -> str:
     """A staff comp deal for ``n`` codes, approved: ready for ``fulfill_comp``."""
-    from boxoffice import bulk_purchases
+    from boxoffice import bulk_checkout, bulk_purchase_views
 
-    created = bulk_purchases.create(
+    created = bulk_checkout.create(
         conference_id,
-        bulk_purchases.BulkPurchaseRequest(
+        bulk_purchase_views.BulkPurchaseRequest(
             quantity=n,
             sponsor_id="acme",
             ticket_type_id="general",
             unit_price=0,
-            voucher_config=bulk_purchases.VoucherConfig(voucher_type="comp", max_uses=1),
+            voucher_config=bulk_purchase_views.VoucherConfig(voucher_type="comp", max_uses=1),
         ),
         requested_by="staff-bench",
         as_sponsor=None,
     )
-    bulk_purchases.approve(conference_id, created.id, staff_user="staff-bench")
+    bulk_checkout.approve(conference_id, created.id, staff_user="staff-bench")
     return created.id
 
 
 def paid_purchase(conference_id: str, n: int) -> tuple[str, dict[str, Any]]:
     """A sponsor's paid purchase moved to processing as checkout would, and its paid session."""
-    from boxoffice import bulk_purchases, store
+    from boxoffice import bulk_checkout, bulk_purchase_views, store
     from boxoffice.store import bulk_purchases as records
 
-    created = bulk_purchases.create(
+    created = bulk_checkout.create(
         conference_id,
-        bulk_purchases.BulkPurchaseRequest(quantity=n, ticket_type_id="general"),
+        bulk_purchase_views.BulkPurchaseRequest(quantity=n, ticket_type_id="general"),
         requested_by="sponsor-bench",
         as_sponsor="acme",
     )
@@ -149,14 +149,14 @@ def paid_purchase(conference_id: str, n: int) -> tuple[str, dict[str, Any]]:
 
 def verify(conference_id: str, purchase_id: str, n: int, payment_intent: str | None) -> list[str]:
     """What is wrong with the fulfilled purchase: exactly ``n`` vouchers for its derived codes, paid."""
-    from boxoffice import bulk_purchases
+    from boxoffice import vouchers
     from boxoffice.store import bulk_purchases as records
     from boxoffice.store import vouchers as voucher_store
 
     problems = []
     purchase = records.get(conference_id, purchase_id)
     assert purchase is not None
-    codes = bulk_purchases.codes_of(purchase)
+    codes = vouchers.codes_of(purchase)
     found = voucher_store.get_vouchers(conference_id, codes)
     if len(set(codes)) != n or len(found) != n:
         problems.append(f"{len(found)} vouchers for {len(set(codes))} distinct codes, expected {n}")
@@ -175,7 +175,7 @@ def verify(conference_id: str, purchase_id: str, n: int, payment_intent: str | N
 
 def measure_case(engine: str, path: str, n: int) -> dict[str, Any]:
     from bench import dynamo_counts
-    from boxoffice import bulk_purchases
+    from boxoffice import bulk_purchases, vouchers
     from boxoffice.store import bulk_purchases as records
     from boxoffice.store import vouchers as voucher_store
 
@@ -197,7 +197,7 @@ def measure_case(engine: str, path: str, n: int) -> dict[str, Any]:
         problems.append(f"fulfill_comp reported {created} vouchers created")
     purchase = records.get(CONFERENCE, purchase_id)
     assert purchase is not None
-    voucher = voucher_store.get_voucher(CONFERENCE, bulk_purchases.codes_of(purchase)[0])
+    voucher = voucher_store.get_voucher(CONFERENCE, vouchers.codes_of(purchase)[0])
     return {
         "engine": engine,
         "path": path,

@@ -68,9 +68,9 @@ def seed(stack: Any) -> None:
 
 def _dinner_block() -> None:
     """ACME's comp deal for both dinner seats, approved and fulfilled: the public sees it sold out."""
-    from boxoffice import bulk_purchases
+    from boxoffice import bulk_checkout, bulk_purchase_views, bulk_purchases
 
-    request = bulk_purchases.BulkPurchaseRequest.model_validate(
+    request = bulk_purchase_views.BulkPurchaseRequest.model_validate(
         {
             "sponsor_id": "acme",
             "quantity": 2,
@@ -80,6 +80,6 @@ def _dinner_block() -> None:
             "voucher_config": {"voucher_type": "comp", "max_uses": 1},
         }
     )
-    purchase = bulk_purchases.create(DEMO_ID, request, requested_by="demo-seed", as_sponsor=None)
-    bulk_purchases.approve(DEMO_ID, purchase.id, staff_user="demo-seed")
+    purchase = bulk_checkout.create(DEMO_ID, request, requested_by="demo-seed", as_sponsor=None)
+    bulk_checkout.approve(DEMO_ID, purchase.id, staff_user="demo-seed")
     bulk_purchases.fulfill_comp(DEMO_ID, purchase.id)

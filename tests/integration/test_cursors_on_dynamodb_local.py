@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from boxoffice import bulk_purchases, credits, orders, store, stripe_events
+from boxoffice import bulk_purchase_views, credits, orders, store, stripe_events
 from boxoffice.errors import ValidationFailed
 from boxoffice.store import stripe_events as event_records
 from tests.support.http import cursor_of
@@ -51,9 +51,9 @@ def test_a_sponsor_cursor_outside_its_begins_with_is_422_not_a_dynamodb_error(dd
         ExpressionAttributeValues={":pk": {"S": f"BPS#{CID}"}, ":prefix": {"S": "acme#"}},
     )
     assert "range key predicate" in message
-    sponsor = bulk_purchases.Viewer(user_id="u", is_staff=False, sponsor_ids=frozenset({"acme"}))
+    sponsor = bulk_purchase_views.Viewer(user_id="u", is_staff=False, sponsor_ids=frozenset({"acme"}))
     with pytest.raises(ValidationFailed):
-        bulk_purchases.list_purchases(
+        bulk_purchase_views.list_purchases(
             CID, sponsor, status=None, sponsor_id=None, limit=10, cursor=cursor_of(start)
         )
 

@@ -65,7 +65,7 @@ def test_fulfilling_500_codes_stays_within_the_request_and_capacity_budget(confe
 
 @pytest.mark.parametrize("path", ["comp", "paid"])
 def test_concurrent_fulfilment_triggers_issue_exactly_quantity_codes_on_dynamodb_local(conference, path):
-    from boxoffice import bulk_purchases
+    from boxoffice import bulk_purchase_views, bulk_purchases
 
     if path == "comp":
         purchase_id, session = comp_purchase(conference, N), None
@@ -87,7 +87,7 @@ def test_concurrent_fulfilment_triggers_issue_exactly_quantity_codes_on_dynamodb
                 count = 0
             with lock:
                 created.append(count)
-        except bulk_purchases.FulfillmentBusy as exc:
+        except bulk_purchase_views.FulfillmentBusy as exc:
             with lock:
                 busy.append(exc)
         except BaseException as exc:  # reported by the assertion below
@@ -117,7 +117,7 @@ def ddb_items_for(purchase_id: str) -> int:
 
 
 def test_codes_of_two_purchases_never_collide(conference, monkeypatch):
-    from boxoffice import bulk_purchases, store, voucher_codes
+    from boxoffice import bulk_purchases, store, voucher_codes, vouchers
     from boxoffice.store import bulk_purchases as records
 
     first_id, second_id = comp_purchase(conference, N), comp_purchase(conference, N)
@@ -127,7 +127,7 @@ def test_codes_of_two_purchases_never_collide(conference, monkeypatch):
     first, second = records.get(conference, first_id), records.get(conference, second_id)
     assert first is not None and second is not None
     assert first.code_segment != second.code_segment
-    first_codes, second_codes = set(bulk_purchases.codes_of(first)), set(bulk_purchases.codes_of(second))
+    first_codes, second_codes = set(vouchers.codes_of(first)), set(vouchers.codes_of(second))
     assert len(first_codes) == len(second_codes) == N
     assert not first_codes & second_codes
 

@@ -4,6 +4,7 @@ import pytest
 
 import boxoffice.store.vouchers as voucher_store
 from boxoffice import bulk_purchases, stripe_events
+from boxoffice import vouchers as voucher_service
 from tests.support import bulk_fixtures as bf
 from tests.support.bulk_fixtures import (
     checked_out,
@@ -305,4 +306,4 @@ def test_a_fulfillment_crashed_after_two_batches_resumes_and_keeps_a_redemption(
     assert {v.code: v.times_used for v in found if v.times_used} == {redeemed: 1}
     record = state(purchase["id"])
     assert (record["status"], record["vouchers_generated"], record["attention"]) == ("paid", 60, None)
-    assert sorted(v.code for v in found) == sorted(bulk_purchases.codes_of(bf.stored(purchase["id"])))
+    assert sorted(v.code for v in found) == sorted(voucher_service.codes_of(bf.stored(purchase["id"])))

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from boxoffice.api import examples
 from boxoffice.api.openapi import ErrorBody, openapi_document
-from boxoffice.bulk_purchases import BulkPurchaseRequest, BulkPurchaseView
+from boxoffice.bulk_purchase_views import BulkPurchaseRequest, BulkPurchaseView
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView
 from boxoffice.conferences import ConferenceInput
 from boxoffice.orders import OrderRequest, OrderView

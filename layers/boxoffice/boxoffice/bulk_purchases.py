@@ -9,8 +9,7 @@ triggers are harmless. One module per capability:
 - ``bulk_checkout``: create, approve a comp deal, Stripe Checkout;
 - ``sponsor_blocks``: the purchase's block of capacity, held, released and held again;
 - ``vouchers``: the purchase's codes, listed, as CSV, and one by code;
-- this module: fulfilment (issuing the codes), payment events, refunds and the expiry sweep; it
-  also names what callers of the others use, so they import one module.
+- this module: fulfilment (issuing the codes), payment events, refunds and the expiry sweep.
 
 The original system's defects (docs/domain.md, by number) are fixed here:
 
@@ -29,35 +28,18 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from boxoffice import bus, lazy, money, owners, sponsor_blocks, store
-from boxoffice.bulk_checkout import approve, checkout, create
 from boxoffice.bulk_purchase_views import (
-    BulkPurchaseError,
-    BulkPurchasePage,
-    BulkPurchaseRequest,
-    BulkPurchaseView,
     FulfillmentBusy,
     FulfillView,
-    InvalidPurchase,
     InvalidPurchaseState,
-    Viewer,
-    VoucherConfig,
-    get,
-    list_purchases,
     require_with_details,
     view,
 )
-from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected
+from boxoffice.checkout_sessions import Collected
 from boxoffice.observability import logger
-from boxoffice.sponsor_blocks import BLOCK_ATTEMPTS, BLOCK_HELD, block_units, release_unredeemed
+from boxoffice.sponsor_blocks import BLOCK_ATTEMPTS, BLOCK_HELD, release_unredeemed
 from boxoffice.vouchers import (
-    CSV_COLUMNS,
-    VoucherPage,
-    VoucherView,
     codes_of,
-    get_voucher,
-    list_vouchers,
-    voucher_view,
-    vouchers_csv,
 )
 
 if TYPE_CHECKING:
@@ -67,41 +49,6 @@ else:
     records = lazy.module("boxoffice.store.bulk_purchases")
     voucher_store = lazy.module("boxoffice.store.vouchers")
 
-__all__ = [
-    "CSV_COLUMNS",
-    "BulkPurchaseError",
-    "BulkPurchasePage",
-    "BulkPurchaseRequest",
-    "BulkPurchaseView",
-    "CheckoutRequest",
-    "CheckoutView",
-    "FulfillView",
-    "FulfillmentBusy",
-    "InvalidPurchase",
-    "InvalidPurchaseState",
-    "Viewer",
-    "VoucherConfig",
-    "VoucherPage",
-    "VoucherView",
-    "approve",
-    "block_units",
-    "checkout",
-    "codes_of",
-    "create",
-    "fulfill_comp",
-    "get",
-    "get_voucher",
-    "list_purchases",
-    "list_vouchers",
-    "mark_failed",
-    "on_session_paid",
-    "release_unredeemed",
-    "settle_refunds",
-    "sweep_expired",
-    "view",
-    "voucher_view",
-    "vouchers_csv",
-]
 
 FULFILLMENT_LEASE = timedelta(minutes=3)
 """Longer than a 10,000-code fulfillment takes, shorter than Lambda's first async retry."""
