@@ -11,19 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
-from boxoffice import bulk_purchases, lazy, money, store
+from boxoffice import lazy, money, store
 from boxoffice import owners as resolver
 from boxoffice.observability import logger
 from boxoffice.orders import units as order_units
 from boxoffice.orders.payments import status_from_amounts
 
 if TYPE_CHECKING:
+    from boxoffice import bulk_purchases
     from boxoffice.store import bulk_purchases as purchases
     from boxoffice.store import credits as credit_records
     from boxoffice.store import orders as order_records
     from boxoffice.store import refund_writes
     from boxoffice.store import refunds as records
 else:
+    # Settling a purchase's refunds is fulfilment's (codes on or off): loaded by the first purchase
+    # settled, so a function that only reads refunds (the api function) does not load fulfilment.
+    bulk_purchases = lazy.module("boxoffice.bulk_purchases")
     purchases = lazy.module("boxoffice.store.bulk_purchases")
     credit_records = lazy.module("boxoffice.store.credits")
     order_records = lazy.module("boxoffice.store.orders")
