@@ -23,26 +23,18 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from boxoffice import lazy, voucher_codes
+from boxoffice import voucher_codes
 from boxoffice.books.capacity_checks import check_capacity
 from boxoffice.books.credit_checks import check_credit
 from boxoffice.books.order_checks import check_order
 from boxoffice.books.purchase_checks import all_codes, check_purchase, check_vouchers, codes_of
+from boxoffice.books.records import credit_records, order_records, purchases
 from boxoffice.books.run import MAX_LIMIT, STRIPE_EVENT_WINDOW, Audit, Break, Run, run_for
 from boxoffice.books.stripe_checks import check_session, check_stripe_events, check_unfinished_events
 from boxoffice.errors import ValidationFailed
 from boxoffice.pagination import decode_cursor, encode_cursor
-
-if TYPE_CHECKING:
-    from boxoffice.store import bulk_purchases as purchases
-    from boxoffice.store import credits as credit_records
-    from boxoffice.store import orders as order_records
-else:
-    purchases = lazy.module("boxoffice.store.bulk_purchases")
-    credit_records = lazy.module("boxoffice.store.credits")
-    order_records = lazy.module("boxoffice.store.orders")
 
 # --- paging through the sections ----------------------------------------------------------------------------------
 

@@ -5,27 +5,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
-from boxoffice import lazy, store
+from boxoffice import store
+from boxoffice.books.records import order_records, purchases
 from boxoffice.books.run import Break, Run, new_break
-
-if TYPE_CHECKING:
-    from boxoffice.store import books as book_records
-    from boxoffice.store import bulk_purchases as purchases
-    from boxoffice.store import credits as credit_records
-    from boxoffice.store import orders as order_records
-    from boxoffice.store import refunds as refund_records
-    from boxoffice.store import stripe_events as event_records
-    from boxoffice.store import vouchers as voucher_store
-else:
-    book_records = lazy.module("boxoffice.store.books")
-    purchases = lazy.module("boxoffice.store.bulk_purchases")
-    credit_records = lazy.module("boxoffice.store.credits")
-    order_records = lazy.module("boxoffice.store.orders")
-    refund_records = lazy.module("boxoffice.store.refunds")
-    event_records = lazy.module("boxoffice.store.stripe_events")
-    voucher_store = lazy.module("boxoffice.store.vouchers")
 
 # --- 6. capacity -------------------------------------------------------------------------------------------------
 

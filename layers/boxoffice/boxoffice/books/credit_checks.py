@@ -3,29 +3,10 @@ on the card."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from boxoffice import lazy
 from boxoffice.books.order_checks import PAID_STATUSES, order_parts
+from boxoffice.books.records import credit_records
 from boxoffice.books.refund_tally import tally_refunds
 from boxoffice.books.run import Break, Run, is_own, new_break
-
-if TYPE_CHECKING:
-    from boxoffice.store import books as book_records
-    from boxoffice.store import bulk_purchases as purchases
-    from boxoffice.store import credits as credit_records
-    from boxoffice.store import orders as order_records
-    from boxoffice.store import refunds as refund_records
-    from boxoffice.store import stripe_events as event_records
-    from boxoffice.store import vouchers as voucher_store
-else:
-    book_records = lazy.module("boxoffice.store.books")
-    purchases = lazy.module("boxoffice.store.bulk_purchases")
-    credit_records = lazy.module("boxoffice.store.credits")
-    order_records = lazy.module("boxoffice.store.orders")
-    refund_records = lazy.module("boxoffice.store.refunds")
-    event_records = lazy.module("boxoffice.store.stripe_events")
-    voucher_store = lazy.module("boxoffice.store.vouchers")
 
 # --- 5. store credit ------------------------------------------------------------------------------------------------
 

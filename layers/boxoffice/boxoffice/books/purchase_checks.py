@@ -3,28 +3,10 @@ units redeemed with it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from boxoffice import lazy, store, voucher_codes
+from boxoffice import store, voucher_codes
+from boxoffice.books.records import book_records, purchases, refund_records, voucher_store
 from boxoffice.books.refund_tally import check_unmatched, match_stripe, tally_refunds
 from boxoffice.books.run import Break, Run, new_break
-
-if TYPE_CHECKING:
-    from boxoffice.store import books as book_records
-    from boxoffice.store import bulk_purchases as purchases
-    from boxoffice.store import credits as credit_records
-    from boxoffice.store import orders as order_records
-    from boxoffice.store import refunds as refund_records
-    from boxoffice.store import stripe_events as event_records
-    from boxoffice.store import vouchers as voucher_store
-else:
-    book_records = lazy.module("boxoffice.store.books")
-    purchases = lazy.module("boxoffice.store.bulk_purchases")
-    credit_records = lazy.module("boxoffice.store.credits")
-    order_records = lazy.module("boxoffice.store.orders")
-    refund_records = lazy.module("boxoffice.store.refunds")
-    event_records = lazy.module("boxoffice.store.stripe_events")
-    voucher_store = lazy.module("boxoffice.store.vouchers")
 
 # --- 4. bulk purchases -----------------------------------------------------------------------------------------
 

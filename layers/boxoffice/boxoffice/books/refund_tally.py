@@ -6,27 +6,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from boxoffice import lazy
+from boxoffice.books.records import book_records, refund_records
 from boxoffice.books.run import LIVE_STRIPE_REFUND, Break, Run, new_break
-
-if TYPE_CHECKING:
-    from boxoffice.store import books as book_records
-    from boxoffice.store import bulk_purchases as purchases
-    from boxoffice.store import credits as credit_records
-    from boxoffice.store import orders as order_records
-    from boxoffice.store import refunds as refund_records
-    from boxoffice.store import stripe_events as event_records
-    from boxoffice.store import vouchers as voucher_store
-else:
-    book_records = lazy.module("boxoffice.store.books")
-    purchases = lazy.module("boxoffice.store.bulk_purchases")
-    credit_records = lazy.module("boxoffice.store.credits")
-    order_records = lazy.module("boxoffice.store.orders")
-    refund_records = lazy.module("boxoffice.store.refunds")
-    event_records = lazy.module("boxoffice.store.stripe_events")
-    voucher_store = lazy.module("boxoffice.store.vouchers")
 
 # --- refunds shared by orders and purchases ------------------------------------------------------------------
 

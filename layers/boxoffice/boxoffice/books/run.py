@@ -9,28 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from boxoffice import lazy, store
+from boxoffice import store
+from boxoffice.books.records import book_records, credit_records, order_records
 from boxoffice.errors import NotFound
 from boxoffice.shapes import Shape
-
-if TYPE_CHECKING:
-    from boxoffice.store import books as book_records
-    from boxoffice.store import bulk_purchases as purchases
-    from boxoffice.store import credits as credit_records
-    from boxoffice.store import orders as order_records
-    from boxoffice.store import refunds as refund_records
-    from boxoffice.store import stripe_events as event_records
-    from boxoffice.store import vouchers as voucher_store
-else:
-    book_records = lazy.module("boxoffice.store.books")
-    purchases = lazy.module("boxoffice.store.bulk_purchases")
-    credit_records = lazy.module("boxoffice.store.credits")
-    order_records = lazy.module("boxoffice.store.orders")
-    refund_records = lazy.module("boxoffice.store.refunds")
-    event_records = lazy.module("boxoffice.store.stripe_events")
-    voucher_store = lazy.module("boxoffice.store.vouchers")
 
 LIVE_STRIPE_REFUND = ("succeeded", "pending", "requires_action")
 """Stripe refund statuses that take (or will take) money back; failed and canceled ones do not."""

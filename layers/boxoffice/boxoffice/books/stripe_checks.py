@@ -3,27 +3,11 @@ order or purchase (or flagged), and Stripe's events are recorded and finished.""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from boxoffice import lazy, store
+from boxoffice import store
+from boxoffice.books.records import book_records, event_records, order_records, purchases
 from boxoffice.books.run import LIVE_STRIPE_REFUND, Break, Run, intent_of, is_own, new_break
-
-if TYPE_CHECKING:
-    from boxoffice.store import books as book_records
-    from boxoffice.store import bulk_purchases as purchases
-    from boxoffice.store import credits as credit_records
-    from boxoffice.store import orders as order_records
-    from boxoffice.store import refunds as refund_records
-    from boxoffice.store import stripe_events as event_records
-    from boxoffice.store import vouchers as voucher_store
-else:
-    book_records = lazy.module("boxoffice.store.books")
-    purchases = lazy.module("boxoffice.store.bulk_purchases")
-    credit_records = lazy.module("boxoffice.store.credits")
-    order_records = lazy.module("boxoffice.store.orders")
-    refund_records = lazy.module("boxoffice.store.refunds")
-    event_records = lazy.module("boxoffice.store.stripe_events")
-    voucher_store = lazy.module("boxoffice.store.vouchers")
 
 # --- 2. money nobody keeps, and 7. events, from Stripe's side ----------------------------------------------------
 

@@ -9,29 +9,22 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from boxoffice import lazy, store
+from boxoffice import store
 from boxoffice.books.credit_checks import check_credit
 from boxoffice.books.order_checks import check_order
 from boxoffice.books.purchase_checks import check_purchase
+from boxoffice.books.records import (
+    book_records,
+    credit_records,
+    event_records,
+    order_records,
+    purchases,
+    voucher_store,
+)
 from boxoffice.books.run import Break, Run, intent_of, new_break, run_for
 from boxoffice.books.stripe_checks import check_session, check_stripe_events, check_unfinished_events
-
-if TYPE_CHECKING:
-    from boxoffice.store import books as book_records
-    from boxoffice.store import bulk_purchases as purchases
-    from boxoffice.store import credits as credit_records
-    from boxoffice.store import orders as order_records
-    from boxoffice.store import stripe_events as event_records
-    from boxoffice.store import vouchers as voucher_store
-else:
-    book_records = lazy.module("boxoffice.store.books")
-    purchases = lazy.module("boxoffice.store.bulk_purchases")
-    credit_records = lazy.module("boxoffice.store.credits")
-    order_records = lazy.module("boxoffice.store.orders")
-    event_records = lazy.module("boxoffice.store.stripe_events")
-    voucher_store = lazy.module("boxoffice.store.vouchers")
 
 # --- the sweep: what changed since its last run ----------------------------------------------------------------
 
