@@ -10,7 +10,7 @@ Keys are chosen so fulfillment stays cheap (see the voucher budget in the README
 - ``PI#{cid}#{payment_intent}`` points refund and dispute events at the purchase they are about.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
 from boxoffice.store import capacity
 from boxoffice.store.base import (
@@ -437,32 +438,36 @@ def move_releasing_block(purchase: BulkPurchase, to_state: str) -> bool:
     if purchase.block_state != BLOCK_HELD:
         transition(purchase, to_state, MACHINE)
         return False
-    try:
-        with transaction() as tx:
-            transition_in(
-                tx, purchase, to_state, MACHINE,
-                [BulkPurchase.block_state.set(BLOCK_RELEASED)], also=_block_guard(purchase),
-            )  # fmt: skip
-            capacity.give_back_in(tx, purchase.conference_id, undrawn(purchase))
-    except TransactWriteError as exc:
-        raise BlockMoved(
-            f"bulk purchase {purchase.purchase_id} or its block moved",
-            cancelled=bool(exc.cancellation_reasons),
-        ) from exc
+    _release_block(
+        purchase,
+        lambda tx: transition_in(
+            tx, purchase, to_state, MACHINE,
+            [BulkPurchase.block_state.set(BLOCK_RELEASED)], also=_block_guard(purchase),
+        ),
+    )  # fmt: skip
     return True
 
 
 def release_unredeemed(purchase: BulkPurchase) -> None:
     """A refunded purchase's block is released: its undrawn units back to the counters, once,
     guarded on the purchase being refunded and the block as read. BlockMoved when refused."""
+    _release_block(
+        purchase,
+        lambda tx: tx.update(
+            purchase,
+            actions=[BulkPurchase.block_state.set(BLOCK_RELEASED)],
+            condition=_block_guard(purchase) & (BulkPurchase.status == REFUNDED),
+            add_version_condition=False,
+        ),
+    )
+
+
+def _release_block(purchase: BulkPurchase, mark_released: Callable[[TransactWrite], None]) -> None:
+    """One transaction: ``mark_released`` marks the purchase's block released under its guard, and
+    the block's undrawn units go back to the counters. BlockMoved when the transaction was refused."""
     try:
         with transaction() as tx:
-            tx.update(
-                purchase,
-                actions=[BulkPurchase.block_state.set(BLOCK_RELEASED)],
-                condition=_block_guard(purchase) & (BulkPurchase.status == REFUNDED),
-                add_version_condition=False,
-            )
+            mark_released(tx)
             capacity.give_back_in(tx, purchase.conference_id, undrawn(purchase))
     except TransactWriteError as exc:
         raise BlockMoved(
