@@ -464,27 +464,26 @@ def credit_refund_and_use(bench: Bench, order: dict[str, Any]) -> None:
 
 def stripe_event(n: int) -> str:
     """A ``checkout.session.expired`` for a session none of ours: recorded, published, processed, no-op."""
-    event_id = f"evt_bench{time.time_ns()}{n}"
-    event = {
-        "id": event_id,
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": int(time.time()),
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": "checkout.session.expired",
-        "data": {
-            "object": {
-                "id": f"cs_test_bench{n}",
-                "object": "checkout.session",
-                "status": "expired",
-                "payment_status": "unpaid",
-                "metadata": {},
-            }
-        },
+    from local.stripe_emulator.objects import event
+
+    session = {
+        "id": f"cs_test_bench{n}",
+        "object": "checkout.session",
+        "status": "expired",
+        "payment_status": "unpaid",
+        "metadata": {},
     }
-    return json.dumps(event)
+    envelope = event(
+        event_id=f"evt_bench{time.time_ns()}{n}",
+        created=int(time.time()),
+        type_="checkout.session.expired",
+        data_object=session,
+        previous_attributes=None,
+        pending_webhooks=1,
+        request_id=None,
+        idempotency_key=None,
+    )
+    return json.dumps(envelope)
 
 
 def event_finished(payload: str) -> bool:

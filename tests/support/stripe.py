@@ -14,6 +14,7 @@ import requests
 
 from local.apigw import http_api_event
 from local.lambda_runtime import LambdaContext
+from local.stripe_emulator.objects import event
 from tests.support.functions import load_function
 from tests.support.http import DEMO_CONFERENCE, Reply
 
@@ -76,18 +77,18 @@ def stripe_event(
     obj: dict[str, Any] | None = None,
     **metadata: str,
 ) -> dict[str, Any]:
-    """A Stripe event envelope (``object: event``) around ``obj`` or a minimal checkout session."""
-    return {
-        "id": event_id,
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": int(time.time()),
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-        "data": {"object": obj or {"id": "cs_test_1", "object": "checkout.session", "metadata": metadata}},
-    }
+    """A Stripe event envelope (``object: event``, as the emulator builds one) around ``obj`` or a
+    minimal checkout session."""
+    return event(
+        event_id=event_id,
+        created=int(time.time()),
+        type_=event_type,
+        data_object=obj or {"id": "cs_test_1", "object": "checkout.session", "metadata": metadata},
+        previous_attributes=None,
+        pending_webhooks=1,
+        request_id=None,
+        idempotency_key=None,
+    )
 
 
 def webhook_event(
