@@ -441,7 +441,7 @@ class LocalStack:
                 if (self.command, url.path) == ("POST", "/_local/dlq/replay"):
                     self._answer(200, json.dumps(stack.replay_dlq()))
                     return
-                if url.path in (signin.AUTHORIZE_PATH, signin.TOKEN_PATH):
+                if url.path in signin.PATHS:
                     status, headers, text = stack.sign_in.handle(self.command, url.path, url.query, body)
                     self._answer(status, text, headers)
                     return

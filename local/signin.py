@@ -7,11 +7,21 @@ flow and PKCE (RFC 7636, S256), so the console runs one sign-in code path everyw
   shows the demo's roles (admin, staff, sponsor, attendee);
 - choosing one (``POST /_local/authorize``) redirects to ``redirect_uri?code=...&state=...``;
 - ``POST /_local/token`` (form: ``grant_type=authorization_code``, ``code``, ``redirect_uri``,
-  ``client_id``, ``code_verifier``) answers ``{"id_token", "access_token", ...}``: the same local
-  tokens the runner prints (``local.tokens``), for the same demo users.
+  ``client_id``, ``code_verifier``) answers ``{"id_token", "access_token", "refresh_token", ...}``:
+  local tokens (``local.tokens``) for the same demo users the runner prints tokens for, valid one
+  hour as Cognito's are;
+- ``POST /_local/token`` (form: ``grant_type=refresh_token``, ``client_id``, ``refresh_token``)
+  answers new ``id_token`` and ``access_token`` and, as Cognito does, no new refresh token;
+- ``POST /_local/revoke`` (form: ``token``, ``client_id``) forgets a refresh token, as Cognito's
+  ``/oauth2/revoke`` does at sign-out;
+- ``POST /_local/token-lifetimes`` (form: ``id_token``, ``refresh_token``, in seconds; either left
+  out is its default) sets how long the tokens minted from then on last, so a test need not wait
+  an hour to see one expire.
 
 A code is used once, within five minutes, by the client and redirect it was issued for, and only
-with the verifier of its challenge. Redirects go back only to the runner's own loopback origin.
+with the verifier of its challenge. A refresh token is good, for the client it was issued to, until
+it expires (twelve hours, as the template sets Cognito's) or is revoked; the runner keeps both in
+memory, so a restart signs everyone out. Redirects go back only to the runner's own loopback origin.
 """
 
 import base64
@@ -21,6 +31,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -28,14 +39,22 @@ from local import tokens
 
 AUTHORIZE_PATH = "/_local/authorize"
 TOKEN_PATH = "/_local/token"
+REVOKE_PATH = "/_local/revoke"
+LIFETIMES_PATH = "/_local/token-lifetimes"
+PATHS = (AUTHORIZE_PATH, TOKEN_PATH, REVOKE_PATH, LIFETIMES_PATH)
 CLIENT_ID = "boxoffice-local"
 CODE_TTL_SECONDS = 300
+ID_TOKEN_SECONDS = 3600
+"""As the template's IdTokenValidity (and Cognito's default)."""
+REFRESH_TOKEN_SECONDS = 12 * 3600
+"""As the template's RefreshTokenValidity: a conference day."""
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 CONSOLE_ENVIRONMENT = {
     "CONSOLE_AUTH": "local",
     "CONSOLE_AUTHORIZE_URL": AUTHORIZE_PATH,
     "CONSOLE_TOKEN_URL": TOKEN_PATH,
+    "CONSOLE_REVOKE_URL": REVOKE_PATH,
     "CONSOLE_LOGOUT_URL": "",
     "CONSOLE_CLIENT_ID": CLIENT_ID,
     "CONSOLE_CONFERENCE": "demo",
@@ -65,6 +84,15 @@ class _Grant:
     expires: float
 
 
+@dataclass(frozen=True)
+class _Session:
+    """What a refresh token stands for: a role, signed in through a client, until it expires."""
+
+    role: str
+    client_id: str
+    expires: float
+
+
 class SignInRefused(Exception):
     """The request cannot go on; the message says why (shown on the page, or as OAuth's error)."""
 
@@ -85,12 +113,16 @@ def _loopback(url: str) -> bool:
 
 
 class LocalSignIn:
-    """The authorization and token endpoints, with the codes issued and not yet used."""
+    """The authorization and token endpoints, with the codes not yet used and the live refresh tokens."""
 
-    def __init__(self, users: Users) -> None:
+    def __init__(self, users: Users, clock: Callable[[], float] = time.time) -> None:
         self.users = users
+        self._clock = clock
         self._grants: dict[str, _Grant] = {}
+        self._sessions: dict[str, _Session] = {}
         self._lock = threading.Lock()
+        self.id_token_seconds = ID_TOKEN_SECONDS
+        self.refresh_token_seconds = REFRESH_TOKEN_SECONDS
 
     def handle(self, method: str, path: str, query: str, body: bytes | None) -> Answer:
         """One request to ``/_local/authorize`` or ``/_local/token``."""
@@ -111,9 +143,10 @@ class LocalSignIn:
                 return 303, {"Location": self.authorize(form), "Cache-Control": "no-store"}, ""
             except SignInRefused as exc:
                 return 400, {"Content-Type": "text/html; charset=utf-8"}, _page(self.users, form, str(exc))
-        if path == TOKEN_PATH and method == "POST":
+        if path in (TOKEN_PATH, REVOKE_PATH, LIFETIMES_PATH) and method == "POST":
+            action = {TOKEN_PATH: self.exchange, REVOKE_PATH: self.revoke, LIFETIMES_PATH: self.set_lifetimes}
             try:
-                reply = self.exchange(form)
+                reply = action[path](form)
                 status = 200
             except SignInRefused as exc:
                 reply, status = {"error": exc.error, "error_description": str(exc)}, 400
@@ -146,10 +179,10 @@ class LocalSignIn:
             form["client_id"],
             form["redirect_uri"],
             form["code_challenge"],
-            time.time() + CODE_TTL_SECONDS,
+            self._clock() + CODE_TTL_SECONDS,
         )
         with self._lock:
-            now = time.time()
+            now = self._clock()
             self._grants = {c: g for c, g in self._grants.items() if g.expires > now}
             self._grants[code] = grant
         query = {"code": code, **({"state": form["state"]} if form.get("state") else {})}
@@ -157,25 +190,72 @@ class LocalSignIn:
         return f"{form['redirect_uri']}{separator}{urlencode(query)}"
 
     def exchange(self, form: dict[str, str]) -> dict[str, object]:
-        """Tokens for a code, once, to the client that holds its verifier."""
-        if form.get("grant_type") != "authorization_code":
-            raise SignInRefused("grant_type must be authorization_code", "unsupported_grant_type")
+        """Tokens for a code (once, to the client that holds its verifier) or for a refresh token."""
+        grant_type = form.get("grant_type")
+        if grant_type == "refresh_token":
+            return self._refresh(form)
+        if grant_type != "authorization_code":
+            raise SignInRefused(
+                "grant_type must be authorization_code or refresh_token", "unsupported_grant_type"
+            )
         with self._lock:
             grant = self._grants.pop(form.get("code", ""), None)
-        if grant is None or grant.expires < time.time():
+        if grant is None or grant.expires < self._clock():
             raise SignInRefused("the code is unknown, used or expired", "invalid_grant")
         if (form.get("client_id"), form.get("redirect_uri")) != (grant.client_id, grant.redirect_uri):
             raise SignInRefused("the code was issued to another client or redirect_uri", "invalid_grant")
         if pkce_challenge(form.get("code_verifier", "")) != grant.challenge:
             raise SignInRefused("the code_verifier does not match the code_challenge", "invalid_grant")
-        sub, email, groups = self.users[grant.role]
-        token = tokens.mint(sub, email=email, groups=groups)
+        refresh_token = secrets.token_urlsafe(32)
+        with self._lock:
+            now = self._clock()
+            self._sessions = {t: s for t, s in self._sessions.items() if s.expires > now}
+            self._sessions[refresh_token] = _Session(
+                grant.role, grant.client_id, now + self.refresh_token_seconds
+            )
+        return {**self._tokens(grant.role), "refresh_token": refresh_token}
+
+    def _refresh(self, form: dict[str, str]) -> dict[str, object]:
+        """New ID and access tokens for a live refresh token; the refresh token itself stays as it is."""
+        with self._lock:
+            found = self._sessions.get(form.get("refresh_token", ""))
+        if found is None or found.expires < self._clock():
+            raise SignInRefused("the refresh token is unknown, revoked or expired", "invalid_grant")
+        if form.get("client_id") != found.client_id:
+            raise SignInRefused("the refresh token was issued to another client", "invalid_grant")
+        return self._tokens(found.role)
+
+    def _tokens(self, role: str) -> dict[str, object]:
+        sub, email, groups = self.users[role]
+        token = tokens.mint(sub, email=email, groups=groups, ttl_seconds=self.id_token_seconds)
         return {
             "id_token": token,
             "access_token": token,
             "token_type": "Bearer",
-            "expires_in": 7 * 86400,
+            "expires_in": self.id_token_seconds,
         }
+
+    def revoke(self, form: dict[str, str]) -> dict[str, object]:
+        """Forget a refresh token of the client (RFC 7009: an unknown token is no error)."""
+        if form.get("client_id") != CLIENT_ID:
+            raise SignInRefused(f"unknown client_id (the console's is {CLIENT_ID})", "invalid_client")
+        with self._lock:
+            found = self._sessions.get(form.get("token", ""))
+            if found is not None and found.client_id == form["client_id"]:
+                del self._sessions[form["token"]]
+        return {}
+
+    def set_lifetimes(self, form: dict[str, str]) -> dict[str, object]:
+        """How long tokens minted from now on last (tests); a field left out is its default again."""
+        try:
+            id_seconds = int(form.get("id_token") or ID_TOKEN_SECONDS)
+            refresh_seconds = int(form.get("refresh_token") or REFRESH_TOKEN_SECONDS)
+        except ValueError as exc:
+            raise SignInRefused("lifetimes are whole seconds") from exc
+        if min(id_seconds, refresh_seconds) < 1:
+            raise SignInRefused("lifetimes are at least one second")
+        self.id_token_seconds, self.refresh_token_seconds = id_seconds, refresh_seconds
+        return {"id_token": id_seconds, "refresh_token": refresh_seconds}
 
 
 def _page(users: Users, params: dict[str, str], problem: str | None = None) -> str:

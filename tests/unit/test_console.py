@@ -60,6 +60,7 @@ def test_the_config_points_at_cognito_managed_login_from_the_environment(api, mo
     monkeypatch.setenv("CONSOLE_AUTH", "cognito")
     monkeypatch.setenv("CONSOLE_AUTHORIZE_URL", f"{domain}/oauth2/authorize")
     monkeypatch.setenv("CONSOLE_TOKEN_URL", f"{domain}/oauth2/token")
+    monkeypatch.setenv("CONSOLE_REVOKE_URL", f"{domain}/oauth2/revoke")
     monkeypatch.setenv("CONSOLE_LOGOUT_URL", f"{domain}/logout")
     monkeypatch.setenv("CONSOLE_CLIENT_ID", "client123")
     reply = call(api, "GET", "/console/config.json")
@@ -69,13 +70,14 @@ def test_the_config_points_at_cognito_managed_login_from_the_environment(api, mo
         "auth": "cognito",
         "authorize_url": f"{domain}/oauth2/authorize",
         "token_url": f"{domain}/oauth2/token",
+        "revoke_url": f"{domain}/oauth2/revoke",
         "logout_url": f"{domain}/logout",
         "client_id": "client123",
         "scopes": "openid email profile",
         "conference": None,
         "sign_in_note": None,
     }
-    # The page may call the token endpoint, and nothing else off its own origin.
+    # The page may call the token (and revoke) endpoint, and nothing else off its own origin.
     assert f"connect-src 'self' {domain};" in call(api, "GET", "/").headers["content-security-policy"]
 
 
@@ -103,9 +105,20 @@ def test_the_app_client_takes_the_code_flow_with_the_console_as_its_callback():
         "Fn::If": ["HasConsoleUrl", [{"Ref": "ConsoleUrl"}], {"Ref": "AWS::NoValue"}]
     }
     assert "openid" in client["AllowedOAuthScopes"]["Fn::If"][1]
+    # An hour's ID token, renewed by a refresh token that lasts a conference day and dies at sign-out.
+    validity = {k: client[f"{k}TokenValidity"] for k in ("Id", "Access", "Refresh")}
+    assert validity == {"Id": 1, "Access": 1, "Refresh": 12}
+    assert client["TokenValidityUnits"] == {
+        "AccessToken": "hours",
+        "IdToken": "hours",
+        "RefreshToken": "hours",
+    }
+    assert client["EnableTokenRevocation"] is True
     assert resources["UserPoolDomain"]["Properties"]["UserPoolId"] == {"Ref": "UserPool"}
     env = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
-    assert {"CONSOLE_AUTHORIZE_URL", "CONSOLE_TOKEN_URL", "CONSOLE_CLIENT_ID"} <= set(env)
+    assert {"CONSOLE_AUTHORIZE_URL", "CONSOLE_TOKEN_URL", "CONSOLE_REVOKE_URL", "CONSOLE_CLIENT_ID"} <= set(
+        env
+    )
 
 
 def test_the_console_is_not_in_the_api_contract(api):

@@ -4,8 +4,8 @@
 the function's own ``console/`` folder (so ``sam build`` ships them with the code). Only files
 that are there, with a known type, are served: a name is looked up, never joined to a path.
 ``GET /console/config.json`` tells the page where to sign in (the authorization-code flow with
-PKCE against Cognito's managed login, an external issuer, or the local runner's sign-in page)
-from the function's environment. None of these routes is part of the API's contract (``/v1``):
+PKCE against Cognito's managed login, an external issuer, or the local runner's sign-in page),
+where to renew and revoke its tokens, from the function's environment. None of these routes is part of the API's contract (``/v1``):
 they are left out of the OpenAPI document, and the console calls the API like any client.
 """
 
@@ -61,6 +61,7 @@ def console_config() -> dict[str, object]:
         "auth": env("CONSOLE_AUTH", "cognito"),
         "authorize_url": authorize_url or None,
         "token_url": env("CONSOLE_TOKEN_URL", "") or None,
+        "revoke_url": env("CONSOLE_REVOKE_URL", "") or None,
         "logout_url": env("CONSOLE_LOGOUT_URL", "") or None,
         "client_id": env("CONSOLE_CLIENT_ID", "") or None,
         "scopes": env("CONSOLE_SCOPES", "openid email profile"),
@@ -80,8 +81,11 @@ def _origin(url: str | None) -> str:
 
 
 def security_headers() -> dict[str, str]:
-    """The page runs only its own scripts and talks only to this API and the token endpoint."""
-    token_origin = _origin(os.environ.get("CONSOLE_TOKEN_URL"))
+    """The page runs only its own scripts and talks only to this API and the token (and revoke) endpoints."""
+    origins = dict.fromkeys(
+        _origin(os.environ.get(name)) for name in ("CONSOLE_TOKEN_URL", "CONSOLE_REVOKE_URL")
+    )
+    token_origin = " ".join(o for o in origins if o)
     policy = "; ".join(
         [
             "default-src 'self'",
