@@ -34,10 +34,6 @@ def _intent(emulator: Any, session_id: str) -> str:
     return stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).to_dict()["payment_intent"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="seats leak: a retried payment event finds its payment recorded and returns before releasing a refunded order's units (invariant 6, capacity.counter)",
-)
 def test_a_payment_recorded_after_its_full_refund_releases_the_seats_even_when_the_first_try_crashed(
     demo, emulator, monkeypatch
 ):

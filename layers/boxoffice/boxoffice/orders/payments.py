@@ -183,8 +183,11 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
         if order is None:
             return
         if records.get_payment(conference_id, order.order_id, payment_id) is not None:
+            # A retry: finish what the first run may have died before (both are once).
             if order.status == records.PAID:
                 announce_paid(order)
+            elif order.status == records.REFUNDED:
+                units.release_refunded_units(order)
             return
         if charge_id is None:
             charge_id = _charge_of(conference_id, collected.payment_intent_id)
