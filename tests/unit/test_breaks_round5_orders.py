@@ -77,10 +77,6 @@ def _session_time_ran_out(order_id: str) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="credit is applied while a bank debit settles; the debit then lands as flagged money and the order stays pending and settling for ever (credit, seats and voucher held, never cancelled)",
-)
 def test_store_credit_is_not_spent_on_an_order_whose_bank_debit_is_settling(demo, emulator, slow_bank):
     """The attendee paid by bank debit (settling for days, past the session's own expiry time), then
     applies a store credit to the same order. The debit then succeeds."""
@@ -108,9 +104,9 @@ def test_a_dashboard_refund_whose_webhook_was_lost_after_deactivation_is_reconci
     from boxoffice.stripe_events import handle_bus_event
     from local.lambda_runtime import LambdaContext
     from tests.support.bus import BusTap
-    from tests.support.pipeline import LEASE, registry_for
     from tests.support.functions import api_fn, load_function
     from tests.support.http import ADMIN, DEMO_CONFERENCE
+    from tests.support.pipeline import LEASE, registry_for
 
     order = rf.paid_order(emulator, 10000)
     reply = call(

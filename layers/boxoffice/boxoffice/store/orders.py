@@ -547,8 +547,9 @@ def record_stripe_payment(
 def apply_credit(credit: credits.Credit, order: Order, amount: int) -> Payment:
     """One transaction: a ``credit`` payment of ``amount``, the credit spent by it, and the order's
     amounts (paid, its hold cleared, when it covers the balance). Both are guarded by the amounts
-    read, and the order by the session it had, so concurrent applications and checkouts can
-    neither overspend the credit nor over-cover the order. Raises OrderMoved when either moved."""
+    read, and the order by the session it had and by no bank debit settling, so concurrent
+    applications, checkouts and debits can neither overspend the credit nor over-cover the order.
+    Raises OrderMoved when either moved."""
     at = now()
     payment_id = f"pay_cr_{secrets.token_hex(6)}"
     payment = Payment(
@@ -572,6 +573,7 @@ def apply_credit(credit: credits.Credit, order: Order, amount: int) -> Payment:
                 actions=order_actions,
                 condition=(Order.status == PENDING)
                 & (Order.amount_paid == order.amount_paid)
+                & Order.settling.does_not_exist()  # a bank debit submitted meanwhile may still land
                 # A checkout that opened a session meanwhile asks for the old balance: read again, close it.
                 & (
                     Order.checkout_session_id.does_not_exist()
