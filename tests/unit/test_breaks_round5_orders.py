@@ -123,10 +123,6 @@ def test_a_dashboard_refund_whose_webhook_was_lost_after_deactivation_is_reconci
     assert_books_hold("demo")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="async_payment_failed before checkout.session.completed (unpaid) leaves the order settling for ever: never cancelled, its seats held",
-)
 def test_a_failed_bank_debit_whose_failure_arrives_before_its_submission_lets_the_sweep_cancel(
     demo, emulator, slow_bank
 ):
