@@ -152,10 +152,6 @@ def test_a_failed_bank_debit_whose_failure_arrives_before_its_submission_lets_th
     assert_books_hold("demo")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store credit issued for an order paid by an already frozen credit is spendable: the same money paid out three times (invariant 5)",
-)
 def test_credit_reissued_after_its_source_was_refunded_on_the_card_is_frozen(demo, emulator):
     """Store credit C1 for a paid order is spent on a second order; then the first order's card is
     refunded in the dashboard (C1, already spent, is frozen too late to matter). Staff then refund
