@@ -173,10 +173,6 @@ def test_credit_reissued_after_its_source_was_refunded_on_the_card_is_frozen(dem
     assert_books_hold("demo")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an order recorded refunded before it was paid, then paid again when the refund failed, is never announced (order.paid)",
-)
 def test_an_order_paid_again_when_its_early_full_refund_fails_is_announced_once(demo, emulator):
     """The dashboard refunded the whole payment before its event arrived, so the order was recorded
     refunded and (rightly) not announced. The refund then fails at the bank: the order is paid after

@@ -402,6 +402,17 @@ def claim_announcement_of(order: Order) -> bool:
     return update_if(order, actions, unannounced_yet)
 
 
+def await_first_announcement(order: Order) -> bool:
+    """An order that became paid without ever being due its announcement (it was recorded refunded
+    before it was paid, and that refund then failed): ``order.paid`` is due now, once. False when
+    it was due or published already, or the order is not paid."""
+    return update_if(
+        order,
+        await_announcement(order),
+        Order.paid_announced.does_not_exist() & Order.status.is_in(PAID, PARTIALLY_REFUNDED),
+    )
+
+
 def await_announcement_again(order: Order) -> None:
     """The bus refused ``order.paid``: back in the list the sweep reads."""
     update_if(order, await_announcement(order), Order.PK.exists())
