@@ -195,10 +195,6 @@ def test_an_order_paid_again_when_its_early_full_refund_fails_is_announced_once(
     assert_books_hold("demo")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a lost dispute of the own payment is dropped when a second tab's dispute holds the mark; once that one is won, store credit is issued for money the cardholder already got back (invariant 5)",
-)
 def test_a_lost_dispute_of_the_orders_own_payment_still_stops_store_credit_when_another_dispute_held_the_mark(
     demo, emulator
 ):
