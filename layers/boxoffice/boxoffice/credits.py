@@ -94,6 +94,9 @@ def apply(
         balance = order.total - order.amount_paid
         if balance <= 0:
             raise CreditError("the order is already covered")
+        if order.settling:
+            # A bank debit for the whole balance may still land: the credit would pay it twice.
+            raise CreditError("the order's payment is still settling at the bank")
         if (
             order.checkout_session_id
             and order.checkout_expires_at

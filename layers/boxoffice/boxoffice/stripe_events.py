@@ -241,7 +241,8 @@ def reconcile(conference_id: str, *, now: float | None = None) -> ReconcileResul
     from boxoffice import stripe_gateway
 
     conference = store.get_conference(conference_id)
-    if conference is None or not conference.is_active or conference.stripe_secret_name is None:
+    # A deactivated conference is reconciled too: the sweep still settles its money in flight.
+    if conference is None or conference.stripe_secret_name is None:
         return None
     current = records.get_cursor(conference_id)
     since = current.created_gte if current else int((now or time.time()) - RECONCILE_FIRST_LOOKBACK_SECONDS)

@@ -171,7 +171,7 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
     if session.get("status") == "complete" and session.get("payment_status") == "unpaid":
         order = records.get(conference_id, order_id)
         if order is not None:
-            _mark_settling(order, str(session.get("id")))
+            _mark_settling(order, session)
         return
     if session.get("payment_status") != "paid":
         return
@@ -183,8 +183,11 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
         if order is None:
             return
         if records.get_payment(conference_id, order.order_id, payment_id) is not None:
+            # A retry: finish what the first run may have died before (both are once).
             if order.status == records.PAID:
                 announce_paid(order)
+            elif order.status == records.REFUNDED:
+                units.release_refunded_units(order)
             return
         if charge_id is None:
             charge_id = _charge_of(conference_id, collected.payment_intent_id)
@@ -262,10 +265,25 @@ def _record_session_payment(
     return status
 
 
-def _mark_settling(order: records.Order, session_id: str) -> None:
-    """A delayed payment (a bank debit) was submitted: the order is not cancelled while it settles."""
-    if records.mark_settling(order, session_id):
-        logger.info("order payment settling", extra={"order_id": order.order_id, "session": session_id})
+def _mark_settling(order: records.Order, session: dict[str, Any]) -> None:
+    """A delayed payment (a bank debit) was submitted: the order is not cancelled while it settles.
+
+    Marked first, then checked at Stripe: a debit that failed already (its failure event came
+    first, or ran meanwhile and found nothing marked) is unmarked again, so the order is never left
+    settling for ever. One that succeeded is unmarked too; its payment is recorded by its event or
+    by the session check of a cancel.
+    """
+    session_id = str(session.get("id"))
+    if not records.mark_settling(order, session_id):
+        return
+    logger.info("order payment settling", extra={"order_id": order.order_id, "session": session_id})
+    conference = store.get_conference(order.conference_id)
+    if conference is None or conference.stripe_secret_name is None:
+        return
+    if not _still_settling(conference.stripe_secret_name, session):
+        fresh = records.get(order.conference_id, order.order_id)
+        if fresh is not None and fresh.settling == session_id:
+            records.stop_settling(fresh)
 
 
 def on_payment_failed(conference_id: str, obj: dict[str, Any]) -> None:
@@ -317,7 +335,7 @@ def close_open_session(order: records.Order) -> None:
         on_session_paid(order.conference_id, session)
         raise InvalidState("the order was paid at Stripe meanwhile")
     if session.get("status") == "complete" and _still_settling(conference.stripe_secret_name, session):
-        _mark_settling(order, str(session["id"]))
+        _mark_settling(order, session)
         raise InvalidState("the order's payment is still settling at the bank")
     if order.checkout_expires_at is None or order.checkout_expires_at > store.now():
         records.mark_checkout_closed(order)

@@ -15,7 +15,7 @@ from boxoffice import lazy, money, store
 from boxoffice import owners as resolver
 from boxoffice.observability import logger
 from boxoffice.orders import units as order_units
-from boxoffice.orders.payments import status_from_amounts
+from boxoffice.orders.payments import announce_paid, status_from_amounts
 
 if TYPE_CHECKING:
     from boxoffice import bulk_purchases
@@ -170,7 +170,10 @@ class OrderOwner:
         logger.warning("money paid twice; credits frozen", extra={"order_id": order.order_id})
 
     def store_credit(self, refund: records.Refund) -> credit_records.Credit:
+        """The credit is born frozen when the order was paid with a frozen credit: that money also
+        went back to a card, so issuing it again as spendable credit would pay it out once more."""
         credit_id = f"cr_{refund.refund_id[3:]}"
+        frozen = sorted(c.credit_id for c in _credits_paying(self.item) if c.attention is not None)
         credit = credit_records.Credit(
             *credit_records.Credit.key(refund.conference_id, credit_id),
             conference_id=refund.conference_id,
@@ -182,6 +185,11 @@ class OrderOwner:
             status=credit_records.AVAILABLE,
             source_order_id=self.item.order_id,
             note=refund.note,
+            attention=(
+                f"issued for an order paid with frozen credit {', '.join(frozen)}: that money also went back to a card"
+                if frozen
+                else None
+            ),
             created_at=store.now(),
         )
         credit.index()
@@ -268,6 +276,20 @@ def settle_order(order: order_records.Order) -> None:
         order_units.release_refunded_units(order)  # capacity: a fully refunded order's units, once
     elif order.units_released:
         order_units.retake_units(order)  # paid again: the full refund failed at the bank
+    # Recorded refunded before it was paid, so never announced; paid after all: announce it once.
+    paid_again = order.status in (order_records.PAID, order_records.PARTIALLY_REFUNDED)
+    if paid_again and order.paid_announced is None and order_records.await_first_announcement(order):
+        announce_paid(order)
+
+
+def _credits_paying(order: order_records.Order) -> list[credit_records.Credit]:
+    """The credits the order's credit payments were taken from."""
+    ids = {
+        p.credit_id
+        for p in order_records.payments_of(order.conference_id, order.order_id)
+        if p.method == "credit" and p.credit_id
+    }
+    return [c for c in (credit_records.get(order.conference_id, i) for i in sorted(ids)) if c is not None]
 
 
 def _credits_from(order: order_records.Order, depth: int = 5) -> list[credit_records.Credit]:

@@ -102,10 +102,12 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
         reason = f"dispute {dispute_id} lost: the cardholder got {amount} back through the bank"
     else:
         state, reason = None, f"dispute {dispute_id} {status} for {amount}"
-    if refund_writes.mark_dispute(owner.item, dispute_id, state):
-        store.add_attention(owner.item, reason)
     intent = dispute.get("payment_intent")
     stray = owner.counts_against(intent if isinstance(intent, str) else None) == records.EXTRA
+    # The own payment charged back: refunds stay refused even when another dispute held the mark
+    # and ends later (its end must not clear this one).
+    if refund_writes.mark_dispute(owner.item, dispute_id, state, prevails=status == "lost" and not stray):
+        store.add_attention(owner.item, reason)
     if status == "lost" and not stray:
         # A lost dispute of money nobody keeps (a second tab) gave back that payment, not the money
         # the order's credits stand for: only the order's own payment can make a credit paid twice.

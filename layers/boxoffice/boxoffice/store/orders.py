@@ -402,6 +402,17 @@ def claim_announcement_of(order: Order) -> bool:
     return update_if(order, actions, unannounced_yet)
 
 
+def await_first_announcement(order: Order) -> bool:
+    """An order that became paid without ever being due its announcement (it was recorded refunded
+    before it was paid, and that refund then failed): ``order.paid`` is due now, once. False when
+    it was due or published already, or the order is not paid."""
+    return update_if(
+        order,
+        await_announcement(order),
+        Order.paid_announced.does_not_exist() & Order.status.is_in(PAID, PARTIALLY_REFUNDED),
+    )
+
+
 def await_announcement_again(order: Order) -> None:
     """The bus refused ``order.paid``: back in the list the sweep reads."""
     update_if(order, await_announcement(order), Order.PK.exists())
@@ -547,8 +558,9 @@ def record_stripe_payment(
 def apply_credit(credit: credits.Credit, order: Order, amount: int) -> Payment:
     """One transaction: a ``credit`` payment of ``amount``, the credit spent by it, and the order's
     amounts (paid, its hold cleared, when it covers the balance). Both are guarded by the amounts
-    read, and the order by the session it had, so concurrent applications and checkouts can
-    neither overspend the credit nor over-cover the order. Raises OrderMoved when either moved."""
+    read, and the order by the session it had and by no bank debit settling, so concurrent
+    applications, checkouts and debits can neither overspend the credit nor over-cover the order.
+    Raises OrderMoved when either moved."""
     at = now()
     payment_id = f"pay_cr_{secrets.token_hex(6)}"
     payment = Payment(
@@ -572,6 +584,7 @@ def apply_credit(credit: credits.Credit, order: Order, amount: int) -> Payment:
                 actions=order_actions,
                 condition=(Order.status == PENDING)
                 & (Order.amount_paid == order.amount_paid)
+                & Order.settling.does_not_exist()  # a bank debit submitted meanwhile may still land
                 # A checkout that opened a session meanwhile asks for the old balance: read again, close it.
                 & (
                     Order.checkout_session_id.does_not_exist()

@@ -354,10 +354,15 @@ def record_refund_failure(
         raise
 
 
-def mark_dispute(owner: OwnerItem, dispute_id: str, state: str | None) -> bool:
+def mark_dispute(owner: OwnerItem, dispute_id: str, state: str | None, *, prevails: bool = False) -> bool:
     """Set the owner's dispute mark to ``state`` (``open:{id}`` or ``lost:{id}``; None clears it),
-    unless another dispute holds the mark. Returns whether it wrote."""
+    unless another dispute holds the mark. A mark that ``prevails`` (the owner's own payment charged
+    back) takes the place of another dispute's open mark: that dispute's end must not clear it.
+    Returns whether it wrote."""
     model = type(owner)
     mine = (model.dispute == f"open:{dispute_id}") | (model.dispute == f"lost:{dispute_id}")
+    free = model.dispute.does_not_exist() | mine
+    if prevails:
+        free |= model.dispute.startswith("open:")
     action = model.dispute.set(state) if state else model.dispute.remove()
-    return update_if(owner, [action], model.dispute.does_not_exist() | mine)
+    return update_if(owner, [action], free)
