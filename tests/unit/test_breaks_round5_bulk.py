@@ -122,10 +122,6 @@ def test_a_fulfilment_that_outlives_its_lease_never_resets_a_code_redeemed_meanw
     assert_books_hold("demo")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sweep skips a processing purchase without a session id, so a checkout whose Stripe call timed out holds its block for ever",
-)
 def test_a_checkout_whose_stripe_call_timed_out_releases_its_block_once_its_planned_expiry_passed(
     demo, emulator, monkeypatch
 ):

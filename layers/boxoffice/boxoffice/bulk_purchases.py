@@ -351,7 +351,16 @@ def sweep_expired(conference_id: str) -> int:
         entries, cursor = records.list_entries(conference_id, None, limit=100, cursor=cursor)
         for purchase in records.get_many(conference_id, [e.purchase_id for e in entries]).values():
             expired = purchase.checkout_expires_at is not None and purchase.checkout_expires_at < store.now()
-            if purchase.status != records.PROCESSING or not expired or not purchase.checkout_session_id:
+            if purchase.status != records.PROCESSING or not expired:
+                continue
+            if not purchase.checkout_session_id:
+                # Its checkout never stored a session (Stripe timed out, or the function died) and
+                # the planned expiry has passed: no session of it can still be paid, and one that was
+                # paid still wins (payment evidence beats failure). Without this its block stays held.
+                mark_failed(
+                    conference_id, {"id": None, "metadata": {"bulk_purchase_id": purchase.purchase_id}}
+                )
+                moved += 1
                 continue
             session = stripe_gateway.retrieve_checkout_session(
                 conference.stripe_secret_name, purchase.checkout_session_id
