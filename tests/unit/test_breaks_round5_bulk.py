@@ -157,10 +157,6 @@ def test_a_checkout_whose_stripe_call_timed_out_releases_its_block_once_its_plan
     assert_books_hold("demo")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bulk checkout does not check that the conference is active",
-)
 def test_a_deactivated_conference_takes_no_new_bulk_payment(demo, emulator):
     """A deactivated conference stops selling: orders are refused, but a bulk purchase still checked
     out and took a sponsor's money. The sweep (expiry, reconciliation of lost events) lets such a
