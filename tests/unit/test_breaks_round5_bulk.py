@@ -174,10 +174,6 @@ def test_a_deactivated_conference_takes_no_new_bulk_payment(demo, emulator):
     assert emulator_events(emulator) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mark_failed ignores a live fulfilment lease: a failure of one session landing while another session's payment is fulfilled releases the block, and the purchase is marked paid from failed with no block",
-)
 def test_a_failure_landing_while_another_sessions_payment_is_fulfilled_keeps_the_paid_codes_seats(
     demo, emulator, monkeypatch
 ):

@@ -23,6 +23,7 @@ The original system's defects (docs/domain.md, by number) are fixed here:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -233,6 +234,16 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
     _fulfill(purchase, (records.PENDING, records.PROCESSING, records.FAILED), payment)
 
 
+def _fulfilling(purchase: records.BulkPurchase) -> bool:
+    """A fulfilment holds the purchase's live lease (the version guard of every move sees a claim)."""
+    lease = purchase.fulfillment_lease_until
+    return (
+        purchase.status in records.MACHINE.sources(records.FAILED)
+        and lease is not None
+        and lease > store.now()
+    )
+
+
 def mark_failed(conference_id: str, session: dict[str, Any]) -> None:
     """``async_payment_failed`` or ``expired`` for the purchase's current session: → failed, nothing else."""
     purchase = owners.find_purchase(conference_id, session)
@@ -241,6 +252,10 @@ def mark_failed(conference_id: str, session: dict[str, Any]) -> None:
     if purchase.checkout_session_id not in (None, session.get("id")):
         return  # an older session of this purchase
     for _ in range(BLOCK_ATTEMPTS):
+        if _fulfilling(purchase):
+            # Another session's payment is being fulfilled (a second tab): payment evidence beats
+            # failure, and failing now would give its block back under it. Retried once it is done.
+            raise FulfillmentBusy("a payment of this purchase is being fulfilled; its failure waits")
         try:
             sponsor_blocks.move_releasing(purchase, records.FAILED)
             return
@@ -357,10 +372,11 @@ def sweep_expired(conference_id: str) -> int:
                 # Its checkout never stored a session (Stripe timed out, or the function died) and
                 # the planned expiry has passed: no session of it can still be paid, and one that was
                 # paid still wins (payment evidence beats failure). Without this its block stays held.
-                mark_failed(
-                    conference_id, {"id": None, "metadata": {"bulk_purchase_id": purchase.purchase_id}}
-                )
-                moved += 1
+                with contextlib.suppress(FulfillmentBusy):  # a payment is being fulfilled: it wins
+                    mark_failed(
+                        conference_id, {"id": None, "metadata": {"bulk_purchase_id": purchase.purchase_id}}
+                    )
+                    moved += 1
                 continue
             session = stripe_gateway.retrieve_checkout_session(
                 conference.stripe_secret_name, purchase.checkout_session_id
@@ -375,7 +391,8 @@ def sweep_expired(conference_id: str) -> int:
                 on_session_paid(conference_id, session)
                 moved += 1
             elif session.get("status") == "expired":
-                mark_failed(conference_id, session)
-                moved += 1
+                with contextlib.suppress(FulfillmentBusy):  # another session's payment is being fulfilled
+                    mark_failed(conference_id, session)
+                    moved += 1
         if not cursor:
             return moved
