@@ -14,6 +14,8 @@ from boxoffice.store import capacity as counters
 from tests.support import bulk_fixtures as bf
 from tests.support.books import assert_books_hold
 from tests.support.capacity import held, put_item
+from tests.support.functions import refunds_fn
+from tests.support.http import STAFF, call
 from tests.support.order_fixtures import create, create_ok
 from tests.support.pipeline import process_one
 from tests.support.stripe import emulator_events, one_event
@@ -217,4 +219,33 @@ def test_a_failure_landing_while_another_sessions_payment_is_fulfilled_keeps_the
     code = sorted(v.code for v in bf.stored_vouchers())[0]
     reply = create({"lines": [{"ticket_type_id": "general", "quantity": 1}], "voucher_code": code})
     assert reply.status == 201, reply.text
+    assert_books_hold("demo")
+
+
+def test_a_second_tabs_bulk_payment_refunded_at_the_dashboard_after_a_full_api_refund_leaves_the_books_straight(
+    demo, emulator
+):
+    """Paid, then a second tab's payment of the same purchase (flagged), then staff refund the
+    purchase in full through the API, then someone refunds the second payment in Stripe's dashboard.
+    The purchase counts only its own payment's refund; the second payment is refunded, not kept."""
+    from tests.support import refund_fixtures as rf
+    from tests.support.pipeline import sync
+
+    purchase, _ = bf.paid(emulator)
+    second = bf.second_paid_session(emulator, purchase)
+    sync(emulator)
+    assert "second payment" in (bf.stored(purchase["id"]).attention or "")
+    reply = call(
+        refunds_fn(),
+        "POST",
+        f"{bf.BASE}/{purchase['id']}/refund",
+        body={"reason": "requested_by_customer"},
+        claims=STAFF,
+    )
+    assert reply.status == 201, reply.text
+    rf.dashboard_refund(emulator, second)
+    sync(emulator)
+    record = bf.stored(purchase["id"])
+    assert (record.status, int(record.amount_refunded)) == ("refunded", purchase["total_amount"])
+    assert not any(v.is_active for v in bf.stored_vouchers())
     assert_books_hold("demo")
