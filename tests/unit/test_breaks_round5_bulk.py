@@ -249,3 +249,33 @@ def test_a_second_tabs_bulk_payment_refunded_at_the_dashboard_after_a_full_api_r
     assert (record.status, int(record.amount_refunded)) == ("refunded", purchase["total_amount"])
     assert not any(v.is_active for v in bf.stored_vouchers())
     assert_books_hold("demo")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="on_dispute marks the purchase disputed whichever payment the dispute is on: a lost dispute of a second tab's payment refuses every refund of the purchase's own payment for ever (409)",
+)
+def test_a_lost_dispute_of_a_second_tabs_payment_never_stops_the_refund_of_the_purchases_own(demo, emulator):
+    """The sponsor paid twice (a second tab) and charged the duplicate back through its bank. That
+    money is back with the cardholder; the purchase's own payment is untouched, and staff must still
+    be able to refund it (a refund counts against the payment it refunds, never the other one)."""
+    from tests.support.pipeline import sync
+
+    purchase, _ = bf.paid(emulator)
+    second = bf.second_paid_session(emulator, purchase)
+    sync(emulator)
+    dispute = emulator.open_dispute(second)
+    emulator.close_dispute(dispute["id"], "lost")
+    sync(emulator)
+    reply = call(
+        refunds_fn(),
+        "POST",
+        f"{bf.BASE}/{purchase['id']}/refund",
+        body={"reason": "requested_by_customer"},
+        claims=STAFF,
+    )
+    assert reply.status == 201, reply.text
+    sync(emulator)
+    record = bf.stored(purchase["id"])
+    assert (record.status, int(record.amount_refunded)) == ("refunded", purchase["total_amount"])
+    assert_books_hold("demo")
