@@ -281,10 +281,6 @@ def test_a_lost_dispute_of_a_second_tabs_payment_never_stops_the_refund_of_the_p
     assert_books_hold("demo")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sweep_expired stops at the first purchase whose Stripe call fails: one session Stripe no longer knows (an account switch) keeps every later purchase of the conference from ever settling, their blocks held for ever",
-)
 def test_one_session_stripe_no_longer_knows_never_stops_the_sweep_settling_the_other_purchases(
     demo, emulator, monkeypatch
 ):

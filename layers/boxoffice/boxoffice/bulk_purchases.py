@@ -23,7 +23,6 @@ The original system's defects (docs/domain.md, by number) are fixed here:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -353,46 +352,62 @@ def _undo_refunded(purchase: records.BulkPurchase) -> None:
 # --- expiry sweep --------------------------------------------------------------------------------------------
 
 
-def sweep_expired(conference_id: str) -> int:
-    """Purchases in processing past their session's expiry, settled by asking Stripe. Returns how many moved."""
-    from boxoffice import stripe_gateway
+class SweepIncomplete(Exception):
+    """Some expired purchases could not be settled this run; every other one was."""
 
+
+def sweep_expired(conference_id: str) -> int:
+    """Purchases in processing past their session's expiry, settled by asking Stripe. Returns how many
+    moved. Each is settled on its own: one that fails (a session Stripe no longer knows, after a
+    move to another account) is logged and raised after the rest, never stopping them."""
     conference = store.get_conference(conference_id)
     if conference is None or conference.stripe_secret_name is None:
         return 0
-    moved = 0
-    cursor = None
+    moved, failed, cursor = 0, [], None
     while True:
         entries, cursor = records.list_entries(conference_id, None, limit=100, cursor=cursor)
         for purchase in records.get_many(conference_id, [e.purchase_id for e in entries]).values():
             expired = purchase.checkout_expires_at is not None and purchase.checkout_expires_at < store.now()
             if purchase.status != records.PROCESSING or not expired:
                 continue
-            if not purchase.checkout_session_id:
-                # Its checkout never stored a session (Stripe timed out, or the function died) and
-                # the planned expiry has passed: no session of it can still be paid, and one that was
-                # paid still wins (payment evidence beats failure). Without this its block stays held.
-                with contextlib.suppress(FulfillmentBusy):  # a payment is being fulfilled: it wins
-                    mark_failed(
-                        conference_id, {"id": None, "metadata": {"bulk_purchase_id": purchase.purchase_id}}
-                    )
-                    moved += 1
-                continue
-            session = stripe_gateway.retrieve_checkout_session(
-                conference.stripe_secret_name, purchase.checkout_session_id
-            )
-            if session.get("status") == "open":
-                session = stripe_gateway.expire_checkout_session(
-                    conference.stripe_secret_name,
-                    purchase.checkout_session_id,
-                    idempotency_key=f"bulk-purchase-{purchase.purchase_id}-expire-{purchase.checkout_session_id}",
+            try:
+                moved += _settle_expired(conference.stripe_secret_name, purchase)
+            except FulfillmentBusy:
+                continue  # a payment of it is being fulfilled: it wins, or the next run decides
+            except Exception:
+                logger.exception(
+                    "expired purchase not settled", extra={"bulk_purchase_id": purchase.purchase_id}
                 )
-            if session.get("payment_status") == "paid":
-                on_session_paid(conference_id, session)
-                moved += 1
-            elif session.get("status") == "expired":
-                with contextlib.suppress(FulfillmentBusy):  # another session's payment is being fulfilled
-                    mark_failed(conference_id, session)
-                    moved += 1
+                failed.append(purchase.purchase_id)
         if not cursor:
-            return moved
+            break
+    if failed:
+        raise SweepIncomplete(f"expired purchases not settled: {', '.join(failed)}")
+    return moved
+
+
+def _settle_expired(secret_name: str, purchase: records.BulkPurchase) -> int:
+    """One purchase past its session's expiry: paid, or failed with its block released. Returns 1 if it moved."""
+    from boxoffice import stripe_gateway
+
+    conference_id = purchase.conference_id
+    if not purchase.checkout_session_id:
+        # Its checkout never stored a session (Stripe timed out, or the function died) and the
+        # planned expiry has passed: no session of it can still be paid, and one that was paid
+        # still wins (payment evidence beats failure). Without this its block stays held.
+        mark_failed(conference_id, {"id": None, "metadata": {"bulk_purchase_id": purchase.purchase_id}})
+        return 1
+    session = stripe_gateway.retrieve_checkout_session(secret_name, purchase.checkout_session_id)
+    if session.get("status") == "open":
+        session = stripe_gateway.expire_checkout_session(
+            secret_name,
+            purchase.checkout_session_id,
+            idempotency_key=f"bulk-purchase-{purchase.purchase_id}-expire-{purchase.checkout_session_id}",
+        )
+    if session.get("payment_status") == "paid":
+        on_session_paid(conference_id, session)
+        return 1
+    if session.get("status") == "expired":
+        mark_failed(conference_id, session)
+        return 1
+    return 0
