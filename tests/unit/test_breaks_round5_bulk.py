@@ -316,3 +316,53 @@ def test_one_session_stripe_no_longer_knows_never_stops_the_sweep_settling_the_o
         bulk_purchases.sweep_expired("demo")
     assert bf.stored(other["id"]).status == "failed"
     assert held(counters.ticket_scope("general")) == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_undo_refunded moves the purchase back to paid before turning its codes on, and nothing resumes it: a crash between the two leaves a paid purchase with every code off",
+)
+def test_a_crash_while_a_failed_bulk_refund_turns_the_codes_back_on_is_finished_by_the_retry(
+    demo, emulator, monkeypatch
+):
+    """A full refund turned the codes off, then failed at the bank. Handling that failure moves the
+    purchase back to paid, then turns its codes on; the function dies between the two. The event's
+    retry (and every later event) must finish the job: a paid purchase's codes are active."""
+    from boxoffice.store import vouchers as voucher_store
+    from tests.support.pipeline import rerun, sync
+
+    purchase, _ = bf.paid(emulator)
+    reply = call(
+        refunds_fn(),
+        "POST",
+        f"{bf.BASE}/{purchase['id']}/refund",
+        body={"reason": "requested_by_customer"},
+        claims=STAFF,
+    )
+    assert reply.status == 201, reply.text
+    sync(emulator)
+    assert bf.stored(purchase["id"]).status == "refunded"
+    before = {e["id"] for e in emulator_events(emulator)}
+    (re_id,) = reply.json["stripe_refund_ids"]
+    emulator.fail_refund(re_id, "lost_or_stolen_card")
+    failures = [e for e in emulator_events(emulator) if e["id"] not in before]
+    real, died = voucher_store.reactivate, []
+
+    def die_once(*args: Any, **kw: Any) -> int:
+        if not died:
+            died.append(True)
+            raise RuntimeError("the function died before the codes were turned on")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(voucher_store, "reactivate", die_once)
+    for event in failures:
+        with contextlib.suppress(RuntimeError):
+            process_one(event)
+    for event in failures:  # Lambda's retry of the one that died, and a staff replay of the rest
+        with contextlib.suppress(Exception):
+            rerun(event)
+    assert died
+    record = bf.stored(purchase["id"])
+    assert (record.status, int(record.amount_refunded)) == ("paid", 0)
+    assert all(v.is_active for v in bf.stored_vouchers()), "a paid purchase's codes stayed off"
+    assert_books_hold("demo")
