@@ -318,10 +318,6 @@ def test_one_session_stripe_no_longer_knows_never_stops_the_sweep_settling_the_o
     assert held(counters.ticket_scope("general")) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_undo_refunded moves the purchase back to paid before turning its codes on, and nothing resumes it: a crash between the two leaves a paid purchase with every code off",
-)
 def test_a_crash_while_a_failed_bulk_refund_turns_the_codes_back_on_is_finished_by_the_retry(
     demo, emulator, monkeypatch
 ):

@@ -38,9 +38,7 @@ from boxoffice.bulk_purchase_views import (
 from boxoffice.checkout_sessions import Collected
 from boxoffice.observability import logger
 from boxoffice.sponsor_blocks import BLOCK_ATTEMPTS, BLOCK_HELD, release_unredeemed
-from boxoffice.vouchers import (
-    codes_of,
-)
+from boxoffice.vouchers import codes_of
 
 if TYPE_CHECKING:
     from boxoffice.store import bulk_purchases as records
@@ -316,6 +314,9 @@ def settle_refunds(purchase: records.BulkPurchase) -> None:
     ):
         _undo_refunded(purchase)
         return
+    if purchase.status == records.PAID and purchase.vouchers_deactivated:
+        _codes_back_on(purchase)  # paid again, but a crash (or a racing refund) left its codes off
+        return
     if purchase.status == records.REFUNDED and not purchase.vouchers_deactivated:
         redeemed = _deactivate_all(purchase)
         _announce_refunded(purchase, redeemed)
@@ -338,6 +339,12 @@ def _undo_refunded(purchase: records.BulkPurchase) -> None:
         store.transition(purchase, records.PAID, records.MACHINE)
     except store.TransitionRejected:
         return
+    _codes_back_on(purchase)
+
+
+def _codes_back_on(purchase: records.BulkPurchase) -> None:
+    """A paid purchase whose codes went off: every code on, then the flag, its block back, staff told.
+    Each step is idempotent and the flag is cleared only after the codes, so the next settle resumes it."""
     voucher_store.reactivate(purchase.conference_id, codes_of(purchase))
     records.mark_vouchers_deactivated(purchase, False)
     fresh = records.get(purchase.conference_id, purchase.purchase_id)
@@ -375,10 +382,8 @@ def sweep_expired(conference_id: str) -> int:
             except FulfillmentBusy:
                 continue  # a payment of it is being fulfilled: it wins, or the next run decides
             except Exception:
-                logger.exception(
-                    "expired purchase not settled", extra={"bulk_purchase_id": purchase.purchase_id}
-                )
                 failed.append(purchase.purchase_id)
+                logger.exception("expired purchase not settled", extra={"bulk_purchase_id": failed[-1]})
         if not cursor:
             break
     if failed:
