@@ -212,6 +212,10 @@ def checkout(conference_id: str, purchase_id: str, request: CheckoutRequest, vie
         if existing.expires_at > store.now():
             return existing
         raise InvalidPurchaseState("the checkout session has expired")
+    if not conference.is_active:
+        # A deactivated conference stops selling; the sweep settles its money only for a while
+        # (and never for one created inactive). A session opened before keeps its URL above.
+        raise InvalidPurchaseState("the conference is not active; it takes no new payment")
     if purchase.total_amount == 0:
         raise InvalidPurchaseState("a total of 0 is not paid through checkout; staff approve it instead")
     if conference.stripe_secret_name is None:

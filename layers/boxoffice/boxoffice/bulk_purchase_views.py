@@ -4,7 +4,7 @@ may see it (staff everything, a sponsor only its own: others are 404), and the r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
@@ -76,6 +76,16 @@ class VoucherConfig(_Input):
             raise ValueError("discount_value must be 1-100 for a percentage voucher")
         elif self.voucher_type == "fixed_amount" and self.discount_value <= 0:
             raise ValueError("discount_value must be > 0 minor units for a fixed_amount voucher")
+        for name in ("valid_from", "valid_until"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                # The codes store it in UTC: a time valid only in its own offset (year 0 or 10000
+                # once in UTC) is refused here, never discovered when the paid codes are written.
+                value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError(f"{name} is out of range once in UTC") from None
         if self.valid_from and self.valid_until and not self.valid_from < self.valid_until:
             raise ValueError("valid_from must be before valid_until")
         return self

@@ -38,9 +38,7 @@ from boxoffice.bulk_purchase_views import (
 from boxoffice.checkout_sessions import Collected
 from boxoffice.observability import logger
 from boxoffice.sponsor_blocks import BLOCK_ATTEMPTS, BLOCK_HELD, release_unredeemed
-from boxoffice.vouchers import (
-    codes_of,
-)
+from boxoffice.vouchers import codes_of
 
 if TYPE_CHECKING:
     from boxoffice.store import bulk_purchases as records
@@ -233,6 +231,16 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
     _fulfill(purchase, (records.PENDING, records.PROCESSING, records.FAILED), payment)
 
 
+def _fulfilling(purchase: records.BulkPurchase) -> bool:
+    """A fulfilment holds the purchase's live lease (the version guard of every move sees a claim)."""
+    lease = purchase.fulfillment_lease_until
+    return (
+        purchase.status in records.MACHINE.sources(records.FAILED)
+        and lease is not None
+        and lease > store.now()
+    )
+
+
 def mark_failed(conference_id: str, session: dict[str, Any]) -> None:
     """``async_payment_failed`` or ``expired`` for the purchase's current session: → failed, nothing else."""
     purchase = owners.find_purchase(conference_id, session)
@@ -241,6 +249,10 @@ def mark_failed(conference_id: str, session: dict[str, Any]) -> None:
     if purchase.checkout_session_id not in (None, session.get("id")):
         return  # an older session of this purchase
     for _ in range(BLOCK_ATTEMPTS):
+        if _fulfilling(purchase):
+            # Another session's payment is being fulfilled (a second tab): payment evidence beats
+            # failure, and failing now would give its block back under it. Retried once it is done.
+            raise FulfillmentBusy("a payment of this purchase is being fulfilled; its failure waits")
         try:
             sponsor_blocks.move_releasing(purchase, records.FAILED)
             return
@@ -302,6 +314,9 @@ def settle_refunds(purchase: records.BulkPurchase) -> None:
     ):
         _undo_refunded(purchase)
         return
+    if purchase.status == records.PAID and purchase.vouchers_deactivated:
+        _codes_back_on(purchase)  # paid again, but a crash (or a racing refund) left its codes off
+        return
     if purchase.status == records.REFUNDED and not purchase.vouchers_deactivated:
         redeemed = _deactivate_all(purchase)
         _announce_refunded(purchase, redeemed)
@@ -324,6 +339,12 @@ def _undo_refunded(purchase: records.BulkPurchase) -> None:
         store.transition(purchase, records.PAID, records.MACHINE)
     except store.TransitionRejected:
         return
+    _codes_back_on(purchase)
+
+
+def _codes_back_on(purchase: records.BulkPurchase) -> None:
+    """A paid purchase whose codes went off: every code on, then the flag, its block back, staff told.
+    Each step is idempotent and the flag is cleared only after the codes, so the next settle resumes it."""
     voucher_store.reactivate(purchase.conference_id, codes_of(purchase))
     records.mark_vouchers_deactivated(purchase, False)
     fresh = records.get(purchase.conference_id, purchase.purchase_id)
@@ -338,35 +359,60 @@ def _undo_refunded(purchase: records.BulkPurchase) -> None:
 # --- expiry sweep --------------------------------------------------------------------------------------------
 
 
-def sweep_expired(conference_id: str) -> int:
-    """Purchases in processing past their session's expiry, settled by asking Stripe. Returns how many moved."""
-    from boxoffice import stripe_gateway
+class SweepIncomplete(Exception):
+    """Some expired purchases could not be settled this run; every other one was."""
 
+
+def sweep_expired(conference_id: str) -> int:
+    """Purchases in processing past their session's expiry, settled by asking Stripe. Returns how many
+    moved. Each is settled on its own: one that fails (a session Stripe no longer knows, after a
+    move to another account) is logged and raised after the rest, never stopping them."""
     conference = store.get_conference(conference_id)
     if conference is None or conference.stripe_secret_name is None:
         return 0
-    moved = 0
-    cursor = None
+    moved, failed, cursor = 0, [], None
     while True:
         entries, cursor = records.list_entries(conference_id, None, limit=100, cursor=cursor)
         for purchase in records.get_many(conference_id, [e.purchase_id for e in entries]).values():
             expired = purchase.checkout_expires_at is not None and purchase.checkout_expires_at < store.now()
-            if purchase.status != records.PROCESSING or not expired or not purchase.checkout_session_id:
+            if purchase.status != records.PROCESSING or not expired:
                 continue
-            session = stripe_gateway.retrieve_checkout_session(
-                conference.stripe_secret_name, purchase.checkout_session_id
-            )
-            if session.get("status") == "open":
-                session = stripe_gateway.expire_checkout_session(
-                    conference.stripe_secret_name,
-                    purchase.checkout_session_id,
-                    idempotency_key=f"bulk-purchase-{purchase.purchase_id}-expire-{purchase.checkout_session_id}",
-                )
-            if session.get("payment_status") == "paid":
-                on_session_paid(conference_id, session)
-                moved += 1
-            elif session.get("status") == "expired":
-                mark_failed(conference_id, session)
-                moved += 1
+            try:
+                moved += _settle_expired(conference.stripe_secret_name, purchase)
+            except FulfillmentBusy:
+                continue  # a payment of it is being fulfilled: it wins, or the next run decides
+            except Exception:
+                failed.append(purchase.purchase_id)
+                logger.exception("expired purchase not settled", extra={"bulk_purchase_id": failed[-1]})
         if not cursor:
-            return moved
+            break
+    if failed:
+        raise SweepIncomplete(f"expired purchases not settled: {', '.join(failed)}")
+    return moved
+
+
+def _settle_expired(secret_name: str, purchase: records.BulkPurchase) -> int:
+    """One purchase past its session's expiry: paid, or failed with its block released. Returns 1 if it moved."""
+    from boxoffice import stripe_gateway
+
+    conference_id = purchase.conference_id
+    if not purchase.checkout_session_id:
+        # Its checkout never stored a session (Stripe timed out, or the function died) and the
+        # planned expiry has passed: no session of it can still be paid, and one that was paid
+        # still wins (payment evidence beats failure). Without this its block stays held.
+        mark_failed(conference_id, {"id": None, "metadata": {"bulk_purchase_id": purchase.purchase_id}})
+        return 1
+    session = stripe_gateway.retrieve_checkout_session(secret_name, purchase.checkout_session_id)
+    if session.get("status") == "open":
+        session = stripe_gateway.expire_checkout_session(
+            secret_name,
+            purchase.checkout_session_id,
+            idempotency_key=f"bulk-purchase-{purchase.purchase_id}-expire-{purchase.checkout_session_id}",
+        )
+    if session.get("payment_status") == "paid":
+        on_session_paid(conference_id, session)
+        return 1
+    if session.get("status") == "expired":
+        mark_failed(conference_id, session)
+        return 1
+    return 0

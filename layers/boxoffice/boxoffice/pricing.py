@@ -78,6 +78,15 @@ def applicable_units(lines: Sequence[Line], discount: Discount) -> int:
     return sum(line.quantity for line in lines if discount.applies_to(line))
 
 
+def discount_order(lines: Sequence[Line], discount: Discount) -> list[int]:
+    """The indexes of the lines the voucher applies to, in the order its uses go to their units:
+    units the voucher unlocked first, then the most expensive; a stable sort keeps ties in line order."""
+    return sorted(
+        (i for i, line in enumerate(lines) if discount.applies_to(line)),
+        key=lambda i: (not lines[i].hidden, -lines[i].unit_price),
+    )
+
+
 def price(
     lines: Sequence[Line], discount: Discount | None, *, uses_left: int | None = None, grid: int = 1
 ) -> Priced:
@@ -86,11 +95,7 @@ def price(
     discounts = [0] * len(lines)
     units = 0
     if discount is not None:
-        # Units the voucher unlocked first, then the most expensive; a stable sort keeps ties in line order.
-        order = sorted(
-            (i for i, line in enumerate(lines) if discount.applies_to(line)),
-            key=lambda i: (not lines[i].hidden, -lines[i].unit_price),
-        )
+        order = discount_order(lines, discount)
         left = applicable_units(lines, discount) if uses_left is None else max(uses_left, 0)
         for i in order:
             take = min(lines[i].quantity, left)

@@ -203,12 +203,9 @@ def _item_scopes(line: pricing.Line, counted: set[str]) -> list[str]:
 
 
 def _discounted_units(lines: list[pricing.Line], voucher: voucher_store.Voucher, units: int) -> list[int]:
-    """Per line, how many of the ``units`` discounted units it has (pricing's order: most expensive
-    first, ties in line order)."""
-    discount = vouchers.discount_of(voucher)
-    ranked = sorted(
-        (i for i, line in enumerate(lines) if discount.applies_to(line)), key=lambda i: -lines[i].unit_price
-    )
+    """Per line, how many of the ``units`` discounted units it has, in pricing's own order (units
+    the voucher unlocked first, then the most expensive, ties in line order)."""
+    ranked = pricing.discount_order(lines, vouchers.discount_of(voucher))
     out = [0] * len(lines)
     for i in ranked:
         out[i] = min(lines[i].quantity, units)
