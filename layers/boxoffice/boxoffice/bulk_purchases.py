@@ -48,8 +48,14 @@ else:
     voucher_store = lazy.module("boxoffice.store.vouchers")
 
 
-FULFILLMENT_LEASE = timedelta(minutes=3)
-"""Longer than a 10,000-code fulfillment takes, shorter than Lambda's first async retry."""
+FULFILLMENT_LEASE = timedelta(minutes=6)
+"""Longer than any function that fulfils may run (the sweep's 300 s) plus ``LEASE_MARGIN``: a lease
+ends only after its holder can no longer write, so two fulfilments never write codes at once. A
+holder that fails drops its lease at once; one killed mid-way holds it until it ends (the sweep, or
+staff replaying the event, resumes it)."""
+
+LEASE_MARGIN = timedelta(minutes=1)
+"""A holder writes no batch of codes later than this before its lease ends."""
 
 
 # --- fulfilment ----------------------------------------------------------------------------------------------
@@ -103,16 +109,9 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
     if not set(sources) <= records.MACHINE.sources(records.PAID):
         raise ValueError(f"the state machine does not allow paid from {sources}")
     if purchase.status == records.PAID:
-        if (
-            payment is not None
-            and payment.payment_intent_id
-            and purchase.payment_intent_id
-            not in (
-                None,
-                payment.payment_intent_id,
-            )
-        ):
-            reason = f"a second payment {payment.payment_intent_id} arrived for a paid purchase; refund it"
+        intent = payment.payment_intent_id if payment is not None else None
+        if intent and purchase.payment_intent_id not in (None, intent):
+            reason = f"a second payment {intent} arrived for a paid purchase; refund it"
             store.add_attention(purchase, reason)
             logger.warning(
                 "second payment for a paid purchase", extra={"bulk_purchase_id": purchase.purchase_id}
@@ -154,7 +153,10 @@ def _fulfill(purchase: records.BulkPurchase, from_states: Iterable[str], payment
         if purchase.fulfillment_attempts > 1:
             existing = voucher_store.get_vouchers(purchase.conference_id, codes)
             codes = [c for c in codes if c not in existing]
-        written = voucher_store.put_new_vouchers(_voucher(purchase, c) for c in codes)
+        until = purchase.fulfillment_lease_until  # as claimed
+        written = voucher_store.put_new_vouchers(
+            (_voucher(purchase, c) for c in codes), until=until - LEASE_MARGIN if until else None
+        )
     except Exception:
         # Let the retry in at once rather than after the lease: it resumes from what exists.
         records.drop_fulfillment_lease(purchase)

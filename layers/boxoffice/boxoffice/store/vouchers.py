@@ -21,6 +21,7 @@ from pynamodb.exceptions import UpdateError
 from boxoffice.store.base import (
     IntAttribute,
     Item,
+    StaleRead,
     UnicodeListAttribute,
     get_or_none,
     is_condition_failure,
@@ -64,10 +65,16 @@ def get_vouchers(conference_id: str, codes: Sequence[str]) -> dict[str, Voucher]
     return found
 
 
-def put_new_vouchers(vouchers: Iterable[Voucher], *, workers: int = 8) -> int:
+class LeaseEnded(StaleRead):
+    """The fulfilment lease these codes were written under is over: another holder may write them."""
+
+
+def put_new_vouchers(vouchers: Iterable[Voucher], *, until: datetime | None = None, workers: int = 8) -> int:
     """Write vouchers in 25-item batch writes, ``workers`` batches in flight. Returns the count.
 
-    Unconditional puts: the caller guarantees none of these codes exists (see module docstring).
+    Unconditional puts: the caller guarantees none of these codes exists (see module docstring),
+    by holding the purchase's lease; no batch starts at or after ``until`` (raises LeaseEnded), so a
+    late batch never lands on a code another holder wrote and an attendee redeemed meanwhile.
     """
     chunks: list[list[Voucher]] = []
     for voucher in vouchers:
@@ -76,6 +83,8 @@ def put_new_vouchers(vouchers: Iterable[Voucher], *, workers: int = 8) -> int:
         chunks[-1].append(voucher)
 
     def write(chunk: list[Voucher]) -> int:
+        if until is not None and now() >= until:
+            raise LeaseEnded(f"the fulfilment lease ran out before {len(chunk)} codes were written")
         with Voucher.batch_write() as batch:
             for voucher in chunk:
                 batch.save(voucher)
