@@ -261,10 +261,6 @@ def test_a_second_tabs_bulk_payment_refunded_at_the_dashboard_after_a_full_api_r
     assert_books_hold("demo")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on_dispute marks the purchase disputed whichever payment the dispute is on: a lost dispute of a second tab's payment refuses every refund of the purchase's own payment for ever (409)",
-)
 def test_a_lost_dispute_of_a_second_tabs_payment_never_stops_the_refund_of_the_purchases_own(demo, emulator):
     """The sponsor paid twice (a second tab) and charged the duplicate back through its bank. That
     money is back with the cardholder; the purchase's own payment is untouched, and staff must still

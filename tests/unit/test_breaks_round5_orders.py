@@ -222,6 +222,140 @@ def test_a_lost_dispute_of_the_orders_own_payment_still_stops_store_credit_when_
     assert_books_hold("demo")
 
 
+def test_a_lost_dispute_of_a_second_tabs_payment_never_stops_the_refund_of_the_orders_own(demo, emulator):
+    """The twin of the bulk purchase's: the attendee paid twice (a second tab) and charged the
+    duplicate back through the bank. The order's own payment is untouched: staff still refund it,
+    to the card and as store credit, and the order stays flagged for the dispute."""
+    order = rf.paid_order(emulator, 10000)
+    stray = rf.second_order_payment(emulator, order)
+    sync(emulator)
+    dispute = emulator.open_dispute(stray)
+    emulator.close_dispute(dispute["id"], "lost")
+    sync(emulator)
+    assert stored(order["id"]).dispute is None
+    assert dispute["id"] in str(stored(order["id"]).attention)
+    payment = rf.stored_payment(order["id"], rf.stray_payment_id(order["id"], stray))
+    assert payment.dispute == f"lost:{dispute['id']}"
+    assert rf.refund(order["id"], 4000).status == 201
+    assert rf.refund(order["id"], 6000, destination="store_credit").status == 201
+    sync(emulator)
+    final = rf.money(order["id"])
+    assert (final["status"], final["amount_refunded"]) == ("refunded", 10000)
+    assert [r["amount"] for r in rf.stripe_refunds(emulator, order["payment_intent_id"])] == [4000]
+    assert_books_hold("demo")
+
+
+def test_a_disputed_second_tabs_payment_is_not_refunded_by_its_id_while_open_or_after_it_was_lost(
+    demo, emulator
+):
+    """The cardholder has (or may get) the duplicate's money back through the bank: staff must not
+    send it back again by its payment id. Won, the money is the attendee's again to refund."""
+    order = rf.paid_order(emulator, 10000)
+    stray = rf.second_order_payment(emulator, order)
+    sync(emulator)
+    payment_id = rf.stray_payment_id(order["id"], stray)
+    dispute = emulator.open_dispute(stray)
+    sync(emulator)
+    assert rf.refund(order["id"], 10000, payment_id=payment_id).status == 409
+    emulator.close_dispute(dispute["id"], "lost")
+    sync(emulator)
+    assert rf.refund(order["id"], 10000, payment_id=payment_id).status == 409
+    assert rf.stripe_refunds(emulator, stray) == []
+    assert_books_hold("demo")
+    other = rf.paid_order(emulator, 10000)
+    duplicate = rf.second_order_payment(emulator, other)
+    sync(emulator)
+    won = emulator.open_dispute(duplicate)
+    emulator.close_dispute(won["id"], "won")
+    sync(emulator)
+    reply = rf.refund(other["id"], 10000, payment_id=rf.stray_payment_id(other["id"], duplicate))
+    assert reply.status == 201, reply.text
+    sync(emulator)
+    assert_books_hold("demo")
+
+
+def test_a_lost_dispute_of_the_orders_own_payment_never_stops_the_refund_of_a_second_tabs_money(
+    demo, emulator
+):
+    """The order's own payment was charged back; the duplicate a second tab paid is still held by
+    us and must go back to its card. The order's own refunds stay refused (the cardholder has that
+    money back already)."""
+    order = rf.paid_order(emulator, 10000)
+    stray = rf.second_order_payment(emulator, order)
+    sync(emulator)
+    dispute = emulator.open_dispute(order["payment_intent_id"])
+    emulator.close_dispute(dispute["id"], "lost")
+    sync(emulator)
+    assert stored(order["id"]).dispute == f"lost:{dispute['id']}"
+    assert rf.refund(order["id"], 1000).status == 409
+    assert rf.refund(order["id"], 1000, destination="store_credit").status == 409
+    reply = rf.refund(order["id"], 10000, payment_id=rf.stray_payment_id(order["id"], stray))
+    assert reply.status == 201, reply.text
+    sync(emulator)
+    assert [r["amount"] for r in rf.stripe_refunds(emulator, stray)] == [10000]
+    assert_books_hold("demo")
+
+
+def test_a_second_tabs_lost_dispute_seen_before_its_payment_never_stops_the_refund_of_the_orders_own(
+    demo, emulator
+):
+    """A webhook outage, then every event in any order: the duplicate's dispute (lost) is seen
+    before either payment, so which payment it is about is not known yet and the order is marked.
+    Once the payments are recorded, staff's refund of the order's own payment decides the mark again
+    as Stripe has it: it is the duplicate's, so it moves to that payment and the refund goes on."""
+    order = rf.new_order(10000)
+    session_id = _checkout(order["id"])
+    emulator.pay(session_id, "succeed")
+    stray = rf.second_order_payment(emulator, order)
+    dispute = emulator.open_dispute(stray)
+    emulator.close_dispute(dispute["id"], "lost")
+    events = emulator_events(emulator)
+    disputes = [e for e in events if e["type"].startswith("charge.dispute.")]
+    process(disputes + [e for e in events if e not in disputes])
+    assert stored(order["id"]).dispute == f"lost:{dispute['id']}"  # not known yet whose it is
+    reply = rf.refund(order["id"], 10000)
+    assert reply.status == 201, reply.text
+    assert stored(order["id"]).dispute is None
+    payment_id = rf.stray_payment_id(order["id"], stray)
+    assert rf.stored_payment(order["id"], payment_id).dispute == f"lost:{dispute['id']}"
+    assert rf.refund(order["id"], 10000, payment_id=payment_id).status == 409
+    sync(emulator)
+    assert rf.money(order["id"])["status"] == "refunded"
+    assert_books_hold("demo")
+
+
+def test_a_dispute_landing_between_the_checks_and_the_reservation_stops_the_refund(
+    demo, emulator, monkeypatch
+):
+    """The guard is the write, not the read: a dispute recorded after staff's request passed its
+    checks (while it synced with Stripe) still refuses the refund, of the order's own payment and
+    of a second tab's money by its id."""
+    from boxoffice.refunds import stripe_events
+
+    order = rf.paid_order(emulator, 10000)
+    stray = rf.second_order_payment(emulator, order)
+    sync(emulator)
+    payment_id = rf.stray_payment_id(order["id"], stray)
+    real = stripe_events.sync_with_stripe
+    disputed: list[str] = []
+
+    def dispute_meanwhile(owner: Any, secret_name: str) -> Any:
+        intent = stray if disputed else order["payment_intent_id"]
+        disputed.append(emulator.open_dispute(intent)["id"])
+        sync(emulator)
+        return real(owner, secret_name)
+
+    monkeypatch.setattr(stripe_events, "sync_with_stripe", dispute_meanwhile)
+    # Store credit: no Stripe call stands behind the guard (Stripe itself refuses a disputed charge).
+    assert rf.refund(order["id"], 1000, destination="store_credit").status == 409
+    assert rf.refund(order["id"], 1000, payment_id=payment_id).status == 409
+    assert len(disputed) == 2
+    monkeypatch.undo()
+    assert rf.stripe_refunds(emulator, stray) == []
+    assert rf.money(order["id"])["amount_refunded"] == rf.money(order["id"])["refund_reserved"] == 0
+    assert_books_hold("demo")
+
+
 def test_money_for_a_wrong_amount_on_a_pending_order_is_refundable_to_its_card_while_the_order_waits(
     demo, emulator
 ):

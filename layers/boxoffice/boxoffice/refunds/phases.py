@@ -138,6 +138,10 @@ def _reserve(owner: Owner, refund: records.Refund) -> None:
 def _reserve_stray(owner: Owner, refund: records.Refund) -> None:
     """Reserve on the stray payment itself, read now, if it has enough left."""
     payment = _stray_payment(owner, refund)
+    if payment.dispute:  # disputed since it was checked: read now, and guarded by the write
+        raise InvalidState(
+            f"payment {payment.payment_id} is disputed ({payment.dispute}); refunds wait for the dispute"
+        )
     require_left(payment, refund.amount)
     refund_writes.reserve_stray_refund(payment, refund)
 

@@ -137,6 +137,8 @@ def _create(
     if refund is not None and refund.request_hash not in (None, fingerprint):
         raise IdempotencyConflict("this Idempotency-Key was already used with a different request")
     if refund is None:
+        if owner.item.dispute and conference.stripe_secret_name is not None:
+            owner = stripe_events.recheck_dispute(owner)  # marked before its payment was recorded?
         asked = {"reason": reason, "destination": destination, "note": note, "staff_user": staff_user}
         if payment_id is None:
             owner, refund = _new_refund(owner, conference, amount, refund_id, fingerprint, **asked)
@@ -247,8 +249,10 @@ def _new_stray_refund(
     money.require_on_grid(amount, item.currency, ["body", "amount"])
     if conference.stripe_secret_name is None:
         raise InvalidState("this conference has no Stripe account configured")
-    if item.dispute:
-        raise InvalidState(f"a payment is disputed ({item.dispute}); refunds wait for the dispute")
+    if payment.dispute:  # only its own dispute: one of the order's own payment does not hold this money
+        raise InvalidState(
+            f"payment {payment_id} is disputed ({payment.dispute}); refunds wait for the dispute"
+        )
     owner = stripe_events.sync_with_stripe(
         owner, conference.stripe_secret_name
     )  # dashboard refunds of it count first

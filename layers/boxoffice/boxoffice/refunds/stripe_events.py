@@ -3,8 +3,8 @@
 Our own pending refund is completed or released by its event; any other Stripe refund is counted
 once, by its Stripe id, as ``external`` (a dashboard refund, or one of ours whose outcome we never
 learned), against the payment it refunded. A refund that fails later at the bank gives its amount
-back, and the owner's status is recomputed from the records. A dispute marks the owner while open
-or lost, and refunds wait for it.
+back, and the owner's status is recomputed from the records. A dispute marks the payment it is
+about while open or lost (the owner, for its own payment), and refunds of that payment wait for it.
 """
 
 from __future__ import annotations
@@ -79,9 +79,11 @@ def on_charge_refunded(conference_id: str, charge: dict[str, Any]) -> None:
 
 
 def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
-    """``charge.dispute.*``: the disputed payment's order or purchase follows the dispute as Stripe
-    has it now (events may come in any order): flagged while open, refunds refused while open or
-    after it was lost (the cardholder already has the money back), cleared when won."""
+    """``charge.dispute.*``: the disputed payment follows the dispute as Stripe has it now (events
+    may come in any order): refunds of it refused while open or after it was lost (the cardholder
+    already has the money back), allowed again when won. The owner's own payment is marked on the
+    owner; money that is not its own on its Payment (a purchase records none: nothing refunds it
+    through the API), so refunds of the owner's other payments go on. Staff are told on the owner."""
     from boxoffice import stripe_gateway
 
     owner = owner_of(conference_id, dispute)
@@ -103,18 +105,37 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
     else:
         state, reason = None, f"dispute {dispute_id} {status} for {amount}"
     intent = dispute.get("payment_intent")
-    stray = owner.counts_against(intent if isinstance(intent, str) else None) == records.EXTRA
-    # The own payment charged back: refunds stay refused even when another dispute held the mark
-    # and ends later (its end must not clear this one).
-    if refund_writes.mark_dispute(owner.item, dispute_id, state, prevails=status == "lost" and not stray):
-        store.add_attention(owner.item, reason)
-    if status == "lost" and not stray:
-        # A lost dispute of money nobody keeps (a second tab) gave back that payment, not the money
-        # the order's credits stand for: only the order's own payment can make a credit paid twice.
-        owner.freeze_double_paid(charged_back=int(dispute.get("amount") or 0))
+    intent = intent if isinstance(intent, str) else None
+    if owner.counts_against(intent) == records.EXTRA:
+        # Money that is not the owner's own (a second tab): the dispute holds that payment alone,
+        # never refunds of the owner's own payment, and gave back that payment, not the money the
+        # order's credits stand for. A mark it set while its payment was not recorded yet goes.
+        if (owner.item.dispute or "").endswith(f":{dispute_id}"):
+            refund_writes.drop_dispute_mark(owner.item, dispute_id)
+        payment = owner.payment_for(intent) if intent else None
+        if payment is None or refund_writes.mark_dispute(payment, dispute_id, state):
+            store.add_attention(owner.item, reason)
+    else:
+        # The own payment charged back: refunds stay refused even when another dispute held the
+        # mark and ends later (its end must not clear this one).
+        if refund_writes.mark_dispute(owner.item, dispute_id, state, prevails=status == "lost"):
+            store.add_attention(owner.item, reason)
+        if status == "lost":
+            owner.freeze_double_paid(charged_back=int(dispute.get("amount") or 0))
     logger.warning(
         "payment disputed", extra={"owner": owner.item.PK, "dispute": dispute_id, "status": status}
     )
+
+
+def recheck_dispute(owner: Owner) -> Owner:
+    """The owner's dispute mark decided again as Stripe has the dispute now: one recorded before its
+    payment was (its events late) may turn out to be of money that is not the owner's own, and then
+    marks that payment instead, so the owner's own refunds do not wait for it for ever."""
+    mark = owner.item.dispute
+    if mark and ":" in mark:
+        ids = {k: v for k, v in owner.ids().items() if v}
+        on_dispute(owner.item.conference_id, {"id": mark.split(":", 1)[1], "metadata": ids})
+    return owner.reload() or owner
 
 
 def sync_with_stripe(owner: Owner, secret_name: str) -> Owner:

@@ -101,7 +101,8 @@ class BulkPurchase(Item, discriminator="bulk_purchase"):
     refund_announced = BooleanAttribute(null=True, attr_name="ran")
     attention = UnicodeAttribute(null=True, attr_name="at")
     dispute = UnicodeAttribute(null=True, attr_name="dp")
-    """``open:{id}`` or ``lost:{id}`` while the payment is disputed or was charged back."""
+    """``open:{id}`` or ``lost:{id}`` while its own payment (or one not recorded yet) is disputed or
+    was charged back; a dispute of a second tab's payment only flags the purchase for staff."""
     requested_by = UnicodeAttribute(attr_name="rb")
     approved_by = UnicodeAttribute(null=True, attr_name="ab")
     block = JSONAttribute(null=True, attr_name="bk")

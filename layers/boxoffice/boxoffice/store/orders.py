@@ -102,7 +102,8 @@ class Order(Item, discriminator="order"):
     attention = UnicodeAttribute(null=True)
     paid_announced = BooleanAttribute(null=True)
     dispute = UnicodeAttribute(null=True)
-    """``open:{id}`` or ``lost:{id}`` while the payment is disputed or was charged back."""
+    """``open:{id}`` or ``lost:{id}`` while its own payment (or one not recorded yet) is disputed or
+    was charged back; a dispute of money that is not its own marks that Payment instead."""
     settling = UnicodeAttribute(null=True)
     """The session whose delayed payment (a bank debit) is still settling: the order is not cancelled."""
     held_units = JSONAttribute(null=True)
@@ -137,6 +138,9 @@ class Payment(Item, discriminator="payment"):
     refund_reserved = IntAttribute(null=True)
     """For money that is not the order's own: staff refunds of it in flight (reserved before Stripe
     is called), so concurrent refunds never ask for more than it has left. Absent means 0."""
+    dispute = UnicodeAttribute(null=True)
+    """For money that is not the order's own: ``open:{id}`` or ``lost:{id}`` while this payment is
+    disputed or was charged back (its refunds wait). The order's own payments' disputes mark the order."""
 
     @property
     def is_own(self) -> bool:

@@ -1,7 +1,8 @@
 """Every write of a refund, each one function whose condition is the rule it keeps.
 
 The reservation against the owner's refundable balance (or a stray payment's amounts), its release,
-its completion, a refund made outside our API, a part that failed at the bank, a dispute's mark.
+its completion, a refund made outside our API, a part that failed at the bank, a dispute's mark
+(on the owner, or on the Payment it disputed when that is not the owner's own).
 A guard that failed is reported as a domain error, a ``False`` or :class:`StaleRead` (read again
 and decide again), never as PynamoDB's exception. The records are :mod:`boxoffice.store.refunds`'.
 """
@@ -69,11 +70,11 @@ def _index_pending(refund: Refund) -> None:
 def reserve_refund(owner: OwnerItem, refund: Refund) -> None:
     """Phase one of a refund of the owner's own payments, in one transaction: the amount is taken
     from what may be refunded (the owner in a refundable state, ``refundable >= amount`` for the
-    card and an order's ``refundable_total >= amount``) and the pending Refund saved. Raises
-    InvalidState when the guard failed; a transaction cancelled for a concurrent one raises as it
+    card and an order's ``refundable_total >= amount``, its own payment not disputed) and the
+    pending Refund saved. Raises InvalidState when the guard failed; a transaction cancelled for a concurrent one raises as it
     is (retry it)."""
     amount, model = refund.amount, type(owner)
-    condition = model.status.is_in(*_refundable_states(owner))
+    condition = model.status.is_in(*_refundable_states(owner)) & model.dispute.does_not_exist()
     if refund.destination == "card":
         condition &= model.refundable >= amount
     if isinstance(owner, Order):
@@ -94,17 +95,21 @@ def reserve_refund(owner: OwnerItem, refund: Refund) -> None:
             tx.save(refund, condition=Refund.PK.does_not_exist())
     except TransactWriteError as exc:
         if is_condition_failure(exc):
-            raise InvalidState("the refundable balance changed; read it again and retry") from exc
+            raise InvalidState(
+                "the refundable balance or a dispute changed; read it again and retry"
+            ) from exc
         raise
 
 
 def reserve_stray_refund(payment: Payment, refund: Refund) -> None:
     """Phase one of a refund of money that is not the owner's own payment: reserved on that payment
     (``refund_reserved``), conditional on the amounts read: neither its refunded nor its reserved
-    amount grew since, so what it had left still covers this refund. Raises StaleRead when they
-    moved (a refund of it completed, failed or began meanwhile): read the payment again."""
+    amount grew since, so what it had left still covers this refund, and it is not disputed. Raises
+    StaleRead when they moved (a refund of it completed, failed or began meanwhile, or a dispute of
+    it arrived): read the payment again."""
     refunded, reserved = payment.amount_refunded or 0, payment.refund_reserved or 0
     condition = (Payment.own == False) & (Payment.status == "succeeded")  # noqa: E712 (a DynamoDB condition)
+    condition &= Payment.dispute.does_not_exist()
     condition &= Payment.amount_refunded.does_not_exist() | (Payment.amount_refunded <= refunded)
     condition &= Payment.refund_reserved.does_not_exist() | (Payment.refund_reserved <= reserved)
     _index_pending(refund)
@@ -354,15 +359,25 @@ def record_refund_failure(
         raise
 
 
-def mark_dispute(owner: OwnerItem, dispute_id: str, state: str | None, *, prevails: bool = False) -> bool:
-    """Set the owner's dispute mark to ``state`` (``open:{id}`` or ``lost:{id}``; None clears it),
-    unless another dispute holds the mark. A mark that ``prevails`` (the owner's own payment charged
-    back) takes the place of another dispute's open mark: that dispute's end must not clear it.
-    Returns whether it wrote."""
-    model = type(owner)
+def mark_dispute(
+    item: OwnerItem | Payment, dispute_id: str, state: str | None, *, prevails: bool = False
+) -> bool:
+    """Set the dispute mark of an owner (its own payment disputed) or of a Payment that is not the
+    order's own to ``state`` (``open:{id}`` or ``lost:{id}``; None clears it), unless another dispute
+    holds the mark. A mark that ``prevails`` (the owner's own payment charged back) takes the place
+    of another dispute's open mark: that dispute's end must not clear it. Returns whether it wrote."""
+    model = type(item)
     mine = (model.dispute == f"open:{dispute_id}") | (model.dispute == f"lost:{dispute_id}")
     free = model.dispute.does_not_exist() | mine
     if prevails:
         free |= model.dispute.startswith("open:")
     action = model.dispute.set(state) if state else model.dispute.remove()
-    return update_if(owner, [action], free)
+    return update_if(item, [action], free)
+
+
+def drop_dispute_mark(owner: OwnerItem, dispute_id: str) -> bool:
+    """Clear the owner's mark when this dispute holds it: set while its payment was not recorded
+    yet, the dispute turned out to be of money that is not the owner's own. Returns whether it wrote."""
+    model = type(owner)
+    mine = (model.dispute == f"open:{dispute_id}") | (model.dispute == f"lost:{dispute_id}")
+    return update_if(owner, [model.dispute.remove()], mine)
