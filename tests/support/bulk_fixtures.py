@@ -12,7 +12,7 @@ from boxoffice.store import vouchers as voucher_store
 from boxoffice.voucher_codes import ALPHABET
 from tests.support import pipeline
 from tests.support import stripe as stripe_support
-from tests.support.functions import api_fn, checkout_fn, fulfillment_fn
+from tests.support.functions import api_fn, checkout_fn, fulfillment_fn, refunds_fn
 from tests.support.http import ADMIN, SPONSOR_URLS, STAFF, Reply, call
 
 BASE = "/v1/conferences/demo/bulk-purchases"
@@ -69,6 +69,18 @@ def fulfill(pid: str, claims: dict[str, Any] = STAFF, cid: str = "demo") -> Repl
     return call(
         fulfillment_fn(), "POST", f"/v1/conferences/{cid}/bulk-purchases/{pid}/fulfill", claims=claims
     )
+
+
+def refund_ok(pid: str, amount: int | None = None, cid: str = "demo") -> dict[str, Any]:
+    """Staff refund the purchase (all of what is left when ``amount`` is None); it must be taken."""
+    body: dict[str, Any] = {"reason": "requested_by_customer"}
+    if amount is not None:
+        body["amount"] = amount
+    reply = call(
+        refunds_fn(), "POST", f"/v1/conferences/{cid}/bulk-purchases/{pid}/refund", body=body, claims=STAFF
+    )
+    assert reply.status == 201, reply.text
+    return reply.json
 
 
 def get(pid: str, claims: dict[str, Any] = STAFF, cid: str = "demo") -> Reply:

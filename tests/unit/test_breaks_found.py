@@ -11,34 +11,18 @@ from tests.support import bulk_fixtures as bf
 from tests.support import order_fixtures
 from tests.support import refund_fixtures as rf
 from tests.support.books import assert_books_hold
-from tests.support.functions import checkout_fn, refunds_fn
-from tests.support.http import ATTENDEE, ATTENDEE_URLS, ORDERS, STAFF, call
+from tests.support.functions import checkout_fn
+from tests.support.http import ATTENDEE, ATTENDEE_URLS, ORDERS, call
 from tests.support.pipeline import process, rerun, sync
 from tests.support.refund_fixtures import second_order_payment
 from tests.support.stripe import emulator_events, stripe_client
-
-
-def bulk_refund(purchase_id: str, amount: int | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"reason": "requested_by_customer"}
-    if amount is not None:
-        body["amount"] = amount
-    reply = call(
-        refunds_fn(),
-        "POST",
-        f"{bf.BASE}/{purchase_id}/refund",
-        body=body,
-        claims=STAFF,
-    )
-    assert reply.status == 201, reply.text
-    return reply.json
-
 
 # --- bulk purchases -----------------------------------------------------------------------------------------------
 
 
 def test_a_bulk_refund_that_fails_at_the_bank_gives_the_sponsor_back_its_paid_codes(demo, emulator):
     purchase, _ = bf.paid(emulator)
-    done = bulk_refund(purchase["id"])
+    done = bf.refund_ok(purchase["id"])
     sync(emulator)
     assert bf.stored(purchase["id"]).status == "refunded"
     (re_id,) = done["stripe_refund_ids"]
@@ -170,7 +154,7 @@ def test_a_refund_that_failed_at_the_bank_is_never_counted_from_a_late_snapshot(
 
 def test_a_second_tabs_payment_after_the_purchase_was_refunded_is_flagged_for_staff(demo, emulator):
     purchase, _ = bf.paid(emulator)
-    bulk_refund(purchase["id"])
+    bf.refund_ok(purchase["id"])
     sync(emulator)
     assert bf.stored(purchase["id"]).status == "refunded"
     bf.second_paid_session(emulator, purchase)  # the sponsor's other tab, paid after the refund

@@ -15,8 +15,6 @@ from boxoffice.store import capacity as counters
 from tests.support import bulk_fixtures as bf
 from tests.support.books import assert_books_hold
 from tests.support.capacity import held, put_item
-from tests.support.functions import refunds_fn
-from tests.support.http import STAFF, call
 from tests.support.order_fixtures import create, create_ok
 from tests.support.pipeline import process_one
 from tests.support.stripe import emulator_events, one_event
@@ -245,14 +243,7 @@ def test_a_second_tabs_bulk_payment_refunded_at_the_dashboard_after_a_full_api_r
     second = bf.second_paid_session(emulator, purchase)
     sync(emulator)
     assert "second payment" in (bf.stored(purchase["id"]).attention or "")
-    reply = call(
-        refunds_fn(),
-        "POST",
-        f"{bf.BASE}/{purchase['id']}/refund",
-        body={"reason": "requested_by_customer"},
-        claims=STAFF,
-    )
-    assert reply.status == 201, reply.text
+    bf.refund_ok(purchase["id"])
     rf.dashboard_refund(emulator, second)
     sync(emulator)
     record = bf.stored(purchase["id"])
@@ -273,14 +264,7 @@ def test_a_lost_dispute_of_a_second_tabs_payment_never_stops_the_refund_of_the_p
     dispute = emulator.open_dispute(second)
     emulator.close_dispute(dispute["id"], "lost")
     sync(emulator)
-    reply = call(
-        refunds_fn(),
-        "POST",
-        f"{bf.BASE}/{purchase['id']}/refund",
-        body={"reason": "requested_by_customer"},
-        claims=STAFF,
-    )
-    assert reply.status == 201, reply.text
+    bf.refund_ok(purchase["id"])
     sync(emulator)
     record = bf.stored(purchase["id"])
     assert (record.status, int(record.amount_refunded)) == ("refunded", purchase["total_amount"])
@@ -334,18 +318,11 @@ def test_a_crash_while_a_failed_bulk_refund_turns_the_codes_back_on_is_finished_
     from tests.support.pipeline import rerun, sync
 
     purchase, _ = bf.paid(emulator)
-    reply = call(
-        refunds_fn(),
-        "POST",
-        f"{bf.BASE}/{purchase['id']}/refund",
-        body={"reason": "requested_by_customer"},
-        claims=STAFF,
-    )
-    assert reply.status == 201, reply.text
+    refund = bf.refund_ok(purchase["id"])
     sync(emulator)
     assert bf.stored(purchase["id"]).status == "refunded"
     before = {e["id"] for e in emulator_events(emulator)}
-    (re_id,) = reply.json["stripe_refund_ids"]
+    (re_id,) = refund["stripe_refund_ids"]
     emulator.fail_refund(re_id, "lost_or_stolen_card")
     failures = [e for e in emulator_events(emulator) if e["id"] not in before]
     real, died = voucher_store.reactivate, []
