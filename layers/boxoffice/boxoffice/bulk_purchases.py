@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from boxoffice import bus, lazy, money, owners, sponsor_blocks, store
+from boxoffice import bus, lazy, money, owners, sponsor_blocks, store, sweeping
 from boxoffice.bulk_purchase_views import (
     FulfillmentBusy,
     FulfillView,
@@ -361,36 +361,36 @@ def _codes_back_on(purchase: records.BulkPurchase) -> None:
 # --- expiry sweep --------------------------------------------------------------------------------------------
 
 
-class SweepIncomplete(Exception):
-    """Some expired purchases could not be settled this run; every other one was."""
-
-
 def sweep_expired(conference_id: str) -> int:
     """Purchases in processing past their session's expiry, settled by asking Stripe. Returns how many
-    moved. Each is settled on its own: one that fails (a session Stripe no longer knows, after a
-    move to another account) is logged and raised after the rest, never stopping them."""
+    moved. Each is settled on its own (:func:`boxoffice.sweeping.settle_each`): one that fails (a
+    session Stripe no longer knows, after a move to another account) never stops the rest."""
     conference = store.get_conference(conference_id)
     if conference is None or conference.stripe_secret_name is None:
         return 0
-    moved, failed, cursor = 0, [], None
+    secret_name = conference.stripe_secret_name
+
+    def settle(purchase: records.BulkPurchase) -> int:
+        expired = purchase.checkout_expires_at is not None and purchase.checkout_expires_at < store.now()
+        if purchase.status != records.PROCESSING or not expired:
+            return 0
+        try:
+            return _settle_expired(secret_name, purchase)
+        except FulfillmentBusy:
+            return 0  # a payment of it is being fulfilled: it wins, or the next run decides
+
+    return sweeping.settle_each(
+        _all_purchases(conference_id), settle, what="expired purchase", key=lambda p: p.purchase_id
+    )
+
+
+def _all_purchases(conference_id: str) -> Iterable[records.BulkPurchase]:
+    cursor = None
     while True:
         entries, cursor = records.list_entries(conference_id, None, limit=100, cursor=cursor)
-        for purchase in records.get_many(conference_id, [e.purchase_id for e in entries]).values():
-            expired = purchase.checkout_expires_at is not None and purchase.checkout_expires_at < store.now()
-            if purchase.status != records.PROCESSING or not expired:
-                continue
-            try:
-                moved += _settle_expired(conference.stripe_secret_name, purchase)
-            except FulfillmentBusy:
-                continue  # a payment of it is being fulfilled: it wins, or the next run decides
-            except Exception:
-                failed.append(purchase.purchase_id)
-                logger.exception("expired purchase not settled", extra={"bulk_purchase_id": failed[-1]})
+        yield from records.get_many(conference_id, [e.purchase_id for e in entries]).values()
         if not cursor:
-            break
-    if failed:
-        raise SweepIncomplete(f"expired purchases not settled: {', '.join(failed)}")
-    return moved
+            return
 
 
 def _settle_expired(secret_name: str, purchase: records.BulkPurchase) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxoffice import lazy, store
+from boxoffice import lazy, store, sweeping
 from boxoffice.errors import InvalidState
 from boxoffice.orders import payments
 from boxoffice.orders.views import OrderView, OrderViewer, require, view
@@ -74,12 +74,20 @@ def _block_of(order: records.Order) -> purchase_records.BulkPurchase | None:
 
 
 def sweep_expired_holds(conference_id: str) -> int:
-    """Cancel every pending order whose hold has ended. Returns how many were cancelled."""
-    cancelled = 0
-    for order in records.pending_past_hold(conference_id, store.now()):
+    """Cancel every pending order whose hold has ended, each on its own: one that fails (its session
+    unknown to Stripe, a conflict out of retries) never keeps the others' seats. Returns how many
+    were cancelled."""
+
+    def settle(order: records.Order) -> int:
         try:
             cancel(conference_id, order.order_id, None)
-            cancelled += 1
         except InvalidState:
-            continue
-    return cancelled
+            return 0  # paid, settling or cancelled meanwhile
+        return 1
+
+    return sweeping.settle_each(
+        records.pending_past_hold(conference_id, store.now()),
+        settle,
+        what="expired order",
+        key=lambda o: o.order_id,
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from boxoffice import lazy, money, store
+from boxoffice import lazy, money, store, sweeping
 from boxoffice import owners as resolver
 from boxoffice.errors import IdempotencyConflict, InvalidState, NotFound, ValidationFailed
 from boxoffice.refunds import phases, stripe_events
@@ -87,19 +87,21 @@ def list_for_order(conference_id: str, order_id: str, *, user_id: str, is_staff:
 
 
 def finish_stale_pending(conference_id: str) -> int:
-    """The sweep: refunds left pending by a crash are completed or released, asking Stripe which."""
+    """The sweep: refunds left pending by a crash are completed or released, asking Stripe which;
+    each on its own, so one Stripe cannot answer for never keeps the others' money reserved."""
     conference = store.get_conference(conference_id)
-    finished = 0
-    for refund in records.stale_pending(conference_id, store.now() - STALE_PENDING):
+    secret_name = conference.stripe_secret_name if conference is not None else None
+
+    def finish(refund: records.Refund) -> int:
         if refund.status != records.PENDING:
-            continue
+            return 0
         ids = {"order_id": refund.order_id, "bulk_purchase_id": refund.bulk_purchase_id}
         item = resolver.find(conference_id, {"metadata": {k: v for k, v in ids.items() if v}})
         if item is None:
-            continue
+            return 0
         owner = owner_for(item)
-        if refund.destination == "card" and conference is not None and conference.stripe_secret_name:
-            found = phases.found_at_stripe(refund, conference.stripe_secret_name)
+        if refund.destination == "card" and secret_name:
+            found = phases.found_at_stripe(refund, secret_name)
             if found:
                 phases.complete(owner, refund, found)
             else:
@@ -107,8 +109,14 @@ def finish_stale_pending(conference_id: str) -> int:
         else:
             phases.run(owner, refund, None)
         owner.settle()
-        finished += 1
-    return finished
+        return 1
+
+    return sweeping.settle_each(
+        records.stale_pending(conference_id, store.now() - STALE_PENDING),
+        finish,
+        what="pending refund",
+        key=lambda r: r.refund_id,
+    )
 
 
 # --- one refund: checked, reserved, run ---------------------------------------------------------------------------
