@@ -22,7 +22,7 @@ from boxoffice import bus, lazy, money, store
 from boxoffice.checkout_sessions import CheckoutRequest, CheckoutView, Collected, session_params
 from boxoffice.errors import InvalidState
 from boxoffice.observability import logger
-from boxoffice.orders import units
+from boxoffice.orders import own_payment, units
 from boxoffice.orders.views import OrderViewer, require
 
 if TYPE_CHECKING:
@@ -183,11 +183,11 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
         if order is None:
             return
         if records.get_payment(conference_id, order.order_id, payment_id) is not None:
-            # A retry: finish what the first run may have died before (both are once).
+            # A retry: finish what the first run may have died before (each is once).
             if order.status == records.PAID:
                 announce_paid(order)
             elif order.status == records.REFUNDED:
-                units.release_refunded_units(order)
+                settle_refunded(order)
             return
         if charge_id is None:
             charge_id = _charge_of(conference_id, collected.payment_intent_id)
@@ -198,6 +198,10 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
         if status in (records.PAID, records.PARTIALLY_REFUNDED):
             order.status = status
             announce_paid(order)
+        else:
+            fresh = records.get(conference_id, order_id)
+            if fresh is not None and fresh.status == records.REFUNDED:
+                settle_refunded(fresh)  # refunded before this payment, or by it: see own_payment
         return
     raise InvalidState("the order changed while its payment was recorded; the event will be retried")
 
@@ -236,6 +240,7 @@ def _record_session_payment(
         amount_refunded=early_amount,
         payment_intent_id=intent,
         charge_id=charge_id,
+        currency=collected.currency,
         own=None if own else False,
     )
     link = purchase_records.PaymentIntentLink(
@@ -259,10 +264,28 @@ def _record_session_payment(
             "payment recorded after its refund; order.paid not announced",
             extra={"order_id": order.order_id, "session": session.get("id")},
         )
-        fresh = records.get(order.conference_id, order.order_id)
-        if fresh is not None:
-            units.release_refunded_units(fresh)
     return status
+
+
+def settle_refunded(order: records.Order) -> None:
+    """A refunded order: it takes an untouched second payment as its own when its own was refunded
+    in full outside our API (``own_payment``), and is paid again; otherwise its units go back, once."""
+    swapped = own_payment.adopt_kept_payment(order)
+    if swapped is None:
+        units.release_refunded_units(order)
+    else:
+        paid_again(swapped)
+
+
+def paid_again(order: records.Order) -> None:
+    """A refunded order paid again (its full refund failed at the bank, or it took a kept payment as
+    its own) takes its units back, and ``order.paid``, never announced while it was refunded, goes
+    out once."""
+    if order.units_released:
+        units.retake_units(order)
+    paid = order.status in (records.PAID, records.PARTIALLY_REFUNDED)
+    if paid and order.paid_announced is None and records.await_first_announcement(order):
+        announce_paid(order)
 
 
 def _mark_settling(order: records.Order, session: dict[str, Any]) -> None:

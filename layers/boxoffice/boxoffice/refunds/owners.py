@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 from boxoffice import lazy, money, store
 from boxoffice import owners as resolver
 from boxoffice.observability import logger
-from boxoffice.orders import units as order_units
-from boxoffice.orders.payments import announce_paid, status_from_amounts
+from boxoffice.orders.payments import paid_again, settle_refunded, status_from_amounts
 
 if TYPE_CHECKING:
     from boxoffice import bulk_purchases
@@ -273,13 +272,10 @@ def settle_order(order: order_records.Order) -> None:
         except store.TransitionRejected as exc:
             order = exc.current_as(order_records.Order)
     if order.status == order_records.REFUNDED:
-        order_units.release_refunded_units(order)  # capacity: a fully refunded order's units, once
-    elif order.units_released:
-        order_units.retake_units(order)  # paid again: the full refund failed at the bank
-    # Recorded refunded before it was paid, so never announced; paid after all: announce it once.
-    paid_again = order.status in (order_records.PAID, order_records.PARTIALLY_REFUNDED)
-    if paid_again and order.paid_announced is None and order_records.await_first_announcement(order):
-        announce_paid(order)
+        # A kept second payment becomes its own, or its units go back (once).
+        settle_refunded(order)
+    else:
+        paid_again(order)  # its full refund failed at the bank: units back and announced, once
 
 
 def _credits_paying(order: order_records.Order) -> list[credit_records.Credit]:

@@ -115,6 +115,9 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
         payment = owner.payment_for(intent) if intent else None
         if payment is None or refund_writes.mark_dispute(payment, dispute_id, state):
             store.add_attention(owner.item, reason)
+        elif (fresh := owner.payment_for(str(intent))) is not None and fresh.is_own:
+            on_dispute(conference_id, dispute)  # it became the order's own meanwhile: decided again
+            return
     else:
         # The own payment charged back: refunds stay refused even when another dispute held the
         # mark and ends later (its end must not clear this one).

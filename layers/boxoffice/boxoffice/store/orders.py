@@ -141,6 +141,8 @@ class Payment(Item, discriminator="payment"):
     dispute = UnicodeAttribute(null=True)
     """For money that is not the order's own: ``open:{id}`` or ``lost:{id}`` while this payment is
     disputed or was charged back (its refunds wait). The order's own payments' disputes mark the order."""
+    currency = UnicodeAttribute(null=True)
+    """What a card payment was collected in (absent on records from before it was kept)."""
 
     @property
     def is_own(self) -> bool:
@@ -553,6 +555,65 @@ def record_stripe_payment(
     except TransactWriteError as exc:
         if is_condition_failure(exc) or is_conflict(exc):
             raise OrderMoved("the order or one of its refunds moved while its payment was recorded") from exc
+        raise
+
+
+def adopt_kept_payment(
+    order: Order, refunded: Payment, kept: Payment, refunds: Sequence[refund_records.Refund]
+) -> None:
+    """One transaction: ``kept`` (money beside the order, untouched) becomes the order's own payment
+    and ``refunded`` (its own, refunded in full by ``refunds``) money beside it, those refunds
+    counted against it alone; the order's refunded amount drops by them, its balances grow by
+    ``kept`` and it is paid again. Every record is guarded by what made the swap right when read:
+    the order refunded by those refunds alone, nothing reserved, no dispute; ``refunded`` still its
+    own and refunded in full; ``kept`` still not its own, with nothing refunded, reserved or
+    disputed; each refund still succeeded and counted against the order. Raises OrderMoved when
+    any of them moved: read again and decide again."""
+    back = refunded.amount_refunded or 0
+    nothing_reserved = Payment.refund_reserved.does_not_exist() | (Payment.refund_reserved == 0)
+    try:
+        with transaction() as tx:
+            transition_in(
+                tx, order, PAID, MACHINE,
+                [Order.amount_refunded.add(-back), Order.refundable.add(kept.amount),
+                 Order.refundable_total.add(kept.amount)],
+                also=(Order.status == REFUNDED) & (Order.amount_refunded == back)
+                & (Order.amount_paid == order.amount_paid) & Order.dispute.does_not_exist()
+                & (Order.refund_reserved.does_not_exist() | (Order.refund_reserved == 0)),
+            )  # fmt: skip
+            tx.update(
+                refunded,
+                actions=[Payment.own.set(False)],
+                condition=(Payment.own.does_not_exist() | (Payment.own == True))  # noqa: E712 (a DynamoDB condition)
+                & (Payment.status == "succeeded") & (Payment.amount_refunded == refunded.amount)
+                & nothing_reserved & Payment.dispute.does_not_exist(),
+                add_version_condition=False,
+            )  # fmt: skip
+            tx.update(
+                kept,
+                actions=[Payment.own.remove()],
+                condition=(Payment.own == False)  # noqa: E712 (a DynamoDB condition)
+                & (Payment.status == "succeeded") & (Payment.amount == kept.amount)
+                & (Payment.amount_refunded.does_not_exist() | (Payment.amount_refunded == 0))
+                & nothing_reserved & Payment.dispute.does_not_exist(),
+                add_version_condition=False,
+            )  # fmt: skip
+            for refund in refunds:
+                tx.update(
+                    refund,
+                    actions=[refund_records.Refund.against.set(refund_records.EXTRA)],
+                    condition=(refund_records.Refund.status == refund_records.SUCCEEDED)
+                    & (
+                        refund_records.Refund.against.does_not_exist()
+                        | (refund_records.Refund.against == refund_records.OWNER)
+                    ),
+                    add_version_condition=False,
+                )
+    except TransactWriteError as exc:
+        if is_condition_failure(exc) or is_conflict(exc):
+            raise OrderMoved(
+                "the order, its payments or refunds moved while its own payment changed"
+            ) from exc
         raise
 
 

@@ -302,12 +302,27 @@ def record_external_refund(
                         condition=Payment.PK.does_not_exist(),
                     )
             if payment is not None:
-                tx.update(payment, actions=[Payment.amount_refunded.add(amount)], add_version_condition=False)
+                # Counted against what the payment was when read: one that became the order's own
+                # (or stopped being it) meanwhile is decided again.
+                tx.update(
+                    payment,
+                    actions=[Payment.amount_refunded.add(amount)],
+                    condition=_ownership_as_read(payment),
+                    add_version_condition=False,
+                )
     except TransactWriteError as exc:
         if is_condition_failure(exc):
             return False
         raise
     return True
+
+
+def _ownership_as_read(payment: Payment) -> Any:
+    """The payment is still the order's own, or still not, as read (``orders.adopt_kept_payment``
+    may swap which of two card payments is the order's own)."""
+    if payment.is_own:
+        return Payment.own.does_not_exist() | (Payment.own == True)  # noqa: E712 (a DynamoDB condition)
+    return Payment.own == False  # noqa: E712 (a DynamoDB condition)
 
 
 def record_refund_failure(
@@ -371,6 +386,8 @@ def mark_dispute(
     free = model.dispute.does_not_exist() | mine
     if prevails:
         free |= model.dispute.startswith("open:")
+    if isinstance(item, Payment):
+        free &= _ownership_as_read(item)  # one that became the order's own is marked on the order
     action = model.dispute.set(state) if state else model.dispute.remove()
     return update_if(item, [action], free)
 
