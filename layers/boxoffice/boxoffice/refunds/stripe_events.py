@@ -111,20 +111,49 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
         # never refunds of the owner's own payment, and gave back that payment, not the money the
         # order's credits stand for. A mark it set while its payment was not recorded yet goes.
         if (owner.item.dispute or "").endswith(f":{dispute_id}"):
-            refund_writes.drop_dispute_mark(owner.item, dispute_id)
+            # A dispute of the own payment may have been kept out by this mark: it takes the mark.
+            successor = _own_dispute_mark(owner, conference.stripe_secret_name)
+            if refund_writes.drop_dispute_mark(owner.item, dispute_id, successor) and successor:
+                store.add_attention(
+                    owner.item,
+                    f"dispute {successor.split(':', 1)[1]} of its own payment: refunds wait for it",
+                )
         payment = owner.payment_for(intent) if intent else None
         if payment is None or refund_writes.mark_dispute(payment, dispute_id, state):
             store.add_attention(owner.item, reason)
     else:
         # The own payment charged back: refunds stay refused even when another dispute held the
-        # mark and ends later (its end must not clear this one).
+        # mark and ends later (its end must not clear this one). A dispute that ends hands the mark
+        # to one of the own payment it kept out (its payment not recorded yet when it took the mark).
+        if state is None:
+            state = _own_dispute_mark(owner, conference.stripe_secret_name)
         if refund_writes.mark_dispute(owner.item, dispute_id, state, prevails=status == "lost"):
             store.add_attention(owner.item, reason)
-        if status == "lost":
+        if status == "lost" or status in DISPUTE_OPEN:
+            # Open, the bank may give the money back any day: a credit issued for it is frozen
+            # before it is spent (staff clear it when the dispute is won).
             owner.freeze_double_paid(charged_back=int(dispute.get("amount") or 0))
     logger.warning(
         "payment disputed", extra={"owner": owner.item.PK, "dispute": dispute_id, "status": status}
     )
+
+
+def _own_dispute_mark(owner: Owner, secret_name: str | None) -> str | None:
+    """The mark the owner's own payment's disputes call for, as Stripe has them now: ``lost:{id}``
+    when one was lost, else ``open:{id}`` when one is open, else None."""
+    from boxoffice import stripe_gateway
+
+    if secret_name is None:
+        return None
+    found: dict[str, str] = {}
+    for intent, _ in owner.intents():
+        for dispute in stripe_gateway.list_disputes(secret_name, intent):
+            status = str(dispute.get("status"))
+            if status == "lost":
+                found.setdefault("lost", f"lost:{dispute['id']}")
+            elif status in DISPUTE_OPEN:
+                found.setdefault("open", f"open:{dispute['id']}")
+    return found.get("lost") or found.get("open")
 
 
 def recheck_dispute(owner: Owner) -> Owner:
