@@ -82,6 +82,11 @@ def apply(
             raise CreditError("the credit has expired")
         if credit.remaining_amount <= 0:
             raise CreditError("the credit has nothing left")
+        source = order_records.get(conference_id, credit.source_order_id) if credit.source_order_id else None
+        if source is not None and source.dispute:
+            # The bank may give the money this credit stands for back: spent meanwhile, it would be
+            # paid twice. It waits for the dispute (won, it is spendable again; lost, it is frozen).
+            raise CreditError(f"the payment of the order it came from is disputed ({source.dispute})")
         order = order_records.get(conference_id, order_id)
         if order is None:
             raise NotFound(f"order {order_id} not found")

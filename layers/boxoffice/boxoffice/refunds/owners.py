@@ -152,8 +152,8 @@ class OrderOwner:
 
     def freeze_double_paid(self, charged_back: int = 0) -> None:
         """Money back now exceeds what was paid: a store credit issued for money that also went back
-        to the card, by a refund or by a dispute (``charged_back``: lost, or open and so maybe). The
-        order and every credit it issued are flagged, and flagged credits cannot be applied."""
+        to the card, by a refund or by a lost dispute (``charged_back``). The order and every credit
+        it issued are flagged, and flagged credits cannot be applied."""
         fresh = self.reload()
         if fresh is None:
             return
@@ -162,7 +162,7 @@ class OrderOwner:
         if back <= order.amount_paid:
             return
         over = money.format_amount(back - order.amount_paid, order.currency)
-        how = "a dispute" if charged_back else "a card refund"
+        how = "a lost dispute" if charged_back else "a card refund"
         reason = f"money back exceeds what was paid by {over}: a store credit and {how} paid the same money"
         store.add_attention(order, reason)
         for credit in _credits_from(order):

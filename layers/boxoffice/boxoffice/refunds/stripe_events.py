@@ -129,9 +129,7 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
             state = _own_dispute_mark(owner, conference.stripe_secret_name)
         if refund_writes.mark_dispute(owner.item, dispute_id, state, prevails=status == "lost"):
             store.add_attention(owner.item, reason)
-        if status == "lost" or status in DISPUTE_OPEN:
-            # Open, the bank may give the money back any day: a credit issued for it is frozen
-            # before it is spent (staff clear it when the dispute is won).
+        if status == "lost":
             owner.freeze_double_paid(charged_back=int(dispute.get("amount") or 0))
     logger.warning(
         "payment disputed", extra={"owner": owner.item.PK, "dispute": dispute_id, "status": status}
