@@ -201,3 +201,20 @@ def test_a_second_tabs_payment_whose_dispute_came_before_it_while_another_held_t
     payment = rf.stored_payment(order["id"], rf.stray_payment_id(order["id"], stray))
     assert (payment.refund_reserved or 0, payment.amount_refunded or 0) == (0, 0)
     assert_books_hold("demo")
+
+
+@pytest.mark.parametrize("outcome", ["open", "lost"])
+def test_store_credit_is_refused_for_a_payment_stripe_has_disputed_while_its_webhooks_are_down(
+    demo, emulator, outcome
+):
+    """A webhook outage: the bank disputes the order's payment (and the dispute is lost) and none of
+    it has reached us. Staff refund the order as store credit. Before money leaves in any form the
+    books are the ones Stripe would confirm now: the cardholder has (or may get) that money back."""
+    order = rf.paid_order(emulator, 10000)
+    dispute = emulator.open_dispute(order["payment_intent_id"])
+    if outcome == "lost":
+        emulator.close_dispute(dispute["id"], "lost")
+    reply = rf.refund(order["id"], 10000, destination="store_credit")
+    assert reply.status == 409, reply.text
+    sync(emulator)
+    assert_books_hold("demo")

@@ -168,10 +168,14 @@ def recheck_dispute(owner: Owner) -> Owner:
 def sync_with_stripe(owner: Owner, secret_name: str) -> Owner:
     """Before money leaves in any form: every refund Stripe has on the owner's payments is recorded,
     so the balance is the one Stripe would confirm now (a dashboard refund whose events are late
-    cannot be paid out again as store credit)."""
+    cannot be paid out again as store credit), and so is a dispute of its own payment whose events
+    are late (the reservation's guard then refuses the refund)."""
     from boxoffice import stripe_gateway
 
     owner_ids = {k: v for k, v in owner.ids().items() if v}
+    mark = _own_dispute_mark(owner, secret_name)
+    if mark is not None and owner.item.dispute != mark:
+        on_dispute(owner.item.conference_id, {"id": mark.split(":", 1)[1], "metadata": owner_ids})
     for intent in sorted(owner.stripe_intents()):
         for stripe_refund in stripe_gateway.list_refunds(secret_name, intent):
             if records.get_link(owner.item.conference_id, stripe_refund["id"]) is not None:
