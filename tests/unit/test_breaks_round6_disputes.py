@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from tests.support import bulk_fixtures as bf
 from tests.support import refund_fixtures as rf
 from tests.support.books import assert_books_hold
-from tests.support.functions import checkout_fn
-from tests.support.http import ATTENDEE, ATTENDEE_URLS, ORDERS, call
+from tests.support.functions import checkout_fn, refunds_fn
+from tests.support.http import ATTENDEE, ATTENDEE_URLS, ORDERS, STAFF, call
 from tests.support.order_fixtures import stored
-from tests.support.pipeline import process, sync
+from tests.support.pipeline import process, rerun, sync
 from tests.support.stripe import emulator_events, stripe_client
 
 
@@ -216,5 +217,79 @@ def test_store_credit_is_refused_for_a_payment_stripe_has_disputed_while_its_web
         emulator.close_dispute(dispute["id"], "lost")
     reply = rf.refund(order["id"], 10000, destination="store_credit")
     assert reply.status == 409, reply.text
+    sync(emulator)
+    assert_books_hold("demo")
+
+
+def test_a_second_tabs_early_lost_dispute_never_freezes_the_credit_of_the_orders_own_payment(demo, emulator):
+    """Staff refunded the paid order as store credit. A second tab's payment, its events late, is
+    charged back and the dispute lost before its payment is recorded. That gave back the second
+    tab's money, not the money the credit stands for: once everything arrived the credit is
+    spendable (nothing lets staff unfreeze a credit, so a wrong freeze would hold it for ever)."""
+    order = rf.paid_order(emulator, 10000)
+    credit = rf.refund_ok(order["id"], 10000, destination="store_credit")["credit"]
+    stray = rf.second_order_payment(emulator, order)  # its events are late
+    seen: set[str] = set()
+    dispute = emulator.open_dispute(stray)
+    emulator.close_dispute(dispute["id"], "lost")
+    process(_dispute_events(emulator, seen))
+    sync(emulator)
+    other = rf.new_order(10000)
+    reply = rf.apply_credit(credit["id"], other["id"])
+    assert reply.status == 201, reply.text
+    assert_books_hold("demo")
+
+
+def test_two_disputes_on_two_payments_of_an_order_end_the_same_whatever_order_their_events_come_in(
+    demo, emulator
+):
+    """The order's own payment is disputed and won; a second tab's is disputed and lost. A webhook
+    outage, then every dispute event at once, newest first and each twice: the order's own refunds
+    go on, the second tab's money stays refused (the cardholder has it back)."""
+    order = rf.paid_order(emulator, 10000)
+    stray = rf.second_order_payment(emulator, order)
+    sync(emulator)
+    seen = {e["id"] for e in emulator_events(emulator)}
+    own = emulator.open_dispute(order["payment_intent_id"])
+    other = emulator.open_dispute(stray)
+    emulator.close_dispute(own["id"], "won")
+    emulator.close_dispute(other["id"], "lost")
+    events = _dispute_events(emulator, seen)[::-1]
+    process(events)
+    for event in events:
+        rerun(event)
+    assert stored(order["id"]).dispute is None
+    payment_id = rf.stray_payment_id(order["id"], stray)
+    assert rf.stored_payment(order["id"], payment_id).dispute == f"lost:{other['id']}"
+    assert rf.refund(order["id"], 10000, payment_id=payment_id).status == 409
+    assert rf.refund(order["id"], 4000).status == 201
+    assert rf.refund(order["id"], 6000, destination="store_credit").status == 201
+    sync(emulator)
+    assert_books_hold("demo")
+
+
+@pytest.mark.parametrize("own_outcome", ["won", "lost"])
+def test_a_bulk_purchase_paid_twice_with_both_payments_disputed_during_an_outage_follows_its_own_dispute(
+    demo, emulator, own_outcome
+):
+    """The sponsor paid twice; the second tab's payment was charged back (lost) and the purchase's
+    own payment disputed too, all during a webhook outage. Every event arrives at once, the
+    disputes' first. The purchase's refund follows its own payment's dispute alone: won, staff
+    refund it; lost, it is refused (the sponsor has that money back)."""
+    purchase, session_id = bf.checked_out(emulator)
+    emulator.pay(session_id, "succeed")
+    own = stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).to_dict()["payment_intent"]
+    stray = bf.second_paid_session(emulator, purchase)
+    lost = emulator.open_dispute(stray)
+    emulator.close_dispute(lost["id"], "lost")
+    disputed = emulator.open_dispute(own)
+    emulator.close_dispute(disputed["id"], own_outcome)
+    _outage_then_disputes_first(emulator)
+    assert bf.stored(purchase["id"]).payment_intent_id == own
+    reply = call(
+        refunds_fn(), "POST", f"{bf.BASE}/{purchase['id']}/refund", body={"reason": "requested_by_customer"},
+        claims=STAFF,
+    )  # fmt: skip
+    assert reply.status == (201 if own_outcome == "won" else 409), reply.text
     sync(emulator)
     assert_books_hold("demo")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from boxoffice import lazy, money, store
 from boxoffice.observability import logger
 from boxoffice.refunds import phases
-from boxoffice.refunds.owners import Owner, owner_of
+from boxoffice.refunds.owners import OrderOwner, Owner, owner_of
 
 if TYPE_CHECKING:
     from boxoffice.store import refund_writes
@@ -106,7 +106,12 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
         state, reason = None, f"dispute {dispute_id} {status} for {amount}"
     intent = dispute.get("payment_intent")
     intent = intent if isinstance(intent, str) else None
-    if owner.counts_against(intent) == records.EXTRA:
+    against = owner.counts_against(intent)
+    if against == records.UNMATCHED and isinstance(owner, OrderOwner) and owner.item.status != "pending":
+        # Not recorded yet, for an order no longer pending: it can only become a second tab's
+        # money (a late payment is never the order's own), so it never stands for its credits.
+        against = records.EXTRA
+    if against == records.EXTRA:
         # Money that is not the owner's own (a second tab): the dispute holds that payment alone,
         # never refunds of the owner's own payment, and gave back that payment, not the money the
         # order's credits stand for. A mark it set while its payment was not recorded yet goes.
