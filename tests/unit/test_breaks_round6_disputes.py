@@ -293,3 +293,52 @@ def test_a_bulk_purchase_paid_twice_with_both_payments_disputed_during_an_outage
     assert reply.status == (201 if own_outcome == "won" else 409), reply.text
     sync(emulator)
     assert_books_hold("demo")
+
+
+def test_a_dispute_opened_while_a_card_refund_is_in_flight_sends_nothing_and_gives_the_reservation_back(
+    demo, emulator, monkeypatch
+):
+    """Staff's card refund was reserved; before it reaches Stripe the bank disputes the payment and
+    the event is processed. Stripe refuses a disputed charge: the refund fails, its reservation is
+    refundable again once the dispute is won, and nothing went to the card."""
+    from boxoffice.refunds import phases
+
+    order = rf.paid_order(emulator, 10000)
+    real, opened = phases._call_stripe, []
+
+    def dispute_first(*args: Any, **kwargs: Any) -> Any:
+        opened.append(emulator.open_dispute(order["payment_intent_id"]))
+        sync(emulator)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(phases, "_call_stripe", dispute_first)
+    reply = rf.refund(order["id"], 4000)
+    monkeypatch.undo()
+    assert reply.status in (409, 502), reply.text
+    assert rf.stripe_refunds(emulator, order["payment_intent_id"]) == []
+    assert rf.money(order["id"])["refund_reserved"] == 0
+    emulator.close_dispute(opened[0]["id"], "won")
+    sync(emulator)
+    assert rf.refund(order["id"], 4000).status == 201
+    sync(emulator)
+    assert_books_hold("demo")
+
+
+def test_a_credit_passed_on_through_another_order_waits_for_a_dispute_of_the_first_orders_payment(
+    demo, emulator
+):
+    """Order A was refunded as store credit, the credit paid order B, and B was refunded as store
+    credit in turn: the same money, passed on. The bank then disputes A's card payment. While the
+    dispute is open, B's credit must not be spent either (lost, the customer has that money twice)."""
+    first = rf.paid_order(emulator, 10000)
+    credit = rf.refund_ok(first["id"], 10000, destination="store_credit")["credit"]
+    second = rf.new_order(10000)
+    assert rf.apply_credit(credit["id"], second["id"]).status == 201
+    passed_on = rf.refund_ok(second["id"], 10000, destination="store_credit")["credit"]
+    dispute = emulator.open_dispute(first["payment_intent_id"])
+    sync(emulator)
+    third = rf.new_order(10000)
+    assert rf.apply_credit(passed_on["id"], third["id"]).status in (409, 422)
+    emulator.close_dispute(dispute["id"], "lost")
+    sync(emulator)
+    assert_books_hold("demo")
