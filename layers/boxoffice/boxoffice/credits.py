@@ -82,6 +82,12 @@ def apply(
             raise CreditError("the credit has expired")
         if credit.remaining_amount <= 0:
             raise CreditError("the credit has nothing left")
+        sources = _sources(conference_id, credit)
+        disputed = [o for o in sources if o.dispute]
+        if disputed:
+            # The bank may give the money this credit stands for back: spent meanwhile, it would be
+            # paid twice. It waits for the dispute (won, it is spendable again; lost, it is frozen).
+            raise CreditError(f"the payment of an order it came from is disputed ({disputed[0].dispute})")
         order = order_records.get(conference_id, order_id)
         if order is None:
             raise NotFound(f"order {order_id} not found")
@@ -108,7 +114,7 @@ def apply(
             continue
         amount = min(credit.remaining_amount, balance)
         try:
-            payment = order_records.apply_credit(credit, order, amount)
+            payment = order_records.apply_credit(credit, order, amount, [o.order_id for o in sources])
         except order_records.OrderMoved:
             continue  # someone else moved the credit or the order: read again and re-check
         if amount == balance:
@@ -116,6 +122,32 @@ def apply(
             order_payments.announce_paid(order)
         return payment
     raise InvalidState("the credit or the order kept changing; retry")
+
+
+def _sources(conference_id: str, credit: records.Credit, depth: int = 5) -> list[order_records.Order]:
+    """The orders the credit's money came through: the order that issued it, and the orders whose
+    credits paid that one (the same money, passed on), a few generations back."""
+    found: list[order_records.Order] = []
+    frontier, seen = [credit], set()
+    for _ in range(depth):
+        parents: list[records.Credit] = []
+        for current in frontier:
+            if not current.source_order_id or current.source_order_id in seen:
+                continue
+            seen.add(current.source_order_id)
+            order = order_records.get(conference_id, current.source_order_id)
+            if order is None:
+                continue
+            found.append(order)
+            for payment in order_records.payments_of(conference_id, order.order_id):
+                if payment.method == "credit" and payment.status == "succeeded" and payment.credit_id:
+                    parent = records.get(conference_id, payment.credit_id)
+                    if parent is not None:
+                        parents.append(parent)
+        if not parents:
+            break
+        frontier = parents
+    return found
 
 
 def expire_credits(conference_id: str, credits: Sequence[records.Credit] | None = None) -> int:

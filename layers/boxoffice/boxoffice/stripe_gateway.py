@@ -278,3 +278,15 @@ def retrieve_dispute(secret_name: str, dispute_id: str) -> dict[str, Any]:
         return client_for(secret_name).v1.disputes.retrieve(dispute_id).to_dict()
     except stripe.StripeError as exc:
         raise _fail("read the dispute", exc) from exc
+
+
+def list_disputes(secret_name: str, payment_intent_id: str) -> list[dict[str, Any]]:
+    """Every dispute of a payment intent, as Stripe has them now."""
+    stripe = _stripe()
+    try:
+        page = client_for(secret_name).v1.disputes.list(
+            params={"payment_intent": payment_intent_id, "limit": 100}
+        )
+        return [d.to_dict() for d in page.auto_paging_iter()]
+    except stripe.StripeError as exc:
+        raise _fail("list the disputes", exc) from exc

@@ -229,7 +229,12 @@ def run(owner: Owner, refund: records.Refund, secret_name: str | None) -> record
         owner.settle()  # a crash after completing may have left the status behind the amounts
         return refund
     if refund.destination == "store_credit":
-        complete(owner, refund, {}, owner.store_credit(refund))
+        if not complete(owner, refund, {}, owner.store_credit(refund)):
+            # Disputed since it was reserved (a crash, then the sweep or a retry): the bank may give
+            # (or gave) that money back, so no credit is issued for it. Released; refunds wait.
+            fresh = owner.reload()
+            if fresh is not None and fresh.item.dispute:
+                release(fresh, refund, f"the payment is disputed ({fresh.item.dispute}); refunds wait for it")
         owner.freeze_double_paid()  # a dashboard refund may have landed while this one ran
     else:
         assert secret_name is not None

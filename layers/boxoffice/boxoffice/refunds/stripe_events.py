@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from boxoffice import lazy, money, store
 from boxoffice.observability import logger
 from boxoffice.refunds import phases
-from boxoffice.refunds.owners import Owner, owner_of
+from boxoffice.refunds.owners import OrderOwner, Owner, owner_of
 
 if TYPE_CHECKING:
     from boxoffice.store import refund_writes
@@ -106,12 +106,23 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
         state, reason = None, f"dispute {dispute_id} {status} for {amount}"
     intent = dispute.get("payment_intent")
     intent = intent if isinstance(intent, str) else None
-    if owner.counts_against(intent) == records.EXTRA:
+    against = owner.counts_against(intent)
+    if against == records.UNMATCHED and isinstance(owner, OrderOwner) and owner.item.status != "pending":
+        # Not recorded yet, for an order no longer pending: it can only become a second tab's
+        # money (a late payment is never the order's own), so it never stands for its credits.
+        against = records.EXTRA
+    if against == records.EXTRA:
         # Money that is not the owner's own (a second tab): the dispute holds that payment alone,
         # never refunds of the owner's own payment, and gave back that payment, not the money the
         # order's credits stand for. A mark it set while its payment was not recorded yet goes.
         if (owner.item.dispute or "").endswith(f":{dispute_id}"):
-            refund_writes.drop_dispute_mark(owner.item, dispute_id)
+            # A dispute of the own payment may have been kept out by this mark: it takes the mark.
+            successor = _own_dispute_mark(owner, conference.stripe_secret_name)
+            if refund_writes.drop_dispute_mark(owner.item, dispute_id, successor) and successor:
+                store.add_attention(
+                    owner.item,
+                    f"dispute {successor.split(':', 1)[1]} of its own payment: refunds wait for it",
+                )
         payment = owner.payment_for(intent) if intent else None
         if payment is None or refund_writes.mark_dispute(payment, dispute_id, state):
             store.add_attention(owner.item, reason)
@@ -120,7 +131,10 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
             return
     else:
         # The own payment charged back: refunds stay refused even when another dispute held the
-        # mark and ends later (its end must not clear this one).
+        # mark and ends later (its end must not clear this one). A dispute that ends hands the mark
+        # to one of the own payment it kept out (its payment not recorded yet when it took the mark).
+        if state is None:
+            state = _own_dispute_mark(owner, conference.stripe_secret_name)
         if refund_writes.mark_dispute(owner.item, dispute_id, state, prevails=status == "lost"):
             store.add_attention(owner.item, reason)
         if status == "lost":
@@ -128,6 +142,24 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
     logger.warning(
         "payment disputed", extra={"owner": owner.item.PK, "dispute": dispute_id, "status": status}
     )
+
+
+def _own_dispute_mark(owner: Owner, secret_name: str | None) -> str | None:
+    """The mark the owner's own payment's disputes call for, as Stripe has them now: ``lost:{id}``
+    when one was lost, else ``open:{id}`` when one is open, else None."""
+    from boxoffice import stripe_gateway
+
+    if secret_name is None:
+        return None
+    found: dict[str, str] = {}
+    for intent, _ in owner.intents():
+        for dispute in stripe_gateway.list_disputes(secret_name, intent):
+            status = str(dispute.get("status"))
+            if status == "lost":
+                found.setdefault("lost", f"lost:{dispute['id']}")
+            elif status in DISPUTE_OPEN:
+                found.setdefault("open", f"open:{dispute['id']}")
+    return found.get("lost") or found.get("open")
 
 
 def recheck_dispute(owner: Owner) -> Owner:
@@ -144,10 +176,14 @@ def recheck_dispute(owner: Owner) -> Owner:
 def sync_with_stripe(owner: Owner, secret_name: str) -> Owner:
     """Before money leaves in any form: every refund Stripe has on the owner's payments is recorded,
     so the balance is the one Stripe would confirm now (a dashboard refund whose events are late
-    cannot be paid out again as store credit)."""
+    cannot be paid out again as store credit), and so is a dispute of its own payment whose events
+    are late (the reservation's guard then refuses the refund)."""
     from boxoffice import stripe_gateway
 
     owner_ids = {k: v for k, v in owner.ids().items() if v}
+    mark = _own_dispute_mark(owner, secret_name)
+    if mark is not None and owner.item.dispute != mark:
+        on_dispute(owner.item.conference_id, {"id": mark.split(":", 1)[1], "metadata": owner_ids})
     for intent in sorted(owner.stripe_intents()):
         for stripe_refund in stripe_gateway.list_refunds(secret_name, intent):
             if records.get_link(owner.item.conference_id, stripe_refund["id"]) is not None:

@@ -620,12 +620,13 @@ def adopt_kept_payment(
 # --- store credit ---------------------------------------------------------------------------------------------------
 
 
-def apply_credit(credit: credits.Credit, order: Order, amount: int) -> Payment:
+def apply_credit(credit: credits.Credit, order: Order, amount: int, sources: Sequence[str] = ()) -> Payment:
     """One transaction: a ``credit`` payment of ``amount``, the credit spent by it, and the order's
     amounts (paid, its hold cleared, when it covers the balance). Both are guarded by the amounts
     read, and the order by the session it had and by no bank debit settling, so concurrent
-    applications, checkouts and debits can neither overspend the credit nor over-cover the order.
-    Raises OrderMoved when either moved."""
+    applications, checkouts and debits can neither overspend the credit nor over-cover the order;
+    the ``sources`` (the orders the credit's money came through) by no dispute of their payment.
+    Raises OrderMoved when any moved."""
     at = now()
     payment_id = f"pay_cr_{secrets.token_hex(6)}"
     payment = Payment(
@@ -659,6 +660,9 @@ def apply_credit(credit: credits.Credit, order: Order, amount: int) -> Payment:
                 add_version_condition=False,
             )
             tx.save(payment, condition=Payment.PK.does_not_exist())
+            for source_id in sources:  # the orders its money came through: disputed meanwhile, it waits
+                source = Order.key(order.conference_id, source_id)
+                tx.condition_check(Order, *source, condition=Order.dispute.does_not_exist())
     except TransactWriteError as exc:
         if is_condition_failure(exc) or is_conflict(exc):
             raise OrderMoved("the credit or the order moved while the credit was applied") from exc

@@ -185,7 +185,9 @@ def complete_refund(
     (Stripe refund id, amount), none for store credit; ``payments``: the owner's payment of each
     intent, whose refunded amount moves too. The owner's reservation becomes refunded (what Stripe
     did not refund is refundable again), each Stripe refund is linked (so events and retries count
-    it once), and ``credit`` is saved. False, with nothing written, when it was no longer pending."""
+    it once), and ``credit`` is saved, only while the owner's own payment is not disputed (the bank
+    may give that money back; no Stripe refusal stands behind a credit). False, with nothing
+    written, when it was no longer pending, or a credit met a dispute."""
     amount, done, model = refund.amount, _done(refund, parts), type(owner)
 
     def owner_moves(tx: TransactWrite) -> None:
@@ -196,6 +198,7 @@ def complete_refund(
                 model.amount_refunded.add(done),
                 *_balance_actions(owner, amount - done, refund.destination),
             ],
+            condition=model.dispute.does_not_exist() if credit is not None else None,
             add_version_condition=False,
         )
         for intent, (_, part) in parts.items():
@@ -392,9 +395,12 @@ def mark_dispute(
     return update_if(item, [action], free)
 
 
-def drop_dispute_mark(owner: OwnerItem, dispute_id: str) -> bool:
+def drop_dispute_mark(owner: OwnerItem, dispute_id: str, successor: str | None = None) -> bool:
     """Clear the owner's mark when this dispute holds it: set while its payment was not recorded
-    yet, the dispute turned out to be of money that is not the owner's own. Returns whether it wrote."""
+    yet, the dispute turned out to be of money that is not the owner's own. In the same write the
+    mark becomes ``successor`` when given: a dispute of the owner's own payment that could not take
+    the mark while this one held it. Returns whether it wrote."""
     model = type(owner)
     mine = (model.dispute == f"open:{dispute_id}") | (model.dispute == f"lost:{dispute_id}")
-    return update_if(owner, [model.dispute.remove()], mine)
+    action = model.dispute.set(successor) if successor else model.dispute.remove()
+    return update_if(owner, [action], mine)
