@@ -437,6 +437,24 @@ def test_a_refunded_second_tab_ends_the_same_whichever_payment_and_refund_come_f
     assert_books_hold("demo")
 
 
+def test_a_kept_tab_charged_back_before_its_payment_was_recorded_never_becomes_the_orders_own(
+    demo, emulator
+):
+    """As above, but the attendee also charged the kept tab back at the bank, and that dispute's
+    events came before its payment's (so nothing could carry its mark): the attendee has all the
+    money back, and the order must not take that payment as its own. It stays refunded."""
+    order, kept, duplicate, refunds, completed = _two_tabs_one_refunded(emulator)
+    dispute = emulator.open_dispute(kept)
+    emulator.close_dispute(dispute["id"], "lost")
+    disputes = [e for e in emulator_events(emulator) if e["type"].startswith("charge.dispute.")]
+    process([*refunds, completed[duplicate], *disputes, completed[kept]])
+    sync(emulator)
+    assert rf.money(order["id"])["status"] == "refunded"
+    assert (_own(order["id"], kept), _own(order["id"], duplicate)) == (False, True)
+    assert capacity.held(WORKSHOPS) == 0
+    assert_books_hold("demo")
+
+
 def test_the_kept_payments_event_delivered_again_or_retried_after_a_crash_changes_nothing(
     demo, emulator, monkeypatch
 ):

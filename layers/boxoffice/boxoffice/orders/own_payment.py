@@ -36,6 +36,8 @@ def adopt_kept_payment(order: records.Order) -> records.Order | None:
         if fresh is None or plan is None:
             return None
         refunded, kept, refunds = plan
+        if _disputed_at_stripe(fresh, kept):
+            return None  # the cardholder has (or may get) it back: it is no payment to keep
         records.adopt_kept_payment(fresh, refunded, kept, refunds)
         return records.get(order.conference_id, order.order_id)
 
@@ -96,3 +98,19 @@ def _plan(
     if not kept:
         return None
     return refunded, min(kept, key=lambda p: (p.created_at, p.payment_id)), refunds
+
+
+SETTLED_FOR_US = frozenset({"won", "warning_closed"})
+"""Dispute statuses under which the money stays with the merchant; any other is open or lost."""
+
+
+def _disputed_at_stripe(order: records.Order, kept: records.Payment) -> bool:
+    """Whether Stripe has a dispute of ``kept`` that is open or was lost. Its mark on the Payment is
+    not enough: a dispute whose events came before the payment was recorded could mark nothing."""
+    from boxoffice import stripe_gateway
+
+    conference = store.get_conference(order.conference_id)
+    if conference is None or conference.stripe_secret_name is None or not kept.payment_intent_id:
+        return False
+    disputes = stripe_gateway.list_disputes(conference.stripe_secret_name, kept.payment_intent_id)
+    return any(str(d.get("status")) not in SETTLED_FOR_US for d in disputes)

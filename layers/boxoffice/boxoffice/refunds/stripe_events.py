@@ -109,7 +109,8 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
     against = owner.counts_against(intent)
     if against == records.UNMATCHED and isinstance(owner, OrderOwner) and owner.item.status != "pending":
         # Not recorded yet, for an order no longer pending: it can only become a second tab's
-        # money (a late payment is never the order's own), so it never stands for its credits.
+        # money, so it never stands for its credits (a late payment becomes the order's own only
+        # if Stripe has no open or lost dispute of it: orders.own_payment asks).
         against = records.EXTRA
     if against == records.EXTRA:
         # Money that is not the owner's own (a second tab): the dispute holds that payment alone,
