@@ -437,9 +437,7 @@ def test_a_refunded_second_tab_ends_the_same_whichever_payment_and_refund_come_f
     assert_books_hold("demo")
 
 
-def test_a_kept_tab_charged_back_before_its_payment_was_recorded_never_becomes_the_orders_own(
-    demo, emulator
-):
+def test_a_kept_tab_charged_back_before_its_payment_was_recorded_never_becomes_the_orders_own(demo, emulator):
     """As above, but the attendee also charged the kept tab back at the bank, and that dispute's
     events came before its payment's (so nothing could carry its mark): the attendee has all the
     money back, and the order must not take that payment as its own. It stays refunded."""

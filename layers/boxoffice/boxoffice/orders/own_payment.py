@@ -8,6 +8,8 @@ refunded in full *outside our API* takes an untouched payment of the same amount
 own instead, and is paid again; the refunded one becomes money beside it, its refunds counted
 against it alone. A refund made through our API is never undone this way: staff refunded the
 order, and a second payment is money to give back. A partly refunded payment stays the order's own.
+Nor is an order whose seats went back and were sold meanwhile paid again: it would hold them twice,
+so the second payment stays money to give back, and staff are told.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from typing import TYPE_CHECKING
 
 from boxoffice import lazy, store
 from boxoffice.observability import logger
+from boxoffice.orders import units as order_units
 
 if TYPE_CHECKING:
+    from boxoffice.store import capacity
     from boxoffice.store import orders as records
     from boxoffice.store import refunds as refund_records
 else:
+    capacity = lazy.module("boxoffice.store.capacity")
     records = lazy.module("boxoffice.store.orders")
     refund_records = lazy.module("boxoffice.store.refunds")
 
@@ -38,10 +43,21 @@ def adopt_kept_payment(order: records.Order) -> records.Order | None:
         refunded, kept, refunds = plan
         if _disputed_at_stripe(fresh, kept):
             return None  # the cardholder has (or may get) it back: it is no payment to keep
-        records.adopt_kept_payment(fresh, refunded, kept, refunds)
+        try:
+            records.adopt_kept_payment(fresh, refunded, kept, refunds, order_units.released_units(fresh))
+        except capacity.SoldOut:
+            sold.append(fresh)
+            return None
         return records.get(order.conference_id, order.order_id)
 
+    sold: list[records.Order] = []
     swapped = store.retry_on_conflict(attempt)
+    if sold:
+        store.add_attention(
+            sold[-1],
+            "the order's own payment was refunded in full outside boxoffice and another paid tab was "
+            "kept, but the order's seats were sold meanwhile: that payment is money to give back",
+        )
     if swapped is None:
         return None
     logger.warning(

@@ -183,8 +183,10 @@ def on_session_paid(conference_id: str, session: dict[str, Any]) -> None:
         if order is None:
             return
         if records.get_payment(conference_id, order.order_id, payment_id) is not None:
-            # A retry: finish what the first run may have died before (each is once).
-            if order.status == records.PAID:
+            # A retry: finish what the first run may have died before (each is once), also when
+            # it died after this payment became the order's own (its seats not taken back yet).
+            if order.status in (records.PAID, records.PARTIALLY_REFUNDED):
+                paid_again(order)
                 announce_paid(order)
             elif order.status == records.REFUNDED:
                 settle_refunded(order)

@@ -43,14 +43,20 @@ def release_refunded_units(order: records.Order) -> bool:
     return True
 
 
+def released_units(order: records.Order) -> dict[str, int]:
+    """What a released order gave back to the counters, per scope (its block draw went there too)."""
+    units = {k: int(v) for k, v in (order.held_units or {}).items()}
+    for scope, n in (order.block_units or {}).items():
+        units[scope] = units.get(scope, 0) + int(n)
+    return units
+
+
 def retake_units(order: records.Order) -> bool:
     """A refunded order paid again (its full refund failed at the bank) takes back the units it
     released, once (``store.orders.retake_units``). The attendee paid, so this is never refused: the
     counters keep saying what the orders hold, and an overrun (the freed seats were sold meanwhile)
     is flagged for staff. True when this call took them."""
-    units = {k: int(v) for k, v in (order.held_units or {}).items()}
-    for scope, n in (order.block_units or {}).items():  # the draw went back to the counters
-        units[scope] = units.get(scope, 0) + int(n)
+    units = released_units(order)
     for attempt in range(TRANSACTION_ATTEMPTS):
         if order.status not in (records.PAID, records.PARTIALLY_REFUNDED) or not order.units_released:
             return False

@@ -559,7 +559,11 @@ def record_stripe_payment(
 
 
 def adopt_kept_payment(
-    order: Order, refunded: Payment, kept: Payment, refunds: Sequence[refund_records.Refund]
+    order: Order,
+    refunded: Payment,
+    kept: Payment,
+    refunds: Sequence[refund_records.Refund],
+    units: dict[str, int] | None = None,
 ) -> None:
     """One transaction: ``kept`` (money beside the order, untouched) becomes the order's own payment
     and ``refunded`` (its own, refunded in full by ``refunds``) money beside it, those refunds
@@ -567,19 +571,29 @@ def adopt_kept_payment(
     ``kept`` and it is paid again. Every record is guarded by what made the swap right when read:
     the order refunded by those refunds alone, nothing reserved, no dispute; ``refunded`` still its
     own and refunded in full; ``kept`` still not its own, with nothing refunded, reserved or
-    disputed; each refund still succeeded and counted against the order. Raises OrderMoved when
-    any of them moved: read again and decide again."""
+    disputed; each refund still succeeded and counted against the order. An order whose units went
+    back takes ``units`` again in the same transaction, guarded by what is free: seats sold to
+    someone else meanwhile are never held twice (raises capacity.SoldOut, and nothing moves).
+    Raises OrderMoved when any of them moved: read again and decide again."""
     back = refunded.amount_refunded or 0
+    released = bool(order.units_released)
+    order_actions: list[Any] = [
+        Order.amount_refunded.add(-back),
+        Order.refundable.add(kept.amount),
+        Order.refundable_total.add(kept.amount),
+    ]
+    if released:
+        order_actions.append(Order.units_released.remove())
+    scopes: list[str] = []
     nothing_reserved = Payment.refund_reserved.does_not_exist() | (Payment.refund_reserved == 0)
     try:
         with transaction() as tx:
             transition_in(
-                tx, order, PAID, MACHINE,
-                [Order.amount_refunded.add(-back), Order.refundable.add(kept.amount),
-                 Order.refundable_total.add(kept.amount)],
+                tx, order, PAID, MACHINE, order_actions,
                 also=(Order.status == REFUNDED) & (Order.amount_refunded == back)
                 & (Order.amount_paid == order.amount_paid) & Order.dispute.does_not_exist()
-                & (Order.refund_reserved.does_not_exist() | (Order.refund_reserved == 0)),
+                & (Order.refund_reserved.does_not_exist() | (Order.refund_reserved == 0))
+                & (Order.units_released.exists() if released else Order.units_released.does_not_exist()),
             )  # fmt: skip
             tx.update(
                 refunded,
@@ -598,6 +612,8 @@ def adopt_kept_payment(
                 & nothing_reserved & Payment.dispute.does_not_exist(),
                 add_version_condition=False,
             )  # fmt: skip
+            if released:
+                scopes = capacity.take_in(tx, order.conference_id, units or {})  # writes 3.. (sold_out)
             for refund in refunds:
                 tx.update(
                     refund,
@@ -610,6 +626,9 @@ def adopt_kept_payment(
                     add_version_condition=False,
                 )
     except TransactWriteError as exc:
+        short = capacity.sold_out(exc, 3, scopes, units or {}) if scopes else None
+        if short is not None:
+            raise short from exc
         if is_condition_failure(exc) or is_conflict(exc):
             raise OrderMoved(
                 "the order, its payments or refunds moved while its own payment changed"
