@@ -83,10 +83,11 @@ def apply(
         if credit.remaining_amount <= 0:
             raise CreditError("the credit has nothing left")
         sources = _sources(conference_id, credit)
-        disputed = [o for o in sources if o.dispute]
+        disputed = [o for o in sources if o.dispute and not order_records.chargeback_counted(o)]
         if disputed:
             # The bank may give the money this credit stands for back: spent meanwhile, it would be
-            # paid twice. It waits for the dispute (won, it is spendable again; lost, it is frozen).
+            # paid twice. It waits for the dispute (won, it is spendable again; lost, what it paid
+            # twice is frozen by attention, and a credit of the undisputed rest is spendable).
             raise CreditError(f"the payment of an order it came from is disputed ({disputed[0].dispute})")
         order = order_records.get(conference_id, order_id)
         if order is None:
@@ -114,7 +115,7 @@ def apply(
             continue
         amount = min(credit.remaining_amount, balance)
         try:
-            payment = order_records.apply_credit(credit, order, amount, [o.order_id for o in sources])
+            payment = order_records.apply_credit(credit, order, amount, sources)
         except order_records.OrderMoved:
             continue  # someone else moved the credit or the order: read again and re-check
         if amount == balance:

@@ -65,16 +65,19 @@ class Run:
         return self._refunds[payment_intent_id]
 
     def charged_back(self, dispute: str | None, own_intents: set[str]) -> int:
-        """What a lost dispute (``lost:{id}``) of one of ``own_intents`` gave the cardholder back; 0
-        when none, when it disputed money that was not the record's own, or Stripe is not consulted."""
+        """What the lost disputes of ``own_intents`` gave the cardholders back, as Stripe has them
+        (every one: a payment may be disputed in parts); 0 when the record's mark (``dispute``)
+        names none lost, or Stripe is not consulted."""
         from boxoffice import stripe_gateway
 
-        if not dispute or not dispute.startswith("lost:") or self.secret is None:
+        if not dispute or self.secret is None:
             return 0
-        found = stripe_gateway.retrieve_dispute(self.secret, dispute[5:])
-        intent = found.get("payment_intent")
-        intent = intent.get("id") if isinstance(intent, dict) else intent
-        return int(found.get("amount") or 0) if intent in own_intents else 0
+        return sum(
+            int(found.get("amount") or 0)
+            for intent in sorted(own_intents)
+            for found in stripe_gateway.list_disputes(self.secret, intent)
+            if found.get("status") == "lost"
+        )
 
     def credit(self, credit_id: str) -> credit_records.Credit | None:
         if credit_id not in self._credits:

@@ -157,7 +157,7 @@ class OrderOwner:
         if fresh is None:
             return
         order = fresh.item
-        back = order.amount_refunded + charged_back
+        back = order.amount_refunded + max(charged_back, order.charged_back or 0)  # every one counted
         if back <= order.amount_paid:
             return
         over = money.format_amount(back - order.amount_paid, order.currency)

@@ -178,10 +178,10 @@ def _new_refund(
         raise InvalidState(f"a {owner.item.status} {owner.noun} cannot be refunded")
     if destination == "card" and conference.stripe_secret_name is None:
         raise InvalidState("this conference has no Stripe account configured")
-    if owner.item.dispute:
-        raise InvalidState(f"the payment is disputed ({owner.item.dispute}); refunds wait for the dispute")
+    _require_undisputed(owner, destination, counted=False)
     if conference.stripe_secret_name is not None:
         owner = stripe_events.sync_with_stripe(owner, conference.stripe_secret_name)
+        _require_undisputed(owner, destination)
     balance = owner.balance(destination)
     if balance <= 0 or (destination == "card" and not owner.intents()):
         what = "card payment" if destination == "card" else "payment"
@@ -209,6 +209,21 @@ def _new_refund(
         request_hash=fingerprint,
     )
     return owner, refund
+
+
+def _require_undisputed(owner: Owner, destination: str, *, counted: bool = True) -> None:
+    """Refused while the owner's own payment is disputed; but an order's store credit of what a lost
+    dispute left (its chargeback counted, ``counted`` once synced with Stripe: its events may be
+    late), the rest being the attendee's. The card stays refused: Stripe refuses a disputed charge."""
+    mark = owner.item.dispute
+    if not mark:
+        return
+    credit = destination == "store_credit" and isinstance(owner.item, order_records.Order)
+    if credit and (
+        order_records.chargeback_counted(owner.item) or (mark.startswith("lost:") and not counted)
+    ):
+        return
+    raise InvalidState(f"the payment is disputed ({mark}); refunds wait for the dispute")
 
 
 def _payment_id_problem(message: str, msg: str, field: str = "payment_id") -> ValidationFailed:

@@ -134,8 +134,14 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
         # The own payment charged back: refunds stay refused even when another dispute held the
         # mark and ends later (its end must not clear this one). A dispute that ends hands the mark
         # to one of the own payment it kept out (its payment not recorded yet when it took the mark).
-        if state is None:
-            state = _own_dispute_mark(owner, conference.stripe_secret_name)
+        # Lost, what it gave back is counted once (its own payment's): store credit of the rest may
+        # go on, unless another dispute of the own payment is still open (that one takes the mark).
+        if state is None or status == "lost":
+            successor = _own_dispute_mark(owner, conference.stripe_secret_name)
+            state = successor if state is None or (successor or "").startswith("open:") else state
+        if status == "lost" and against == records.OWNER:
+            _count_chargeback(owner, dispute_id, int(dispute.get("amount") or 0))
+            owner = owner.reload() or owner
         if refund_writes.mark_dispute(owner.item, dispute_id, state, prevails=status == "lost"):
             store.add_attention(owner.item, reason)
         if status == "lost":
@@ -145,22 +151,36 @@ def on_dispute(conference_id: str, dispute: dict[str, Any]) -> None:
     )
 
 
-def _own_dispute_mark(owner: Owner, secret_name: str | None) -> str | None:
-    """The mark the owner's own payment's disputes call for, as Stripe has them now: ``lost:{id}``
-    when one was lost, else ``open:{id}`` when one is open, else None."""
+def _count_chargeback(owner: Owner, dispute_id: str, amount: int) -> None:
+    """A lost dispute of an order's own payment: what it gave back is counted once on the order (a
+    purchase has no store credit: its refunds stay refused by the mark alone)."""
+    if isinstance(owner, OrderOwner) and amount > 0:
+        refund_writes.count_chargeback(owner.item, dispute_id, amount)
+
+
+def _own_disputes(owner: Owner, secret_name: str | None) -> list[dict[str, Any]]:
+    """Every dispute of the owner's own payments, as Stripe has them now."""
     from boxoffice import stripe_gateway
 
     if secret_name is None:
-        return None
+        return []
+    return [d for intent, _ in owner.intents() for d in stripe_gateway.list_disputes(secret_name, intent)]
+
+
+def _own_dispute_mark(
+    owner: Owner, secret_name: str | None, disputes: list[dict[str, Any]] | None = None
+) -> str | None:
+    """The mark the owner's own payment's disputes call for, as Stripe has them now: ``open:{id}``
+    when one is open (its outcome is unknown: everything waits), else ``lost:{id}`` when one was
+    lost, else None."""
     found: dict[str, str] = {}
-    for intent, _ in owner.intents():
-        for dispute in stripe_gateway.list_disputes(secret_name, intent):
-            status = str(dispute.get("status"))
-            if status == "lost":
-                found.setdefault("lost", f"lost:{dispute['id']}")
-            elif status in DISPUTE_OPEN:
-                found.setdefault("open", f"open:{dispute['id']}")
-    return found.get("lost") or found.get("open")
+    for dispute in _own_disputes(owner, secret_name) if disputes is None else disputes:
+        status = str(dispute.get("status"))
+        if status == "lost":
+            found.setdefault("lost", f"lost:{dispute['id']}")
+        elif status in DISPUTE_OPEN:
+            found.setdefault("open", f"open:{dispute['id']}")
+    return found.get("open") or found.get("lost")
 
 
 def recheck_dispute(owner: Owner) -> Owner:
@@ -178,11 +198,14 @@ def sync_with_stripe(owner: Owner, secret_name: str) -> Owner:
     """Before money leaves in any form: every refund Stripe has on the owner's payments is recorded,
     so the balance is the one Stripe would confirm now (a dashboard refund whose events are late
     cannot be paid out again as store credit), and so is a dispute of its own payment whose events
-    are late (the reservation's guard then refuses the refund)."""
+    are late (the reservation's guard then refuses the refund; a lost one's chargeback counted)."""
     from boxoffice import stripe_gateway
 
     owner_ids = {k: v for k, v in owner.ids().items() if v}
-    mark = _own_dispute_mark(owner, secret_name)
+    disputes = _own_disputes(owner, secret_name)
+    for lost in (d for d in disputes if d.get("status") == "lost"):
+        _count_chargeback(owner, str(lost["id"]), int(lost.get("amount") or 0))  # its events late
+    mark = _own_dispute_mark(owner, secret_name, disputes)
     if mark is not None and owner.item.dispute != mark:
         on_dispute(owner.item.conference_id, {"id": mark.split(":", 1)[1], "metadata": owner_ids})
     for intent in sorted(owner.stripe_intents()):

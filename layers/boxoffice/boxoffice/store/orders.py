@@ -22,6 +22,7 @@ from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import PutError, TransactWriteError
@@ -104,6 +105,11 @@ class Order(Item, discriminator="order"):
     dispute = UnicodeAttribute(null=True)
     """``open:{id}`` or ``lost:{id}`` while its own payment (or one not recorded yet) is disputed or
     was charged back; a dispute of money that is not its own marks that Payment instead."""
+    charged_back = IntAttribute(default=0)
+    """What lost disputes of its own payments gave the cardholders back through the bank, each
+    counted once (``chargebacks``) and taken from ``refundable`` and ``refundable_total`` then."""
+    chargebacks = UnicodeSetAttribute(null=True)
+    """The lost disputes counted in ``charged_back``, by Stripe id."""
     settling = UnicodeAttribute(null=True)
     """The session whose delayed payment (a bank debit) is still settling: the order is not cancelled."""
     held_units = JSONAttribute(null=True)
@@ -639,12 +645,30 @@ def adopt_kept_payment(
 # --- store credit ---------------------------------------------------------------------------------------------------
 
 
-def apply_credit(credit: credits.Credit, order: Order, amount: int, sources: Sequence[str] = ()) -> Payment:
+def chargeback_counted(order: Order) -> bool:
+    """The order's mark is a lost dispute whose chargeback is counted: what is left after it is
+    still the attendee's, and may go back (or be spent) as store credit."""
+    mark = order.dispute or ""
+    return mark.startswith("lost:") and mark[5:] in (order.chargebacks or set())
+
+
+def credit_allowed(order: Order) -> Any:
+    """The condition that the order's dispute mark, as read, lets store credit through: none, or a
+    lost dispute whose chargeback is counted (an open one, or any other mark, refuses it)."""
+    condition = Order.dispute.does_not_exist()
+    if chargeback_counted(order):
+        mark = str(order.dispute)
+        condition |= (Order.dispute == mark) & Order.chargebacks.contains(mark[5:])
+    return condition
+
+
+def apply_credit(credit: credits.Credit, order: Order, amount: int, sources: Sequence[Order] = ()) -> Payment:
     """One transaction: a ``credit`` payment of ``amount``, the credit spent by it, and the order's
     amounts (paid, its hold cleared, when it covers the balance). Both are guarded by the amounts
     read, and the order by the session it had and by no bank debit settling, so concurrent
     applications, checkouts and debits can neither overspend the credit nor over-cover the order;
-    the ``sources`` (the orders the credit's money came through) by no dispute of their payment.
+    the ``sources`` (the orders the credit's money came through, as read) by no dispute of their
+    payment but a lost one already counted (credits issued before it are frozen by attention).
     Raises OrderMoved when any moved."""
     at = now()
     payment_id = f"pay_cr_{secrets.token_hex(6)}"
@@ -679,9 +703,9 @@ def apply_credit(credit: credits.Credit, order: Order, amount: int, sources: Seq
                 add_version_condition=False,
             )
             tx.save(payment, condition=Payment.PK.does_not_exist())
-            for source_id in sources:  # the orders its money came through: disputed meanwhile, it waits
-                source = Order.key(order.conference_id, source_id)
-                tx.condition_check(Order, *source, condition=Order.dispute.does_not_exist())
+            for source in sources:  # the orders its money came through: disputed meanwhile, it waits
+                key = Order.key(order.conference_id, source.order_id)
+                tx.condition_check(Order, *key, condition=credit_allowed(source))
     except TransactWriteError as exc:
         if is_condition_failure(exc) or is_conflict(exc):
             raise OrderMoved("the credit or the order moved while the credit was applied") from exc

@@ -70,11 +70,11 @@ def _index_pending(refund: Refund) -> None:
 def reserve_refund(owner: OwnerItem, refund: Refund) -> None:
     """Phase one of a refund of the owner's own payments, in one transaction: the amount is taken
     from what may be refunded (the owner in a refundable state, ``refundable >= amount`` for the
-    card and an order's ``refundable_total >= amount``, its own payment not disputed) and the
-    pending Refund saved. Raises InvalidState when the guard failed; a transaction cancelled for a concurrent one raises as it
+    card and an order's ``refundable_total >= amount``, its own payment not disputed, but for store
+    credit of what a lost dispute left, its chargeback counted) and the pending Refund saved. Raises InvalidState when the guard failed; a transaction cancelled for a concurrent one raises as it
     is (retry it)."""
     amount, model = refund.amount, type(owner)
-    condition = model.status.is_in(*_refundable_states(owner)) & model.dispute.does_not_exist()
+    condition = model.status.is_in(*_refundable_states(owner)) & _undisputed_for(owner, refund.destination)
     if refund.destination == "card":
         condition &= model.refundable >= amount
     if isinstance(owner, Order):
@@ -99,6 +99,28 @@ def reserve_refund(owner: OwnerItem, refund: Refund) -> None:
                 "the refundable balance or a dispute changed; read it again and retry"
             ) from exc
         raise
+
+
+def _undisputed_for(owner: OwnerItem, destination: str) -> Any:
+    """No dispute mark refuses a refund to ``destination``: none at all, or for an order's store
+    credit a lost dispute already counted in ``charged_back`` (taken from ``refundable_total``)."""
+    if isinstance(owner, Order) and destination == "store_credit":
+        return orders.credit_allowed(owner)
+    return type(owner).dispute.does_not_exist()
+
+
+def count_chargeback(order: Order, dispute_id: str, amount: int) -> bool:
+    """A lost dispute of the order's own payment gave ``amount`` back through the bank: counted
+    once (``chargebacks``) in ``charged_back`` and taken from what may still be refunded, to the
+    card and as store credit. Returns whether it wrote (False: counted already)."""
+    actions = [
+        Order.charged_back.add(amount),
+        Order.chargebacks.add({dispute_id}),
+        Order.refundable.add(-amount),
+        Order.refundable_total.add(-amount),
+    ]
+    counted = Order.chargebacks.exists() & Order.chargebacks.contains(dispute_id)
+    return update_if(order, actions, ~counted)
 
 
 def reserve_stray_refund(payment: Payment, refund: Refund) -> None:
@@ -186,8 +208,9 @@ def complete_refund(
     intent, whose refunded amount moves too. The owner's reservation becomes refunded (what Stripe
     did not refund is refundable again), each Stripe refund is linked (so events and retries count
     it once), and ``credit`` is saved, only while the owner's own payment is not disputed (the bank
-    may give that money back; no Stripe refusal stands behind a credit). False, with nothing
-    written, when it was no longer pending, or a credit met a dispute."""
+    may give that money back; no Stripe refusal stands behind a credit) but a lost one counted
+    that leaves enough. False, with nothing written, when it was no longer pending, or a credit
+    met a dispute."""
     amount, done, model = refund.amount, _done(refund, parts), type(owner)
 
     def owner_moves(tx: TransactWrite) -> None:
@@ -198,7 +221,11 @@ def complete_refund(
                 model.amount_refunded.add(done),
                 *_balance_actions(owner, amount - done, refund.destination),
             ],
-            condition=model.dispute.does_not_exist() if credit is not None else None,
+            # A credit: no dispute but a counted lost one, and nothing charged back since it was
+            # reserved that leaves less than it (what is refunded, reserved and charged back ≤ paid).
+            condition=_undisputed_for(owner, "store_credit") & (model.refundable_total >= 0)
+            if credit is not None
+            else None,
             add_version_condition=False,
         )
         for intent, (_, part) in parts.items():
@@ -383,12 +410,17 @@ def mark_dispute(
     """Set the dispute mark of an owner (its own payment disputed) or of a Payment that is not the
     order's own to ``state`` (``open:{id}`` or ``lost:{id}``; None clears it), unless another dispute
     holds the mark. A mark that ``prevails`` (the owner's own payment charged back) takes the place
-    of another dispute's open mark: that dispute's end must not clear it. Returns whether it wrote."""
+    of another dispute's open mark: that dispute's end must not clear it. An order's open mark takes
+    the place of a lost one whose chargeback is counted (as read). Returns whether it wrote."""
     model = type(item)
     mine = (model.dispute == f"open:{dispute_id}") | (model.dispute == f"lost:{dispute_id}")
     free = model.dispute.does_not_exist() | mine
     if prevails:
         free |= model.dispute.startswith("open:")
+    if isinstance(item, Order) and (state or "").startswith("open:") and orders.chargeback_counted(item):
+        # A counted lost mark lets store credit through: an open dispute must refuse it, so it
+        # takes that mark's place (its end hands the mark back: the chargeback stays counted).
+        free |= orders.credit_allowed(item) & model.dispute.exists()
     if isinstance(item, Payment):
         free &= _ownership_as_read(item)  # one that became the order's own is marked on the order
     action = model.dispute.set(state) if state else model.dispute.remove()
