@@ -75,8 +75,13 @@ def _plan(
     order: records.Order,
 ) -> tuple[records.Payment, records.Payment, list[refund_records.Refund]] | None:
     """The refunded own payment, the kept one and the refunds to move, when the rule holds as read."""
-    if order.status != records.REFUNDED or order.dispute or (order.refund_reserved or 0):
-        return None
+    if (
+        order.status != records.REFUNDED
+        or order.dispute
+        or (order.refund_reserved or 0)
+        or order.charged_back
+    ):
+        return None  # a dispute or chargeback of its own payment: staff decide
     payments = [
         p for p in records.payments_of(order.conference_id, order.order_id) if p.status == "succeeded"
     ]

@@ -575,7 +575,8 @@ def adopt_kept_payment(
     and ``refunded`` (its own, refunded in full by ``refunds``) money beside it, those refunds
     counted against it alone; the order's refunded amount drops by them, its balances grow by
     ``kept`` and it is paid again. Every record is guarded by what made the swap right when read:
-    the order refunded by those refunds alone, nothing reserved, no dispute; ``refunded`` still its
+    the order refunded by those refunds alone, nothing reserved, no dispute nor chargeback counted
+    (one landing meanwhile is decided again); ``refunded`` still its
     own and refunded in full; ``kept`` still not its own, with nothing refunded, reserved or
     disputed; each refund still succeeded and counted against the order. An order whose units went
     back takes ``units`` again in the same transaction, guarded by what is free: seats sold to
@@ -598,6 +599,7 @@ def adopt_kept_payment(
                 tx, order, PAID, MACHINE, order_actions,
                 also=(Order.status == REFUNDED) & (Order.amount_refunded == back)
                 & (Order.amount_paid == order.amount_paid) & Order.dispute.does_not_exist()
+                & (Order.charged_back.does_not_exist() | (Order.charged_back == 0))
                 & (Order.refund_reserved.does_not_exist() | (Order.refund_reserved == 0))
                 & (Order.units_released.exists() if released else Order.units_released.does_not_exist()),
             )  # fmt: skip
