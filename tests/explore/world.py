@@ -132,24 +132,33 @@ class Receiver:
 
 
 class AppClock:
-    """``store.now`` everywhere it is bound, moved by ``offset`` (the emulator's clock moves with it)."""
+    """``store.now`` everywhere it is bound, moved by ``offset`` (the emulator's clock moves with it).
 
-    MODULES = (
-        "boxoffice.store",
-        "boxoffice.store.base",
-        "boxoffice.store.vouchers",
-        "boxoffice.store.conferences",
-        "boxoffice.store.orders",
-        "boxoffice.store.stripe_events",
-    )
+    Every store module that binds ``now`` is found, not listed: a module missed keeps the real time,
+    and two clocks in one flow disagree (a fulfilment lease taken on one and checked on the other
+    ran out at once)."""
 
     def __init__(self) -> None:
         import importlib
+        import pkgutil
+
+        from boxoffice import store
+        from boxoffice.store import base
 
         self.offset = timedelta(0)
-        self._modules = [importlib.import_module(name) for name in self.MODULES]
+        names = [
+            "boxoffice.store",
+            *(f"boxoffice.store.{m.name}" for m in pkgutil.iter_modules(store.__path__)),
+        ]
+        self._modules = [importlib.import_module(name) for name in names]
         for module in self._modules:
-            module.now = self.now  # type: ignore[attr-defined]
+            bound = getattr(module, "now", None)  # the store's own, or an earlier AppClock's
+            if (
+                module is base
+                or getattr(bound, "__module__", None) == base.__name__
+                or isinstance(getattr(bound, "__self__", None), AppClock)
+            ):
+                module.now = self.now  # type: ignore[attr-defined]
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
