@@ -62,6 +62,13 @@ def checkout(order_id: str, claims: dict[str, Any] = ATTENDEE) -> Reply:
     return call(checkout_fn(), "POST", f"{ORDERS}/{order_id}/checkout", body=ATTENDEE_URLS, claims=claims)
 
 
+def checkout_session(order_id: str) -> str:
+    """The attendee checks out; the Checkout Session's id."""
+    reply = checkout(order_id)
+    assert reply.status == 200, reply.text
+    return reply.json["session_id"]
+
+
 def cancel(order_id: str, claims: dict[str, Any] = ATTENDEE) -> Reply:
     return call(checkout_fn(), "POST", f"{ORDERS}/{order_id}/cancel", claims=claims)
 

@@ -301,3 +301,27 @@ def dashboard_refund(emulator, payment_intent: str, amount: int | None = None) -
     if amount is not None:
         params["amount"] = amount
     return stripe_support.stripe_client(emulator).v1.refunds.create(params=params).to_dict()
+
+
+def split_order(emulator: Any) -> tuple[str, str, str]:
+    """A 30000 order paid by two intents: 10000 (older) then 20000 (newer). Returns (order, older, newer).
+
+    Synthetic setup: the two intents are real and paid at the emulator, but their Payment items and
+    the order's amounts are written by hand, since checkout makes one session per order.
+    """
+    order_id = new_order(30000)["id"]
+    older, newer = paid_intent(emulator, 10000), paid_intent(emulator, 20000)
+    at = clock.now()
+    add_payment(order_id, "stripe", 10000, payment_intent_id=older, created_at=at - timedelta(hours=2))
+    add_payment(order_id, "stripe", 20000, payment_intent_id=newer, created_at=at - timedelta(hours=1))
+    orders.stored(order_id).update(
+        actions=[
+            order_records.Order.status.set("paid"),
+            order_records.Order.amount_paid.set(30000),
+            order_records.Order.refundable.set(30000),
+            order_records.Order.refundable_total.set(30000),
+            *order_records.leave_pending_index(),
+        ],
+        add_version_condition=False,
+    )
+    return order_id, older, newer

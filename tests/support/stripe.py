@@ -64,6 +64,11 @@ def variant(
     }
 
 
+def session_intent(emulator: Any, session_id: str) -> str:
+    """The payment intent a paid Checkout Session made."""
+    return stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).to_dict()["payment_intent"]
+
+
 def sessions_of(client: Any, order_id: str) -> list[dict[str, Any]]:
     """Every Checkout Session ``client``'s account holds for the order ``order_id`` (by its metadata)."""
     page = client.v1.checkout.sessions.list(params={"limit": 100})

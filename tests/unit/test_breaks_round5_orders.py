@@ -15,23 +15,12 @@ from boxoffice.store import orders as order_records
 from tests.support import capacity
 from tests.support import refund_fixtures as rf
 from tests.support.books import assert_books_hold
-from tests.support.functions import checkout_fn
-from tests.support.http import ATTENDEE, ATTENDEE_URLS, ORDERS, call
-from tests.support.order_fixtures import stored
+from tests.support.http import call
+from tests.support.order_fixtures import checkout_session, stored
 from tests.support.pipeline import process, rerun, sync
-from tests.support.stripe import emulator_events, stripe_client
+from tests.support.stripe import emulator_events, session_intent, stripe_client
 
 WORKSHOPS = counters.addon_scope("workshop")
-
-
-def _checkout(order_id: str) -> str:
-    reply = call(checkout_fn(), "POST", f"{ORDERS}/{order_id}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE)
-    assert reply.status == 200, reply.text
-    return reply.json["session_id"]
-
-
-def _intent(emulator: Any, session_id: str) -> str:
-    return stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).to_dict()["payment_intent"]
 
 
 def test_a_payment_recorded_after_its_full_refund_releases_the_seats_even_when_the_first_try_crashed(
@@ -41,9 +30,9 @@ def test_a_payment_recorded_after_its_full_refund_releases_the_seats_even_when_t
     records the payment (order refunded) and then crashes before the seats go back. Lambda retries."""
     capacity.limit_workshop(10)
     order = rf.new_order(10000)
-    session_id = _checkout(order["id"])
+    session_id = checkout_session(order["id"])
     emulator.pay(session_id, "succeed")
-    rf.dashboard_refund(emulator, _intent(emulator, session_id))
+    rf.dashboard_refund(emulator, session_intent(emulator, session_id))
     events = emulator_events(emulator)
     refunds = [e for e in events if e["type"].startswith(("charge.", "refund."))]
     process(refunds)  # seen first: unmatched
@@ -81,7 +70,7 @@ def test_store_credit_is_not_spent_on_an_order_whose_bank_debit_is_settling(demo
     """The attendee paid by bank debit (settling for days, past the session's own expiry time), then
     applies a store credit to the same order. The debit then succeeds."""
     order = rf.new_order(10000)
-    session_id = _checkout(order["id"])
+    session_id = checkout_session(order["id"])
     emulator.pay(session_id, "async_succeed")
     sync(emulator)
     assert stored(order["id"]).settling == session_id
@@ -134,7 +123,7 @@ def test_a_failed_bank_debit_whose_failure_arrives_before_its_submission_lets_th
 
     capacity.limit_workshop(10)
     order = rf.new_order(10000)
-    session_id = _checkout(order["id"])
+    session_id = checkout_session(order["id"])
     emulator.pay(session_id, "async_fail")
     emulator.complete_async(session_id)
     events = emulator_events(emulator)
@@ -181,9 +170,9 @@ def test_an_order_paid_again_when_its_early_full_refund_fails_is_announced_once(
     from tests.support.bus import BusTap, domain_events
 
     order = rf.new_order(10000)
-    session_id = _checkout(order["id"])
+    session_id = checkout_session(order["id"])
     emulator.pay(session_id, "succeed")
-    refund = rf.dashboard_refund(emulator, _intent(emulator, session_id))
+    refund = rf.dashboard_refund(emulator, session_intent(emulator, session_id))
     tap = BusTap(("boxoffice",))
     process(emulator_events(emulator)[::-1])  # the refund's events first
     assert stored(order["id"]).status == "refunded"
@@ -304,7 +293,7 @@ def test_a_second_tabs_lost_dispute_seen_before_its_payment_never_stops_the_refu
     Once the payments are recorded, staff's refund of the order's own payment decides the mark again
     as Stripe has it: it is the duplicate's, so it moves to that payment and the refund goes on."""
     order = rf.new_order(10000)
-    session_id = _checkout(order["id"])
+    session_id = checkout_session(order["id"])
     emulator.pay(session_id, "succeed")
     stray = rf.second_order_payment(emulator, order)
     dispute = emulator.open_dispute(stray)
@@ -387,9 +376,9 @@ def _two_tabs_one_refunded(
     the order, the kept and the duplicate's intents, the refund events and each completed event."""
     capacity.limit_workshop(10)
     order = rf.new_order(10000)
-    kept_session = _checkout(order["id"])
+    kept_session = checkout_session(order["id"])
     emulator.pay(kept_session, "succeed")
-    kept = _intent(emulator, kept_session)
+    kept = session_intent(emulator, kept_session)
     duplicate = rf.second_order_payment(emulator, order)
     rf.dashboard_refund(emulator, duplicate, refunded)
     events = emulator_events(emulator)

@@ -13,17 +13,11 @@ import pytest
 from tests.support import bulk_fixtures as bf
 from tests.support import refund_fixtures as rf
 from tests.support.books import assert_books_hold
-from tests.support.functions import checkout_fn, refunds_fn
-from tests.support.http import ATTENDEE, ATTENDEE_URLS, ORDERS, STAFF, call
-from tests.support.order_fixtures import stored
+from tests.support.functions import refunds_fn
+from tests.support.http import STAFF, call
+from tests.support.order_fixtures import checkout_session, stored
 from tests.support.pipeline import process, rerun, sync
 from tests.support.stripe import emulator_events, stripe_client
-
-
-def _checkout(order_id: str) -> str:
-    reply = call(checkout_fn(), "POST", f"{ORDERS}/{order_id}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE)
-    assert reply.status == 200, reply.text
-    return reply.json["session_id"]
 
 
 def _outage_then_disputes_first(emulator: Any) -> None:
@@ -36,7 +30,7 @@ def _outage_then_disputes_first(emulator: Any) -> None:
 def _paid_twice_unsynced(emulator: Any) -> tuple[dict[str, Any], str, str]:
     """An order paid on its page and again in a second tab, no event processed yet."""
     order = rf.new_order(10000)
-    session_id = _checkout(order["id"])
+    session_id = checkout_session(order["id"])
     emulator.pay(session_id, "succeed")
     intent = stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).to_dict()["payment_intent"]
     stray = rf.second_order_payment(emulator, order)
@@ -175,37 +169,12 @@ def test_the_undisputed_rest_of_a_partly_charged_back_payment_can_still_go_back_
     assert_books_hold("demo")
 
 
-def _order_paid_by_two_intents(emulator: Any) -> tuple[str, str, str]:
-    """A 30000 order paid by two intents, 10000 then 20000 (synthetic: checkout makes one session
-    per order, so the Payment items and the order's amounts are written by hand)."""
-    from datetime import timedelta
-
-    from boxoffice.store import orders as order_records
-    from tests.support.clock import now
-
-    order_id = rf.new_order(30000)["id"]
-    older, newer = rf.paid_intent(emulator, 10000), rf.paid_intent(emulator, 20000)
-    rf.add_payment(order_id, "stripe", 10000, payment_intent_id=older, created_at=now() - timedelta(hours=2))
-    rf.add_payment(order_id, "stripe", 20000, payment_intent_id=newer, created_at=now() - timedelta(hours=1))
-    stored(order_id).update(
-        actions=[
-            order_records.Order.status.set("paid"),
-            order_records.Order.amount_paid.set(30000),
-            order_records.Order.refundable.set(30000),
-            order_records.Order.refundable_total.set(30000),
-            *order_records.leave_pending_index(),
-        ],
-        add_version_condition=False,
-    )
-    return order_id, older, newer
-
-
 def test_two_partial_lost_disputes_of_an_orders_payments_leave_only_what_is_left_after_both(demo, emulator):
     """Both card payments of the order are charged back in part (2000 and 5000) and both disputes
     are lost, each event delivered twice. Store credit gives back what is left after both, never more."""
     from boxoffice.refunds import stripe_events
 
-    order_id, older, newer = _order_paid_by_two_intents(emulator)
+    order_id, older, newer = rf.split_order(emulator)
     for intent, amount in ((older, 2000), (newer, 5000)):
         dispute = emulator.open_dispute(intent, amount=amount)
         emulator.close_dispute(dispute["id"], "lost")
@@ -257,7 +226,7 @@ def test_an_open_dispute_of_another_payment_still_stops_store_credit_after_a_par
     and the dispute is still open: its outcome is unknown, so store credit waits for it."""
     from boxoffice.refunds import stripe_events
 
-    order_id, older, newer = _order_paid_by_two_intents(emulator)
+    order_id, older, newer = rf.split_order(emulator)
     lost = emulator.open_dispute(older, amount=2000)
     emulator.close_dispute(lost["id"], "lost")
     stripe_events.on_dispute("demo", {"id": lost["id"], "metadata": {"order_id": order_id}})

@@ -14,23 +14,11 @@ from tests.support import capacity
 from tests.support import refund_fixtures as rf
 from tests.support.books import assert_books_hold
 from tests.support.bus import BusTap, domain_events
-from tests.support.functions import checkout_fn
-from tests.support.http import ATTENDEE, ATTENDEE_URLS, ORDERS, call
-from tests.support.order_fixtures import stored
+from tests.support.order_fixtures import checkout_session, stored
 from tests.support.pipeline import process, rerun, sync
-from tests.support.stripe import emulator_events, stripe_client
+from tests.support.stripe import emulator_events, session_intent
 
 WORKSHOPS = counters.addon_scope("workshop")
-
-
-def _checkout(order_id: str) -> str:
-    reply = call(checkout_fn(), "POST", f"{ORDERS}/{order_id}/checkout", body=ATTENDEE_URLS, claims=ATTENDEE)
-    assert reply.status == 200, reply.text
-    return reply.json["session_id"]
-
-
-def _intent(emulator: Any, session_id: str) -> str:
-    return stripe_client(emulator).v1.checkout.sessions.retrieve(session_id).to_dict()["payment_intent"]
 
 
 def _two_tabs(emulator: Any, workshops: int = 10) -> tuple[dict[str, Any], str, str, dict[str, dict]]:
@@ -38,9 +26,9 @@ def _two_tabs(emulator: Any, workshops: int = 10) -> tuple[dict[str, Any], str, 
     intent, the second's, and each tab's ``checkout.session.completed`` by intent."""
     capacity.limit_workshop(workshops)
     order = rf.new_order(10000)
-    session = _checkout(order["id"])
+    session = checkout_session(order["id"])
     emulator.pay(session, "succeed")
-    first = _intent(emulator, session)
+    first = session_intent(emulator, session)
     second = rf.second_order_payment(emulator, order)
     completed = {
         e["data"]["object"]["payment_intent"]: e

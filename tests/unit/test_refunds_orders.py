@@ -4,15 +4,11 @@ Every refund goes through the refunds function's real handler and the in-process
 Stripe's own events come from the emulator and go through admission, the bus and the processor.
 """
 
-from datetime import timedelta
-
 import pytest
 
 from boxoffice.store import orders as order_records
-from tests.support.clock import now
 from tests.support.functions import checkout_fn, refunds_fn
 from tests.support.http import ATTENDEE, OTHER_ATTENDEE, OTHER_STAFF, SPONSOR, STAFF, assert_error, call
-from tests.support.order_fixtures import stored
 from tests.support.pipeline import process, rerun, sync
 from tests.support.refund_fixtures import (
     add_payment,
@@ -26,11 +22,11 @@ from tests.support.refund_fixtures import (
     make_credit,
     money,
     new_order,
-    paid_intent,
     paid_order,
     pay_order,
     refund,
     refund_ok,
+    split_order,
     store_credit_balance,
     stored_refunds,
     stripe_refunds,
@@ -340,29 +336,6 @@ def test_a_card_refund_creates_no_spendable_credit(demo, emulator):
     assert all_credit_items() == []
     assert list_credits(ATTENDEE).json["items"] == []
     assert list_credits(STAFF).json["items"] == []
-
-
-def split_order(emulator) -> tuple[str, str, str]:
-    """A 300 order paid by two intents: 100 (older) then 200 (newer). Returns (order, older, newer).
-
-    Synthetic setup: the two intents are real and paid at the emulator, but their Payment items and
-    the order's amounts are written by hand, since checkout makes one session per order.
-    """
-    order_id = new_order(30000)["id"]
-    older, newer = paid_intent(emulator, 10000), paid_intent(emulator, 20000)
-    add_payment(order_id, "stripe", 10000, payment_intent_id=older, created_at=now() - timedelta(hours=2))
-    add_payment(order_id, "stripe", 20000, payment_intent_id=newer, created_at=now() - timedelta(hours=1))
-    stored(order_id).update(
-        actions=[
-            order_records.Order.status.set("paid"),
-            order_records.Order.amount_paid.set(30000),
-            order_records.Order.refundable.set(30000),
-            order_records.Order.refundable_total.set(30000),
-            *order_records.leave_pending_index(),
-        ],
-        add_version_condition=False,
-    )
-    return order_id, older, newer
 
 
 def refunded_at_stripe(emulator, intent: str) -> list[int]:
