@@ -218,9 +218,11 @@ def _require_undisputed(owner: Owner, destination: str, *, counted: bool = True)
     mark = owner.item.dispute
     if not mark:
         return
-    credit = destination == "store_credit" and isinstance(owner.item, order_records.Order)
-    if credit and (
-        order_records.chargeback_counted(owner.item) or (mark.startswith("lost:") and not counted)
+    item = owner.item
+    if (
+        destination == "store_credit"
+        and isinstance(item, order_records.Order)
+        and (order_records.chargeback_counted(item) or (mark.startswith("lost:") and not counted))
     ):
         return
     raise InvalidState(f"the payment is disputed ({mark}); refunds wait for the dispute")

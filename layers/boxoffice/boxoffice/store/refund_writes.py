@@ -109,6 +109,15 @@ def _undisputed_for(owner: OwnerItem, destination: str) -> Any:
     return type(owner).dispute.does_not_exist()
 
 
+def _credit_still_covered(owner: OwnerItem) -> Any:
+    """Completing a store-credit refund: no dispute mark but a counted lost one, and nothing charged
+    back since it was reserved that leaves less than it (refunded, reserved and charged back ≤ paid)."""
+    condition = _undisputed_for(owner, "store_credit")
+    if isinstance(owner, Order):
+        condition &= Order.refundable_total >= 0
+    return condition
+
+
 def count_chargeback(order: Order, dispute_id: str, amount: int) -> bool:
     """A lost dispute of the order's own payment gave ``amount`` back through the bank: counted
     once (``chargebacks``) in ``charged_back`` and taken from what may still be refunded, to the
@@ -223,9 +232,7 @@ def complete_refund(
             ],
             # A credit: no dispute but a counted lost one, and nothing charged back since it was
             # reserved that leaves less than it (what is refunded, reserved and charged back ≤ paid).
-            condition=_undisputed_for(owner, "store_credit") & (model.refundable_total >= 0)
-            if credit is not None
-            else None,
+            condition=_credit_still_covered(owner) if credit is not None else None,
             add_version_condition=False,
         )
         for intent, (_, part) in parts.items():
