@@ -305,14 +305,14 @@ def test_a_crash_before_the_freeze_still_freezes_credit_for_money_also_refunded_
     assert reply.status in (409, 422), reply.text  # observed: 201, the twice-paid 10000 spent
 
 
-def test_a_dashboard_refund_landing_during_a_store_credit_refund_freezes_the_credit(
+def test_a_dashboard_refund_landing_during_a_store_credit_refund_issues_no_credit(
     demo, emulator, monkeypatch
 ):
     """Staff and the dashboard at once, made deterministic: the dashboard refund and its events land
-    between the store credit refund's reservation and its completion. The books' sweep flags the
-    credit on its next run; until then it can be spent (the freeze of the ordinary path is at once)."""
+    between the store credit refund's reservation and its completion. The money is back on the card,
+    so no credit is issued for it: the completion's guard refuses, the refund is released (it answers
+    as failed, with the reason), and nothing is left reserved."""
     from boxoffice.refunds import phases
-    from boxoffice.store import credits as credit_records
 
     paid = rf.paid_order(emulator, 10000)
     real, interleaved = phases.complete, []
@@ -324,10 +324,42 @@ def test_a_dashboard_refund_landing_during_a_store_credit_refund_freezes_the_cre
         return real(*args, **kwargs)
 
     monkeypatch.setattr(phases, "complete", dashboard_lands_meanwhile)
-    issued = rf.refund_ok(paid["id"], 10000, destination="store_credit")
+    reply = rf.refund(paid["id"], 10000, destination="store_credit")
+    assert (reply.status, reply.json["status"], reply.json["credit"]) == (201, "failed", None), reply.text
+    assert "outside boxoffice" in reply.json["failure_reason"]
     sync(emulator)
-    credit = credit_records.get("demo", issued["credit"]["id"])
-    assert credit is not None and credit.attention, "the credit for twice-paid money is spendable"
+    assert rf.all_credit_items() == []
+    (refund,) = [r for r in rf.stored_refunds(paid["id"]) if r.source == "api"]
+    assert refund.status == "failed"
+    final = rf.money(paid["id"])
+    assert (final["status"], final["amount_refunded"], final["refund_reserved"]) == ("refunded", 10000, 0)
+    assert_books_hold("demo")
+
+
+def test_a_partial_dashboard_refund_during_a_store_credit_refund_leaves_the_rest_to_refund(
+    demo, emulator, monkeypatch
+):
+    """As above with 4000 refunded at the dashboard while staff give 10000 as credit: the credit is
+    not issued (it would pay 4000 twice), and the 6000 left can still go back as credit."""
+    from boxoffice.refunds import phases
+
+    paid = rf.paid_order(emulator, 10000)
+    real, interleaved = phases.complete, []
+
+    def dashboard_lands_meanwhile(*args: Any, **kwargs: Any) -> bool:
+        if not interleaved:
+            rf.dashboard_refund(emulator, paid["payment_intent_id"], 4000)
+            interleaved.append(sync(emulator))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(phases, "complete", dashboard_lands_meanwhile)
+    assert rf.refund(paid["id"], 10000, destination="store_credit").json["status"] == "failed"
+    monkeypatch.undo()
+    issued = rf.refund_ok(paid["id"], 6000, destination="store_credit")
+    assert issued["credit"]["amount"] == 6000
+    sync(emulator)
+    final = rf.money(paid["id"])
+    assert (final["status"], final["amount_refunded"], final["refund_reserved"]) == ("refunded", 10000, 0)
     assert_books_hold("demo")
 
 

@@ -223,6 +223,11 @@ def complete(
     )
 
 
+def _still_pending(refund: records.Refund) -> bool:
+    current = records.get_refund(refund.PK, refund.refund_id)
+    return current is not None and current.status == records.PENDING
+
+
 def run(owner: Owner, refund: records.Refund, secret_name: str | None) -> records.Refund:
     """Phases 2 and 3 for a reserved refund; also how a retry or the sweep finishes one."""
     if refund.status != records.PENDING:
@@ -230,11 +235,17 @@ def run(owner: Owner, refund: records.Refund, secret_name: str | None) -> record
         return refund
     if refund.destination == "store_credit":
         if not complete(owner, refund, {}, owner.store_credit(refund)):
-            # Disputed since it was reserved (a crash, then the sweep or a retry): the bank may give
-            # (or gave) that money back, so no credit is issued for it. Released; refunds wait.
+            # Refused while still pending: disputed since it was reserved (the bank may give or gave
+            # that money back), or a refund outside our API (the dashboard) took what it was
+            # reserved from. No credit is issued for money that is already back: released.
             fresh = owner.reload()
-            if fresh is not None and fresh.item.dispute:
-                release(fresh, refund, f"the payment is disputed ({fresh.item.dispute}); refunds wait for it")
+            if fresh is not None and _still_pending(refund):
+                why = (
+                    f"the payment is disputed ({fresh.item.dispute}); refunds wait for it"
+                    if fresh.item.dispute
+                    else "the money was refunded meanwhile outside boxoffice; no credit is issued for it"
+                )
+                release(fresh, refund, why)
         owner.freeze_double_paid()  # a dashboard refund may have landed while this one ran
     else:
         assert secret_name is not None
