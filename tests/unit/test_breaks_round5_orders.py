@@ -23,6 +23,17 @@ from tests.support.stripe import emulator_events, session_intent, stripe_client
 WORKSHOPS = counters.addon_scope("workshop")
 
 
+def _no_credit_spends_it_twice(order_id: str) -> None:
+    """A store-credit refund of the whole order is refused, or the credit it issues is frozen: money
+    the cardholder already has back is never spent again."""
+    reply = rf.refund(order_id, 10000, destination="store_credit")
+    if reply.status == 201:
+        spent = rf.apply_credit(reply.json["credit"]["id"], rf.new_order(10000)["id"])
+        assert spent.status in (409, 422), spent.text
+    else:
+        assert reply.status in (409, 422), reply.text
+
+
 def test_a_payment_recorded_after_its_full_refund_releases_the_seats_even_when_the_first_try_crashed(
     demo, emulator, monkeypatch
 ):
@@ -152,13 +163,7 @@ def test_credit_reissued_after_its_source_was_refunded_on_the_card_is_frozen(dem
     rf.dashboard_refund(emulator, paid["payment_intent_id"])
     sync(emulator)
     assert stored(paid["id"]).attention
-    reply = rf.refund(spent["id"], 10000, destination="store_credit")
-    if reply.status == 201:
-        third = rf.new_order(10000)
-        again = rf.apply_credit(reply.json["credit"]["id"], third["id"])
-        assert again.status in (409, 422), again.text
-    else:
-        assert reply.status in (409, 422), reply.text
+    _no_credit_spends_it_twice(spent["id"])
     assert_books_hold("demo")
 
 
@@ -201,13 +206,7 @@ def test_a_lost_dispute_of_the_orders_own_payment_still_stops_store_credit_when_
     sync(emulator)
     emulator.close_dispute(held["id"], "won")
     sync(emulator)
-    reply = rf.refund(order["id"], 10000, destination="store_credit")
-    if reply.status == 201:
-        third = rf.new_order(10000)
-        spent = rf.apply_credit(reply.json["credit"]["id"], third["id"])
-        assert spent.status in (409, 422), spent.text
-    else:
-        assert reply.status in (409, 422), reply.text
+    _no_credit_spends_it_twice(order["id"])
     assert_books_hold("demo")
 
 
